@@ -1,0 +1,40 @@
+"""A thin, typed client for CometChat's v3 users and auth_tokens REST API, and its emulator."""
+
+from .client import CometChatClient, default_base_url
+from .errors import (
+    AuthTokenNotFoundError,
+    CometChatError,
+    NotFoundError,
+    RateLimitedError,
+    UidAlreadyExistsError,
+    UidNotFoundError,
+    UpstreamAuthError,
+    UpstreamBadResponseError,
+    UpstreamRequestError,
+    UpstreamTimeoutError,
+    UpstreamUnavailableError,
+    ValidationError,
+    error_from_response,
+)
+from .models import AuthToken, RateLimitInfo, User
+
+__all__ = [
+    "AuthToken",
+    "AuthTokenNotFoundError",
+    "CometChatClient",
+    "CometChatError",
+    "NotFoundError",
+    "RateLimitInfo",
+    "RateLimitedError",
+    "UidAlreadyExistsError",
+    "UidNotFoundError",
+    "UpstreamAuthError",
+    "UpstreamBadResponseError",
+    "UpstreamRequestError",
+    "UpstreamTimeoutError",
+    "UpstreamUnavailableError",
+    "User",
+    "ValidationError",
+    "default_base_url",
+    "error_from_response",
+]

@@ -1,0 +1,102 @@
+"""Local validation: a bad request is refused here and never costs an upstream call."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Mapping
+
+from .errors import ValidationError
+
+UID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,100}")
+MAX_NAME = 100
+MAX_URL = 3000
+MAX_TAGS = 25
+MAX_TAG = 100
+# CometChat's docs cap metadata somewhere between 1.6 K characters and 5 KB; we take 5 KB.
+MAX_METADATA_BYTES = 5 * 1024
+MAX_ROLE = 100
+MAX_STATUS_MESSAGE = 1024
+
+USER_FIELDS = ("uid", "name", "avatar", "link", "role", "metadata", "tags", "statusMessage")
+
+
+def invalid(field: str, message: str) -> ValidationError:
+    return ValidationError(
+        "Failed to validate the data sent with the request.",
+        details={field: [message]},
+    )
+
+
+def normalize_uid(uid: Any) -> str:
+    """Check a uid and lowercase it, as CometChat does on create and on every lookup."""
+    if not isinstance(uid, str) or not UID_PATTERN.fullmatch(uid):
+        raise invalid("uid", "The uid must be 1 to 100 characters of letters, digits, '_' or '-'.")
+    return uid.lower()
+
+
+def check_name(name: Any) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise invalid("name", "The name field is required.")
+    if len(name) > MAX_NAME:
+        raise invalid("name", f"The name may not be greater than {MAX_NAME} characters.")
+    return name
+
+
+def _check_url(field: str, value: Any) -> str:
+    if not isinstance(value, str) or not re.match(r"https?://[^\s]+$", value):
+        raise invalid(field, f"The {field} must be an http(s) URL.")
+    if len(value) > MAX_URL:
+        raise invalid(field, f"The {field} may not be greater than {MAX_URL} characters.")
+    return value
+
+
+def _check_short_text(field: str, value: Any, limit: int) -> str:
+    if not isinstance(value, str) or len(value) > limit:
+        raise invalid(field, f"The {field} must be a string of at most {limit} characters.")
+    return value
+
+
+def _check_tags(value: Any) -> list[str]:
+    if not isinstance(value, list) or len(value) > MAX_TAGS:
+        raise invalid("tags", f"The tags must be a list of at most {MAX_TAGS} strings.")
+    for tag in value:
+        if not isinstance(tag, str) or not tag or len(tag) > MAX_TAG:
+            raise invalid("tags", f"Each tag must be a string of 1 to {MAX_TAG} characters.")
+    return value
+
+
+def _check_metadata(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise invalid("metadata", "The metadata must be a JSON object.")
+    if len(json.dumps(value, ensure_ascii=False).encode("utf-8")) > MAX_METADATA_BYTES:
+        raise invalid("metadata", f"The metadata may not be larger than {MAX_METADATA_BYTES} bytes.")
+    return value
+
+
+def check_user_fields(fields: Mapping[str, Any], *, require_name: bool = True) -> dict[str, Any]:
+    """Validate the optional profile fields of a user; returns the CometChat body (camelCase)."""
+    body: dict[str, Any] = {}
+    if require_name or "name" in fields:
+        body["name"] = check_name(fields.get("name"))
+    for key in ("avatar", "link"):
+        if fields.get(key) is not None:
+            body[key] = _check_url(key, fields[key])
+    if fields.get("role") is not None:
+        role = fields["role"]
+        if not isinstance(role, str) or not UID_PATTERN.fullmatch(role) or len(role) > MAX_ROLE:
+            raise invalid("role", "The role must be 1 to 100 characters of letters, digits, '_' or '-'.")
+        body["role"] = role.lower()
+    if fields.get("statusMessage") is not None:
+        body["statusMessage"] = _check_short_text("statusMessage", fields["statusMessage"], MAX_STATUS_MESSAGE)
+    if fields.get("metadata") is not None:
+        body["metadata"] = _check_metadata(fields["metadata"])
+    if fields.get("tags") is not None:
+        body["tags"] = _check_tags(fields["tags"])
+    return body
+
+
+def check_auth_token(token: Any) -> str:
+    if not isinstance(token, str) or not token or len(token) > 512 or not token.isprintable():
+        raise invalid("authToken", "The authToken must be a non-empty string.")
+    return token

@@ -1,0 +1,74 @@
+"""Real processes on free loopback ports: the standalone emulator, the server under gunicorn."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Mapping
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Process:
+    """A child process with its output in a file, stopped (and reaped) by ``stop()``."""
+
+    def __init__(self, args: list[str], *, env: Mapping[str, str] | None = None, log_path: Path) -> None:
+        self.log_path = log_path
+        self._log = open(log_path, "wb")
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith(("COMETCHAT_", "AUTH_", "TOKEN_SERVER"))}
+        full_env.update(env or {})
+        full_env["PYTHONUNBUFFERED"] = "1"
+        self.proc = subprocess.Popen(
+            args, cwd=ROOT, env=full_env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def wait_http(self, url: str, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"process exited with {self.proc.returncode}:\n{self.output()}")
+            try:
+                requests.get(url, timeout=1)
+                return
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError(f"{url} did not answer within {timeout} s:\n{self.output()}")
+
+    def output(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> str:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self._log.close()
+        return self.log_path.read_text(errors="replace")
+
+
+def start_emulator(tmp: Path, *, api_key: str | None, extra: list[str] | None = None) -> tuple[Process, str]:
+    port = free_port()
+    args = [sys.executable, "-m", "cometchat.emulator", "--port", str(port), *(extra or [])]
+    if api_key:
+        args += ["--api-key", api_key]
+    proc = Process(args, log_path=tmp / f"emulator-{port}.log")
+    root = f"http://127.0.0.1:{port}"
+    proc.wait_http(root + "/_emulator/stats")
+    return proc, root

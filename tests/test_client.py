@@ -1,0 +1,371 @@
+"""The client against `responses`: URLs, headers, bodies, timeouts, retries, every error class."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+import responses
+from responses import matchers
+from responses.registries import OrderedRegistry
+
+from cometchat import (
+    AuthTokenNotFoundError,
+    CometChatClient,
+    CometChatError,
+    NotFoundError,
+    RateLimitedError,
+    UidAlreadyExistsError,
+    UidNotFoundError,
+    UpstreamAuthError,
+    UpstreamBadResponseError,
+    UpstreamRequestError,
+    UpstreamTimeoutError,
+    UpstreamUnavailableError,
+    ValidationError,
+)
+
+BASE = "https://app123.api-eu.cometchat.io/v3"
+KEY = "rest-key-SECRET-123"
+USER = {"uid": "alice", "name": "Alice", "role": "default", "status": "offline", "createdAt": 1700000000}
+TOKEN = {"uid": "alice", "authToken": "alice_1700000000aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "createdAt": 1700000000}
+
+
+def envelope(code: str, message: str = "msg", **extra) -> dict:
+    return {"error": {"message": message, "devMessage": "internal detail", "source": "chat-api", "code": code, **extra}}
+
+
+class FakeSleep:
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+
+
+@pytest.fixture
+def sleep() -> FakeSleep:
+    return FakeSleep()
+
+
+@pytest.fixture
+def client(sleep: FakeSleep) -> CometChatClient:
+    return CometChatClient("app123", "eu", KEY, sleep=sleep)
+
+
+@pytest.fixture
+def rsps():
+    with responses.RequestsMock(registry=OrderedRegistry) as mock:
+        yield mock
+
+
+def test_base_url_from_app_and_region() -> None:
+    assert CometChatClient("app123", "us", "k").base_url == "https://app123.api-us.cometchat.io/v3"
+    assert CometChatClient(api_key="k", base_url="http://x/v3/").base_url == "http://x/v3"
+    with pytest.raises(ValueError):
+        CometChatClient("app", "mars", "k")
+    with pytest.raises(ValueError):
+        CometChatClient("app", "us", "")
+
+
+def test_get_user_sends_key_and_timeout_and_returns_typed_user(rsps, client) -> None:
+    rsps.get(f"{BASE}/users/alice", json={"data": USER}, match=[matchers.header_matcher({"apikey": KEY})])
+    user = client.get_user("Alice")  # lowercased, as CometChat does
+    assert user.uid == "alice" and user.name == "Alice" and user.created_at == 1700000000
+    assert user.avatar is None and user.metadata == {} and user.tags == ()
+    sent = rsps.calls[0].request
+    assert sent.req_kwargs["timeout"] == (client.connect_timeout, client.read_timeout)
+    assert "appid" not in {k.lower() for k in sent.headers}
+
+
+def test_create_user_with_auth_token_is_one_call(rsps, client) -> None:
+    rsps.post(
+        f"{BASE}/users",
+        json={"data": {**USER, "authToken": TOKEN["authToken"]}},
+        match=[
+            matchers.json_params_matcher(
+                {"uid": "alice", "name": "Alice", "withAuthToken": True, "metadata": {"plan": "pro"}, "tags": ["a"]}
+            )
+        ],
+    )
+    user = client.create_user("alice", "Alice", metadata={"plan": "pro"}, tags=["a"], with_auth_token=True)
+    assert user.auth_token == TOKEN["authToken"]
+    assert TOKEN["authToken"] not in repr(user)
+    assert len(rsps.calls) == 1
+
+
+def test_mint_token_forces_a_fresh_one(rsps, client) -> None:
+    rsps.post(
+        f"{BASE}/users/alice/auth_tokens", json={"data": TOKEN}, match=[matchers.json_params_matcher({"force": True})]
+    )
+    token = client.create_auth_token("alice")
+    assert token.auth_token == TOKEN["authToken"] and token.uid == "alice"
+    assert TOKEN["authToken"] not in repr(token)
+
+
+def test_token_and_uid_are_percent_encoded(rsps, client) -> None:
+    rsps.delete(f"{BASE}/users/a-b_c/auth_tokens/tok%2F..%2Fx%3Fy", json={"data": {"success": True}})
+    client.delete_auth_token("A-B_c", "tok/../x?y")
+    assert rsps.calls[0].request.url.endswith("/users/a-b_c/auth_tokens/tok%2F..%2Fx%3Fy")
+
+
+def test_update_delete_flush_get_token(rsps, client) -> None:
+    rsps.put(
+        f"{BASE}/users/alice",
+        json={"data": {**USER, "name": "Al", "updatedAt": 1700000100}},
+        match=[matchers.json_params_matcher({"name": "Al", "unset": ["avatar"]})],
+    )
+    rsps.delete(f"{BASE}/users/alice", json={"data": {"deactivatedUids": ["alice"]}})
+    rsps.delete(
+        f"{BASE}/users/alice",
+        json={"data": {"success": True}},
+        match=[matchers.json_params_matcher({"permanent": True})],
+    )
+    rsps.delete(f"{BASE}/users/alice/auth_tokens", json={"data": {"success": True}})
+    rsps.get(f"{BASE}/users/alice/auth_tokens/{TOKEN['authToken']}", json={"data": TOKEN})
+    assert client.update_user("alice", name="Al", unset=["avatar"]).updated_at == 1700000100
+    client.delete_user("alice")
+    assert rsps.calls[1].request.body is None  # a soft delete sends no body
+    client.delete_user("alice", permanent=True)
+    client.flush_auth_tokens("alice")
+    assert client.get_auth_token("alice", TOKEN["authToken"]).created_at == 1700000000
+
+
+def test_list_users_walks_every_page(rsps, client) -> None:
+    def page(n: int, total_pages: int, uids: list[str]) -> dict:
+        return {
+            "data": [{"uid": u, "name": u} for u in uids],
+            "meta": {
+                "pagination": {
+                    "total": 3,
+                    "count": len(uids),
+                    "per_page": 2,
+                    "current_page": n,
+                    "total_pages": total_pages,
+                }
+            },
+        }
+
+    rsps.get(
+        f"{BASE}/users",
+        json=page(1, 2, ["c", "b"]),
+        match=[matchers.query_param_matcher({"perPage": "2", "page": "1"})],
+    )
+    rsps.get(
+        f"{BASE}/users", json=page(2, 2, ["a"]), match=[matchers.query_param_matcher({"perPage": "2", "page": "2"})]
+    )
+    assert [u.uid for u in client.iter_users(per_page=2)] == ["c", "b", "a"]
+
+
+def test_list_tokens(rsps, client) -> None:
+    rsps.get(
+        f"{BASE}/users/alice/auth_tokens",
+        json={"data": [TOKEN], "meta": {"pagination": {"total_pages": 1, "current_page": 1}}},
+    )
+    assert [t.auth_token for t in client.iter_auth_tokens("alice")] == [TOKEN["authToken"]]
+
+
+@pytest.mark.parametrize(
+    ("call", "problem"),
+    [
+        (lambda c: c.get_user("has space"), "uid"),
+        (lambda c: c.get_user(""), "uid"),
+        (lambda c: c.get_user("x" * 101), "uid"),
+        (lambda c: c.get_user("ümlaut"), "uid"),
+        (lambda c: c.create_user("ok", ""), "name"),
+        (lambda c: c.create_user("ok", "n" * 101), "name"),
+        (lambda c: c.create_user("ok", "n", metadata=["not", "an", "object"]), "metadata"),
+        (lambda c: c.create_user("ok", "n", tags=["t"] * 26), "tags"),
+        (lambda c: c.create_user("ok", "n", avatar="javascript:alert(1)"), "avatar"),
+        (lambda c: c.delete_auth_token("ok", ""), "authToken"),
+        (lambda c: list(c.iter_users(per_page=5000)), "perPage"),
+    ],
+)
+def test_bad_input_is_refused_before_any_request(rsps, client, call, problem) -> None:
+    with pytest.raises(ValidationError) as info:
+        call(client)
+    assert problem in info.value.details
+    assert len(rsps.calls) == 0
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "cls", "code"),
+    [
+        (400, envelope("ERR_UID_ALREADY_EXISTS"), UidAlreadyExistsError, "ERR_UID_ALREADY_EXISTS"),
+        (404, envelope("ERR_UID_NOT_FOUND"), UidNotFoundError, "ERR_UID_NOT_FOUND"),
+        (404, envelope("ERR_AUTH_TOKEN_NOT_FOUND"), AuthTokenNotFoundError, "ERR_AUTH_TOKEN_NOT_FOUND"),
+        (404, envelope("ERR_API_NOT_FOUND"), NotFoundError, "ERR_API_NOT_FOUND"),
+        (401, envelope("AUTH_ERR_APIKEY_NOT_FOUND"), UpstreamAuthError, "AUTH_ERR_APIKEY_NOT_FOUND"),
+        (403, envelope("AUTH_ERR_NO_ACCESS"), UpstreamAuthError, "AUTH_ERR_NO_ACCESS"),
+        (400, envelope("ERR_BAD_REQUEST", details={"uid": ["bad"]}), ValidationError, "ERR_BAD_REQUEST"),
+        (402, envelope("ERR_PLAN_QUOTA_RESTRICTION"), UpstreamRequestError, "ERR_PLAN_QUOTA_RESTRICTION"),
+        (500, envelope("ERR_INTERNAL"), UpstreamBadResponseError, "ERR_INTERNAL"),
+        (500, b"<html>oops</html>", UpstreamBadResponseError, "ERR_UPSTREAM_BAD_RESPONSE"),
+        (500, b"", UpstreamBadResponseError, "ERR_UPSTREAM_BAD_RESPONSE"),
+        (418, b"<html>teapot</html>", UpstreamBadResponseError, "ERR_UPSTREAM_BAD_RESPONSE"),
+    ],
+)
+def test_every_error_class(rsps, client, status, body, cls, code) -> None:
+    kwargs = {"json": body} if isinstance(body, dict) else {"body": body}
+    rsps.get(f"{BASE}/users/alice", status=status, **kwargs)
+    with pytest.raises(cls) as info:
+        client.get_user("alice")
+    error = info.value
+    assert isinstance(error, CometChatError)
+    assert error.status == status and error.code == code
+    assert len(rsps.calls) == 1  # never retried
+    assert KEY not in str(error) and "internal detail" not in str(error)
+    if code == "ERR_BAD_REQUEST":
+        assert error.details == {"uid": ["bad"]}
+
+
+def test_2xx_that_is_not_json_is_a_bad_response(rsps, client) -> None:
+    rsps.get(f"{BASE}/users/alice", body=b"<html>hello</html>", status=200)
+    with pytest.raises(UpstreamBadResponseError):
+        client.get_user("alice")
+    rsps.get(f"{BASE}/users/alice", json={"nodata": 1})
+    with pytest.raises(UpstreamBadResponseError):
+        client.get_user("alice")
+    rsps.get(f"{BASE}/users/alice", json={"data": {"name": "no uid"}})
+    with pytest.raises(UpstreamBadResponseError):
+        client.get_user("alice")
+
+
+@pytest.mark.parametrize("status", [502, 503, 504])
+def test_5xx_is_retried_then_succeeds(rsps, client, sleep, status) -> None:
+    rsps.get(f"{BASE}/users/alice", status=status, json=envelope("ERR_X"))
+    rsps.get(f"{BASE}/users/alice", status=status, body=b"")
+    rsps.get(f"{BASE}/users/alice", json={"data": USER})
+    assert client.get_user("alice").uid == "alice"
+    assert len(rsps.calls) == 3 and len(sleep.calls) == 2
+    assert sleep.calls[0] <= sleep.calls[1] * 2  # backoff grows
+
+
+def test_retries_are_bounded(rsps, client, sleep) -> None:
+    for _ in range(3):
+        rsps.get(f"{BASE}/users/alice", status=503, json=envelope("ERR_DOWN"))
+    with pytest.raises(UpstreamUnavailableError):
+        client.get_user("alice")
+    assert len(rsps.calls) == 3 == client.max_retries + 1
+
+
+def test_429_honours_retry_after(rsps, client, sleep) -> None:
+    rsps.get(f"{BASE}/users/alice", status=429, json=envelope("ERR_TOO_MANY_REQUESTS"), headers={"Retry-After": "2"})
+    rsps.get(f"{BASE}/users/alice", json={"data": USER})
+    client.get_user("alice")
+    assert sleep.calls == [2.0]
+
+
+def test_retry_after_past_the_deadline_gives_up_at_once(rsps, client, sleep) -> None:
+    rsps.get(f"{BASE}/users/alice", status=429, json=envelope("ERR_TOO_MANY_REQUESTS"), headers={"Retry-After": "60"})
+    with pytest.raises(RateLimitedError) as info:
+        client.get_user("alice")
+    assert info.value.retry_after == 60 and sleep.calls == []
+
+
+def test_connection_errors_are_retried(rsps, client, sleep) -> None:
+    rsps.get(f"{BASE}/users/alice", body=requests.ConnectionError("reset by peer"))
+    rsps.get(f"{BASE}/users/alice", json={"data": USER})
+    assert client.get_user("alice").uid == "alice"
+    assert len(sleep.calls) == 1
+
+
+def test_read_timeout_is_not_retried(rsps, client, sleep) -> None:
+    rsps.get(f"{BASE}/users/alice", body=requests.ReadTimeout("slow"))
+    with pytest.raises(UpstreamTimeoutError):
+        client.get_user("alice")
+    assert sleep.calls == [] and len(rsps.calls) == 1
+
+
+def test_connect_timeout_is_retried_then_unavailable(rsps, client) -> None:
+    for _ in range(3):
+        rsps.get(f"{BASE}/users/alice", body=requests.ConnectTimeout("no route"))
+    with pytest.raises(UpstreamUnavailableError):
+        client.get_user("alice")
+    assert len(rsps.calls) == 3
+
+
+def test_timeouts_shrink_to_the_remaining_deadline(rsps, sleep) -> None:
+    client = CometChatClient("app123", "eu", KEY, total_deadline=1.0, read_timeout=5.0, sleep=sleep)
+    rsps.get(f"{BASE}/users/alice", json={"data": USER})
+    client.get_user("alice")
+    connect, read = rsps.calls[0].request.req_kwargs["timeout"]
+    assert read <= 1.0 and connect <= 1.0
+
+
+def test_retried_create_that_meets_its_own_user_is_not_a_conflict(rsps, client) -> None:
+    # First attempt: CometChat created the user, but the gateway answered 502.
+    rsps.post(f"{BASE}/users", status=502, body=b"<html>bad gateway</html>")
+    rsps.post(f"{BASE}/users", status=400, json=envelope("ERR_UID_ALREADY_EXISTS"))
+    rsps.get(f"{BASE}/users/alice", json={"data": USER})
+    rsps.post(f"{BASE}/users/alice/auth_tokens", json={"data": TOKEN})
+    user = client.create_user("alice", "Alice", with_auth_token=True)
+    assert user.uid == "alice" and user.auth_token == TOKEN["authToken"]
+
+
+def test_retried_create_meeting_someone_elses_user_is_a_conflict(rsps, client) -> None:
+    rsps.post(f"{BASE}/users", body=requests.ConnectionError("reset"))
+    rsps.post(f"{BASE}/users", status=400, json=envelope("ERR_UID_ALREADY_EXISTS"))
+    rsps.get(f"{BASE}/users/alice", json={"data": {**USER, "name": "Another Alice"}})
+    with pytest.raises(UidAlreadyExistsError):
+        client.create_user("alice", "Alice")
+
+
+def test_plain_duplicate_is_a_conflict_in_one_call(rsps, client) -> None:
+    rsps.post(f"{BASE}/users", status=400, json=envelope("ERR_UID_ALREADY_EXISTS"))
+    with pytest.raises(UidAlreadyExistsError):
+        client.create_user("alice", "Alice")
+    assert len(rsps.calls) == 1
+
+
+def test_get_or_create_token_returning_user_is_one_call(rsps, client) -> None:
+    rsps.post(f"{BASE}/users/alice/auth_tokens", json={"data": TOKEN})
+    token, created = client.get_or_create_token("alice")
+    assert not created and token.auth_token == TOKEN["authToken"] and len(rsps.calls) == 1
+
+
+def test_get_or_create_token_new_user_is_two_calls(rsps, client) -> None:
+    rsps.post(f"{BASE}/users/bob/auth_tokens", status=404, json=envelope("ERR_UID_NOT_FOUND"))
+    rsps.post(
+        f"{BASE}/users",
+        json={"data": {"uid": "bob", "name": "Bob", "authToken": "bob_tok"}},
+        match=[matchers.json_params_matcher({"uid": "bob", "name": "Bob", "withAuthToken": True})],
+    )
+    token, created = client.get_or_create_token("bob", name="Bob")
+    assert created and token.auth_token == "bob_tok" and len(rsps.calls) == 2
+
+
+def test_get_or_create_token_loses_a_create_race(rsps, client) -> None:
+    rsps.post(f"{BASE}/users/bob/auth_tokens", status=404, json=envelope("ERR_UID_NOT_FOUND"))
+    rsps.post(f"{BASE}/users", status=400, json=envelope("ERR_UID_ALREADY_EXISTS"))
+    rsps.post(f"{BASE}/users/bob/auth_tokens", json={"data": {"uid": "bob", "authToken": "bob_t2"}})
+    token, created = client.get_or_create_token("bob")
+    assert not created and token.auth_token == "bob_t2"
+
+
+@pytest.mark.parametrize("prefix", ["X-RateLimit", "X-Rate-Limit"])
+def test_rate_limit_headers_both_spellings(rsps, client, prefix) -> None:
+    rsps.get(
+        f"{BASE}/users/alice", json={"data": USER}, headers={f"{prefix}-Limit": "10000", f"{prefix}-Remaining": "9876"}
+    )
+    client.get_user("alice")
+    assert (client.rate_limit.limit, client.rate_limit.remaining) == (10000, 9876)
+
+
+def test_one_session_per_thread(client) -> None:
+    import threading
+
+    sessions = []
+    first = client.session
+    assert client.session is first
+    thread = threading.Thread(target=lambda: sessions.append(client.session))
+    thread.start()
+    thread.join()
+    assert sessions[0] is not first
+    client.close()
+
+
+def test_secrets_stay_out_of_reprs(client) -> None:
+    assert KEY not in repr(client)
+    assert KEY not in json.dumps(str(CometChatError("x", status=1)))

@@ -1,0 +1,247 @@
+"""The emulator through the client over a real socket, plus its raw HTTP surface."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import requests
+
+from cometchat import (
+    CometChatClient,
+    RateLimitedError,
+    UidAlreadyExistsError,
+    UidNotFoundError,
+    UpstreamAuthError,
+    UpstreamBadResponseError,
+    UpstreamTimeoutError,
+    UpstreamUnavailableError,
+    ValidationError,
+)
+from cometchat.emulator import MAX_VALID_TOKENS, EmulatorState, create_emulator_app
+
+from .conftest import EMULATOR_KEY
+
+
+def raw(emulator, method: str, path: str, *, key: str | None = EMULATOR_KEY, header: str = "apikey", **kw):
+    headers = {header: key} if key is not None else {}
+    return requests.request(method, emulator.root + path, headers=headers, timeout=5, **kw)
+
+
+def test_test_users_exist_at_start(emulator_client) -> None:
+    uids = {u.uid for u in emulator_client.iter_users()}
+    assert {f"cometchat-uid-{n}" for n in range(1, 6)} <= uids
+
+
+def test_uids_are_lowercased_everywhere(emulator_client) -> None:
+    emulator_client.create_user("MiXeD_Case-1", "Mixed")
+    assert emulator_client.get_user("mixed_case-1").uid == "mixed_case-1"
+
+
+def test_unset_fields_are_left_out_and_timestamps_are_integers(emulator) -> None:
+    raw(emulator, "POST", "/v3/users", json={"uid": "plain", "name": "Plain"}).raise_for_status()
+    data = raw(emulator, "GET", "/v3/users/plain").json()["data"]
+    assert set(data) == {"uid", "name", "role", "status", "createdAt"}
+    assert data["status"] == "offline" and data["role"] == "default" and isinstance(data["createdAt"], int)
+    assert "authToken" not in data
+
+
+def test_both_prefixes_and_case_insensitive_key_header(emulator) -> None:
+    assert raw(emulator, "GET", "/v3.0/users/cometchat-uid-2", header="apiKey").status_code == 200
+    assert raw(emulator, "GET", "/v3/users/cometchat-uid-2", header="APIKEY").status_code == 200
+
+
+def test_missing_and_unknown_keys_are_refused(emulator) -> None:
+    missing = raw(emulator, "GET", "/v3/users/cometchat-uid-1", key=None)
+    assert missing.status_code == 401 and missing.json()["error"]["code"] == "AUTH_ERR_EMPTY_APIKEY"
+    unknown = raw(emulator, "GET", "/v3/users/cometchat-uid-1", key="wrong")
+    assert unknown.status_code == 401 and unknown.json()["error"]["code"] == "AUTH_ERR_APIKEY_NOT_FOUND"
+    client = CometChatClient(base_url=emulator.base_url, api_key="wrong")
+    with pytest.raises(UpstreamAuthError):
+        client.get_user("cometchat-uid-1")
+
+
+def test_any_non_empty_key_when_none_configured() -> None:
+    from werkzeug.test import Client
+
+    app = create_emulator_app(EmulatorState())
+    assert Client(app).get("/v3/users/cometchat-uid-1", headers={"apikey": "anything"}).status_code == 200
+    assert Client(app).get("/v3/users/cometchat-uid-1").status_code == 401
+
+
+def test_error_envelope_and_codes(emulator) -> None:
+    raw(emulator, "POST", "/v3/users", json={"uid": "dup", "name": "D"}).raise_for_status()
+    dup = raw(emulator, "POST", "/v3/users", json={"uid": "DUP", "name": "D"})
+    assert dup.status_code == 400
+    error = dup.json()["error"]
+    assert error["code"] == "ERR_UID_ALREADY_EXISTS" and error["source"] == "chat-api" and error["devMessage"]
+    bad = raw(emulator, "POST", "/v3/users", json={"name": "no uid"})
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "ERR_BAD_REQUEST"
+    assert "uid" in bad.json()["error"]["details"]
+    route = raw(emulator, "GET", "/v3/nothing/here")
+    assert route.status_code == 404 and route.json()["error"]["code"] == "ERR_API_NOT_FOUND"
+    token = raw(emulator, "GET", "/v3/users/dup/auth_tokens/nope")
+    assert token.json()["error"] == {
+        **token.json()["error"],
+        "code": "ERR_AUTH_TOKEN_NOT_FOUND",
+        "message": "Auth token does not exist.",
+    }
+
+
+def test_create_with_token_is_one_request(emulator, emulator_client) -> None:
+    before = emulator.stats()["requests"]
+    user = emulator_client.create_user("one-trip", "One Trip", with_auth_token=True)
+    assert user.auth_token and emulator.stats()["requests"] == before + 1
+    assert emulator_client.get_auth_token("one-trip", user.auth_token).uid == "one-trip"
+
+
+def test_only_the_newest_100_tokens_stay_valid(emulator_client) -> None:
+    tokens = [emulator_client.create_auth_token("cometchat-uid-3").auth_token for _ in range(MAX_VALID_TOKENS + 1)]
+    listed = [t.auth_token for t in emulator_client.iter_auth_tokens("cometchat-uid-3", per_page=30)]
+    assert len(listed) == MAX_VALID_TOKENS and listed[0] == tokens[-1]  # newest first
+    assert tokens[0] not in listed and tokens[1] in listed
+    assert len(set(tokens)) == len(tokens)
+
+
+def test_token_without_force_may_be_reused(emulator) -> None:
+    first = raw(emulator, "POST", "/v3/users/cometchat-uid-4/auth_tokens").json()["data"]["authToken"]
+    again = raw(emulator, "POST", "/v3/users/cometchat-uid-4/auth_tokens", json={}).json()["data"]["authToken"]
+    forced = raw(emulator, "POST", "/v3/users/cometchat-uid-4/auth_tokens", json={"force": True}).json()
+    assert first == again != forced["data"]["authToken"]
+
+
+def test_revoke_and_flush(emulator_client) -> None:
+    a = emulator_client.create_auth_token("cometchat-uid-1").auth_token
+    b = emulator_client.create_auth_token("cometchat-uid-1").auth_token
+    emulator_client.delete_auth_token("cometchat-uid-1", a)
+    assert [t.auth_token for t in emulator_client.iter_auth_tokens("cometchat-uid-1")] == [b]
+    emulator_client.flush_auth_tokens("cometchat-uid-1")
+    assert list(emulator_client.iter_auth_tokens("cometchat-uid-1")) == []
+
+
+def test_soft_then_permanent_delete(emulator, emulator_client) -> None:
+    emulator_client.create_user("leaver", "Leaver")
+    emulator_client.delete_user("leaver")
+    with pytest.raises(UidNotFoundError):
+        emulator_client.get_user("leaver")
+    with pytest.raises(UidAlreadyExistsError):  # a deactivated uid cannot be created again
+        emulator_client.create_user("leaver", "Leaver")
+    answer = raw(emulator, "DELETE", "/v3/users/leaver", json={"permanent": True}).json()
+    assert answer == {"data": {"success": True, "message": "User with UID leaver has been deleted successfully."}}
+    emulator_client.create_user("leaver", "Leaver again")
+
+
+def test_update_and_unset(emulator_client) -> None:
+    emulator_client.create_user("upd", "Up", avatar="https://example.com/a.png", metadata={"k": 1})
+    user = emulator_client.update_user("upd", name="Updated", unset=["avatar"])
+    assert user.name == "Updated" and user.avatar is None and user.metadata == {"k": 1}
+    assert isinstance(user.updated_at, int)
+
+
+def test_pagination_meta(emulator) -> None:
+    body = raw(emulator, "GET", "/v3/users", params={"perPage": 2, "page": 2}).json()
+    assert body["meta"]["pagination"] == {"total": 5, "count": 2, "per_page": 2, "current_page": 2, "total_pages": 3}
+    assert [u["uid"] for u in body["data"]] == ["cometchat-uid-3", "cometchat-uid-2"]  # newest first
+
+
+def test_rate_limit_headers_and_429(emulator, emulator_client) -> None:
+    emulator_client.get_user("cometchat-uid-1")
+    assert emulator_client.rate_limit.limit == 10_000
+    assert emulator_client.rate_limit.remaining is not None and emulator_client.rate_limit.remaining < 10_000
+    emulator.faults(rate_limit=1)
+    answer = raw(emulator, "GET", "/v3/users/cometchat-uid-1")
+    assert answer.status_code == 429 and int(answer.headers["Retry-After"]) >= 1
+    assert answer.json()["error"]["code"] == "ERR_TOO_MANY_REQUESTS"
+    assert "X-RateLimit-Reset" in answer.headers
+
+
+def test_concurrent_creates_of_one_uid_make_one_user(emulator) -> None:
+    results: list[int] = []
+
+    def create() -> None:
+        results.append(raw(emulator, "POST", "/v3/users", json={"uid": "racer", "name": "R"}).status_code)
+
+    threads = [threading.Thread(target=create) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [200] + [400] * 19
+
+
+def test_connection_is_reused(emulator, emulator_client) -> None:
+    emulator_client.get_user("cometchat-uid-1")
+    before = emulator.stats()["connections"]
+    for _ in range(10):
+        emulator_client.get_user("cometchat-uid-1")
+    assert emulator.stats()["connections"] == before
+
+
+# ---- fault injection through the client ---------------------------------------------
+
+
+def test_injected_5xx_burst_is_retried(emulator, emulator_client) -> None:
+    emulator.faults({"kind": "status", "status": 503}, {"kind": "status", "status": 502})
+    assert emulator_client.get_user("cometchat-uid-1").uid == "cometchat-uid-1"
+
+
+def test_injected_429_with_retry_after(emulator) -> None:
+    emulator.faults({"kind": "status", "status": 429, "retry_after": 1})
+    slept: list[float] = []
+    client = CometChatClient(base_url=emulator.base_url, api_key=EMULATOR_KEY, sleep=slept.append)
+    client.get_user("cometchat-uid-1")
+    assert slept == [1.0]
+    emulator.faults(*[{"kind": "status", "status": 429, "retry_after": 30}])
+    with pytest.raises(RateLimitedError) as info:
+        client.get_user("cometchat-uid-1")
+    assert info.value.retry_after == 30
+
+
+def test_injected_hang_hits_the_deadline(emulator) -> None:
+    emulator.faults({"kind": "hang", "seconds": 3})
+    client = CometChatClient(base_url=emulator.base_url, api_key=EMULATOR_KEY, read_timeout=0.3, total_deadline=1)
+    started = time.monotonic()
+    with pytest.raises(UpstreamTimeoutError):
+        client.get_user("cometchat-uid-1")
+    assert time.monotonic() - started < 1.5
+
+
+@pytest.mark.parametrize("kind", ["malformed", "html"])
+def test_injected_bad_bodies(emulator, emulator_client, kind) -> None:
+    emulator.faults(*[{"kind": kind}] * 3)
+    with pytest.raises(UpstreamBadResponseError):
+        emulator_client.get_user("cometchat-uid-1")
+
+
+def test_injected_reset_is_retried(emulator, emulator_client) -> None:
+    emulator.faults({"kind": "reset"})
+    assert emulator_client.get_user("cometchat-uid-1").uid == "cometchat-uid-1"
+    emulator.faults(*[{"kind": "reset"}] * 3)
+    with pytest.raises(UpstreamUnavailableError):
+        emulator_client.get_user("cometchat-uid-1")
+
+
+def test_retried_create_after_reset_makes_one_user_with_a_token(emulator, emulator_client) -> None:
+    # The emulator creates the user, then the connection breaks before the answer is read:
+    # simulate it by creating first, then making the client's first attempt fail.
+    raw(emulator, "POST", "/v3/users", json={"uid": "flaky", "name": "Flaky"}).raise_for_status()
+    emulator.faults({"kind": "status", "status": 502})
+    user = emulator_client.create_user("flaky", "Flaky", with_auth_token=True)
+    assert user.uid == "flaky" and user.auth_token
+    assert emulator.stats()["users"] == 6
+
+
+def test_client_validation_never_reaches_the_emulator(emulator, emulator_client) -> None:
+    before = emulator.stats()["requests"]
+    with pytest.raises(ValidationError):
+        emulator_client.create_user("bad uid", "x")
+    assert emulator.stats()["requests"] == before
+
+
+def test_login_endpoint_for_the_sdk_stand_in(emulator, emulator_client) -> None:
+    token = emulator_client.create_auth_token("cometchat-uid-2").auth_token
+    ok = requests.put(emulator.root + "/v3.0/me", headers={"authToken": token}, timeout=5)
+    assert ok.status_code == 200 and ok.json()["data"]["status"] == "available"
+    bad = requests.put(emulator.root + "/v3.0/me", headers={"authToken": "nope"}, timeout=5)
+    assert bad.status_code == 401 and bad.json()["error"]["code"] == "AUTH_ERR_AUTH_TOKEN_NOT_FOUND"
