@@ -1,0 +1,45 @@
+"""gunicorn settings for the token server (read automatically from the working directory).
+
+The server is an I/O-bound proxy: each request mostly waits on CometChat, so threaded
+workers (gthread) serve many requests per process cheaply.
+"""
+
+import os
+import sys
+
+from dotenv import load_dotenv
+
+# .env for local runs; it never overrides the real environment.
+load_dotenv(override=False)
+
+# Refuse to start, naming every missing variable, before any worker boots.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from token_server.config import ConfigError, load_settings  # noqa: E402
+
+try:
+    _settings = load_settings(os.environ, mode="production")
+except ConfigError as exc:
+    print(f"refusing to start: {exc}", file=sys.stderr, flush=True)
+    raise SystemExit(3) from None
+
+bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "16"))
+# The embedded emulator keeps its state in one process: one worker then. For several
+# workers, run `python -m cometchat.emulator` alone and point COMETCHAT_BASE_URL at it.
+workers = 1 if _settings.emulator else int(os.environ.get("WEB_CONCURRENCY", "2"))
+# Above the client's total deadline (COMETCHAT_DEADLINE, 10 s by default): a slow
+# CometChat answers a 504 long before gunicorn would kill the worker.
+timeout = 30
+# On SIGTERM, finish in-flight requests for up to this long, then exit.
+graceful_timeout = 20
+# Keep connections from a load balancer open between requests.
+keepalive = 5
+# Access log on stdout: method, path (never the query string), status, size, time.
+# Tokens travel only in bodies and the Authorization header, which are never logged.
+accesslog = "-"
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info")
+# Forwarded headers are trusted only through TRUSTED_PROXIES (ProxyFix in the app).
+forwarded_allow_ips = "127.0.0.1"

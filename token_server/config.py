@@ -1,0 +1,217 @@
+"""Configuration, read once from the environment (or a mapping of the same names) and
+validated at start with one message naming every missing or bad variable."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Literal, Mapping
+from urllib.parse import urlparse
+
+from cometchat.client import REGIONS
+
+Mode = Literal["production", "embedded"]
+
+TRUE = {"1", "true", "yes", "on"}
+FALSE = {"", "0", "false", "no", "off"}
+ALLOWED_JWT_ALGORITHMS = ("HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "PS256")
+DEFAULT_MAX_BODY = 64 * 1024
+
+
+class ConfigError(Exception):
+    """Every problem at once, so a deploy is fixed in one round."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("token server configuration: " + "; ".join(problems))
+
+
+@dataclass(frozen=True)
+class Settings:
+    app_id: str | None = None
+    region: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    base_url: str | None = None
+    emulator: bool = False
+    dev: bool = False
+    service_keys: tuple[str, ...] = field(default=(), repr=False)
+    jwt_secret: str | None = field(default=None, repr=False)
+    jwks_url: str | None = None
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
+    jwt_uid_claim: str = "sub"
+    jwt_algorithms: tuple[str, ...] = ()
+    jwt_leeway: int = 30
+    cors_origins: tuple[str, ...] = ()
+    trusted_proxies: int = 0
+    ratelimit_storage_uri: str = "memory://"
+    rate_limit_per_user: str = "30 per minute"
+    rate_limit_per_address: str = "120 per minute"
+    max_body: int = DEFAULT_MAX_BODY
+    # Client timeouts (seconds); the total deadline stays below gunicorn's worker timeout.
+    upstream_connect_timeout: float = 3.05
+    upstream_read_timeout: float = 5.0
+    upstream_deadline: float = 10.0
+    # Why dev mode is on, for the start-up warning ("" when it is off).
+    dev_reason: str = ""
+    mode: Mode = "production"
+
+    @property
+    def has_caller_auth(self) -> bool:
+        return bool(self.service_keys or self.jwt_secret or self.jwks_url)
+
+    @property
+    def backend_label(self) -> str:
+        if self.emulator:
+            return "the embedded CometChat emulator"
+        return self.base_url or f"CometChat app {self.app_id} ({self.region})"
+
+
+def _flag(env: Mapping[str, str], name: str, problems: list[str]) -> bool:
+    value = env.get(name, "").strip().lower()
+    if value in TRUE:
+        return True
+    if value not in FALSE:
+        problems.append(f"{name} must be 1 or 0 (got {env[name]!r})")
+    return False
+
+
+def _list(value: str | None) -> tuple[str, ...]:
+    return tuple(item.strip() for item in (value or "").split(",") if item.strip())
+
+
+def _number(env: Mapping[str, str], name: str, default: float, problems: list[str]) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        problems.append(f"{name} must be a number (got {raw!r})")
+        return default
+    if value <= 0:
+        problems.append(f"{name} must be positive")
+    return value
+
+
+def load_settings(env: Mapping[str, str] | None = None, *, mode: Mode = "production") -> Settings:
+    """Build Settings from environment-style names.
+
+    ``production`` (gunicorn) is strict: CometChat credentials or ``COMETCHAT_EMULATOR=1``,
+    and a caller-auth method or ``TOKEN_SERVER_DEV=1``. ``embedded`` (``python server.py``)
+    falls back to the emulator without credentials and to dev mode without caller auth.
+    """
+    env = dict(os.environ if env is None else env)
+    problems: list[str] = []
+    get = lambda name: (env.get(name) or "").strip() or None  # noqa: E731
+
+    emulator = _flag(env, "COMETCHAT_EMULATOR", problems)
+    dev = _flag(env, "TOKEN_SERVER_DEV", problems)
+    app_id, region, api_key, base_url = (
+        get("COMETCHAT_APP_ID"),
+        get("COMETCHAT_REGION"),
+        get("COMETCHAT_API_KEY"),
+        get("COMETCHAT_BASE_URL"),
+    )
+    if region:
+        region = region.lower()
+    credentials_given = any((app_id, region, api_key, base_url))
+    if mode == "embedded" and not credentials_given:
+        emulator = True
+    if not emulator:
+        missing = [] if api_key else ["COMETCHAT_API_KEY"]
+        if not base_url:
+            missing += [
+                name for name, value in (("COMETCHAT_APP_ID", app_id), ("COMETCHAT_REGION", region)) if not value
+            ]
+        if missing:
+            problems.append(
+                f"missing {', '.join(missing)} (CometChat credentials; or set COMETCHAT_EMULATOR=1 to use the emulator)"
+            )
+        if region and region not in REGIONS:
+            problems.append(f"COMETCHAT_REGION must be one of {', '.join(REGIONS)} (got {region!r})")
+        if base_url and urlparse(base_url).scheme not in ("http", "https"):
+            problems.append("COMETCHAT_BASE_URL must be an http(s) URL")
+
+    service_keys = _list(env.get("TOKEN_SERVER_API_KEYS"))
+    short = [k for k in service_keys if len(k) < 16]
+    if short:
+        problems.append("TOKEN_SERVER_API_KEYS: every key must be at least 16 characters")
+    jwt_secret, jwks_url = get("AUTH_JWT_SECRET"), get("AUTH_JWKS_URL")
+    if jwt_secret and jwks_url:
+        problems.append("set AUTH_JWT_SECRET or AUTH_JWKS_URL, not both")
+    if jwt_secret and len(jwt_secret) < 32:
+        problems.append("AUTH_JWT_SECRET must be at least 32 characters (HS256 needs a 256-bit key)")
+    if jwks_url and urlparse(jwks_url).scheme not in ("https", "http"):
+        problems.append("AUTH_JWKS_URL must be an http(s) URL")
+    algorithms = _list(env.get("AUTH_JWT_ALGORITHMS"))
+    if not algorithms:
+        algorithms = ("HS256",) if jwt_secret else ("RS256", "ES256")
+    bad_algs = [a for a in algorithms if a not in ALLOWED_JWT_ALGORITHMS]
+    if bad_algs:
+        problems.append(f"AUTH_JWT_ALGORITHMS: not allowed: {', '.join(bad_algs)}")
+    if jwt_secret and any(not a.startswith("HS") for a in algorithms):
+        problems.append("AUTH_JWT_ALGORITHMS: a shared secret only verifies HS* algorithms")
+    if jwks_url and any(a.startswith("HS") for a in algorithms):
+        problems.append("AUTH_JWT_ALGORITHMS: JWKS keys never verify HS* algorithms")
+
+    has_auth = bool(service_keys or jwt_secret or jwks_url)
+    dev_reason = ""
+    if dev:
+        dev_reason = "TOKEN_SERVER_DEV=1"
+    elif not has_auth:
+        if mode == "embedded":
+            dev, dev_reason = True, "no caller auth configured"
+        else:
+            problems.append(
+                "no caller authentication: set TOKEN_SERVER_API_KEYS and/or AUTH_JWT_SECRET or AUTH_JWKS_URL "
+                "(or TOKEN_SERVER_DEV=1 for an unauthenticated development server)"
+            )
+
+    cors_origins = _list(env.get("CORS_ORIGINS"))
+    for origin in cors_origins:
+        parsed = urlparse(origin)
+        if origin == "*" or parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.path not in ("", "/"):
+            problems.append(f"CORS_ORIGINS: {origin!r} is not an origin like https://app.example.com (no wildcards)")
+    trusted_proxies = 0
+    if get("TRUSTED_PROXIES"):
+        try:
+            trusted_proxies = int(env["TRUSTED_PROXIES"])
+            if not 0 <= trusted_proxies <= 5:
+                raise ValueError
+        except ValueError:
+            problems.append("TRUSTED_PROXIES must be the number of proxies in front of the server (0 to 5)")
+
+    connect_timeout = _number(env, "COMETCHAT_CONNECT_TIMEOUT", 3.05, problems)
+    read_timeout = _number(env, "COMETCHAT_READ_TIMEOUT", 5.0, problems)
+    deadline = _number(env, "COMETCHAT_DEADLINE", 10.0, problems)
+    if deadline >= 25:
+        problems.append("COMETCHAT_DEADLINE must stay below gunicorn's 30 s worker timeout")
+
+    if problems:
+        raise ConfigError(problems)
+    return Settings(
+        app_id=app_id,
+        region=region,
+        api_key=api_key,
+        base_url=base_url,
+        emulator=emulator,
+        dev=dev,
+        service_keys=service_keys,
+        jwt_secret=jwt_secret,
+        jwks_url=jwks_url,
+        jwt_audience=get("AUTH_JWT_AUDIENCE"),
+        jwt_issuer=get("AUTH_JWT_ISSUER"),
+        jwt_uid_claim=get("AUTH_JWT_UID_CLAIM") or "sub",
+        jwt_algorithms=algorithms,
+        cors_origins=tuple(o.rstrip("/") for o in cors_origins),
+        trusted_proxies=trusted_proxies,
+        ratelimit_storage_uri=get("RATELIMIT_STORAGE_URI") or "memory://",
+        rate_limit_per_user=get("RATE_LIMIT_PER_USER") or "30 per minute",
+        rate_limit_per_address=get("RATE_LIMIT_PER_ADDRESS") or "120 per minute",
+        upstream_connect_timeout=connect_timeout,
+        upstream_read_timeout=read_timeout,
+        upstream_deadline=deadline,
+        dev_reason=dev_reason,
+        mode=mode,
+    )
