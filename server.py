@@ -98,7 +98,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
         key_prefix="cometchat-token-server",
     )
     app.extensions["token_server.limiter"] = limiter
-    identify = Authenticator(settings)
+    identify = app.extensions["token_server.authenticator"] = Authenticator(settings)
     tokens = create_token_blueprint(
         client,
         identify,

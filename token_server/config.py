@@ -171,7 +171,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, mode: Mode = "product
     cors_origins = _list(env.get("CORS_ORIGINS"))
     for origin in cors_origins:
         parsed = urlparse(origin)
-        if origin == "*" or parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.path not in ("", "/"):
+        if "*" in origin or parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.path not in ("", "/"):
             problems.append(f"CORS_ORIGINS: {origin!r} is not an origin like https://app.example.com (no wildcards)")
     trusted_proxies = 0
     if get("TRUSTED_PROXIES"):

@@ -122,6 +122,7 @@ def register_error_handlers(app: Flask) -> None:
             405: ("ERR_METHOD_NOT_ALLOWED", "This route does not accept that method."),
             413: ("ERR_BODY_TOO_LARGE", "The request body is too large."),
             415: ("ERR_UNSUPPORTED_MEDIA_TYPE", "Send JSON."),
+            429: ("ERR_TOO_MANY_REQUESTS", "Too many requests; slow down and retry later."),
         }
         code, message = codes.get(status, (f"ERR_HTTP_{status}", exc.name))
         headers = {}
