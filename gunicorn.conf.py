@@ -43,3 +43,5 @@ errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info")
 # Forwarded headers are trusted only through TRUSTED_PROXIES (ProxyFix in the app).
 forwarded_allow_ips = "127.0.0.1"
+# No control socket: several servers on one host (tests, benchmarks) would share its path.
+control_socket_disable = True

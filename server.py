@@ -82,6 +82,8 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
             app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies
         )
 
+    if not logging.getLogger().handlers:  # under gunicorn: our loggers need a handler too
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     install_redaction([settings.api_key or "", settings.jwt_secret or "", *settings.service_keys])
     client, emulator_state = build_client(settings)
     app.extensions["token_server.client"] = client
@@ -93,8 +95,8 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
         storage_uri=settings.ratelimit_storage_uri,
         strategy="moving-window",
         headers_enabled=True,
-        # A rate-limit store that is down must not take minting down with it.
-        in_memory_fallback_enabled=True,
+        # A shared rate-limit store (Redis) that is down must not take minting down with it.
+        in_memory_fallback_enabled=not settings.ratelimit_storage_uri.startswith("memory://"),
         key_prefix="cometchat-token-server",
     )
     app.extensions["token_server.limiter"] = limiter

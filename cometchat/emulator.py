@@ -600,6 +600,7 @@ class _StandaloneServer(BaseApplication):
             "graceful_timeout": 2,
             "accesslog": None,
             "loglevel": "warning",
+            "control_socket_disable": True,
         }
         for key, value in settings.items():
             self.cfg.set(key, value)

@@ -72,3 +72,19 @@ def start_emulator(tmp: Path, *, api_key: str | None, extra: list[str] | None = 
     root = f"http://127.0.0.1:{port}"
     proc.wait_http(root + "/_emulator/stats")
     return proc, root
+
+
+def procfile_command() -> list[str]:
+    """The Procfile's web command, exactly as a PaaS would run it."""
+    import shlex
+
+    line = next(line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:"))
+    return shlex.split(line.split(":", 1)[1])
+
+
+def start_gunicorn(tmp: Path, env: Mapping[str, str], *, name: str = "server") -> tuple[Process, str]:
+    port = free_port()
+    proc = Process(procfile_command(), env={**env, "PORT": str(port)}, log_path=tmp / f"{name}-{port}.log")
+    root = f"http://127.0.0.1:{port}"
+    proc.wait_http(root + "/healthz")
+    return proc, root
