@@ -79,13 +79,20 @@
     $("user-status").textContent = user.getStatus ? (user.getStatus() || "unknown") : "unknown";
     var avatar = user.getAvatar && user.getAvatar();
     var img = $("user-avatar");
+    var initials = $("user-initials");
+    initials.textContent = (user.getName() || user.getUid()).split(/\s+/).map(function (w) { return w.charAt(0); })
+      .join("").slice(0, 2).toUpperCase();
+    initials.hidden = false;
+    img.hidden = true;
+    img.onload = function () { img.hidden = false; initials.hidden = true; };
+    img.onerror = function () { img.hidden = true; initials.hidden = false; };  // offline: keep the initials
     if (avatar && /^https?:\/\//.test(avatar)) {
-      img.src = avatar; img.alt = "Avatar of " + user.getName(); img.hidden = false;
+      img.alt = "Avatar of " + user.getName();
+      img.src = avatar;
     } else {
-      img.hidden = true; img.removeAttribute("src");
+      img.removeAttribute("src");
     }
     setStatus("Signed in as " + user.getUid() + ".");
-    $("logout").focus();
   }
 
   function showLogin() {
@@ -111,7 +118,12 @@
     return Promise.resolve()
       .then(action)
       .catch(showError)
-      .then(function () { setBusy(false); });
+      .then(function () {
+        setBusy(false);
+        // Keyboard users land on the next thing to do (a disabled button cannot take focus).
+        if (!$("profile").hidden) { $("logout").focus(); }
+        else if (document.activeElement === document.body) { $("uid").focus(); }
+      });
   }
 
   function signIn(uid) {

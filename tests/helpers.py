@@ -30,7 +30,9 @@ def service() -> dict[str, str]:
     return bearer(SERVICE_KEY)
 
 
-def user_jwt(uid: str, *, secret: str = JWT_SECRET, algorithm: str = "HS256", exp_in: float = 300, **claims: Any) -> str:
+def user_jwt(
+    uid: str, *, secret: str = JWT_SECRET, algorithm: str = "HS256", exp_in: float = 300, **claims: Any
+) -> str:
     payload: dict[str, Any] = {"sub": uid, "iat": int(time.time()), "exp": int(time.time() + exp_in)}
     payload.update(claims)
     return jwt.encode({k: v for k, v in payload.items() if v is not None}, secret, algorithm=algorithm)

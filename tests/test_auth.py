@@ -38,8 +38,15 @@ def upstream(app):
 
 @pytest.mark.parametrize(
     "headers",
-    [{}, {"Authorization": ""}, {"Authorization": "Bearer"}, {"Authorization": f"Basic {SERVICE_KEY}"},
-     bearer("not-a-known-key-000000"), bearer(SERVICE_KEY + "x"), bearer(SERVICE_KEY[:-1])],
+    [
+        {},
+        {"Authorization": ""},
+        {"Authorization": "Bearer"},
+        {"Authorization": f"Basic {SERVICE_KEY}"},
+        bearer("not-a-known-key-000000"),
+        bearer(SERVICE_KEY + "x"),
+        bearer(SERVICE_KEY[:-1]),
+    ],
 )
 def test_missing_or_bad_credentials_are_401_without_upstream_call(http, upstream, headers) -> None:
     before = upstream.requests
@@ -102,8 +109,12 @@ def test_user_acting_on_another_uid_is_403_without_upstream_call(http, upstream,
 
 def test_user_may_sign_itself_up_but_not_choose_its_role(http) -> None:
     headers = as_user("fresh-user")
-    assert http.post("/api/cometchat/users", json={"uid": "fresh-user", "name": "F", "role": "admin"},
-                     headers=headers).status_code == 403
+    assert (
+        http.post(
+            "/api/cometchat/users", json={"uid": "fresh-user", "name": "F", "role": "admin"}, headers=headers
+        ).status_code
+        == 403
+    )
     created = http.post("/api/cometchat/users", json={"uid": "fresh-user", "name": "F"}, headers=headers)
     assert created.status_code == 201
 
@@ -114,7 +125,10 @@ def test_user_may_sign_itself_up_but_not_choose_its_role(http) -> None:
         (lambda: user_jwt("cometchat-uid-1", exp_in=-120), "ERR_TOKEN_EXPIRED"),
         (lambda: user_jwt("cometchat-uid-1", secret="another-secret-that-is-long-enough-000"), "ERR_INVALID_TOKEN"),
         (lambda: user_jwt("cometchat-uid-1", exp=None), "ERR_INVALID_TOKEN"),
-        (lambda: jwt.encode({"sub": "cometchat-uid-1", "exp": 9999999999}, None, algorithm="none"), "ERR_INVALID_TOKEN"),
+        (
+            lambda: jwt.encode({"sub": "cometchat-uid-1", "exp": 9999999999}, None, algorithm="none"),
+            "ERR_INVALID_TOKEN",
+        ),
         (lambda: user_jwt("cometchat-uid-1", secret=JWT_SECRET * 2, algorithm="HS512"), "ERR_INVALID_TOKEN"),
         (lambda: user_jwt("not a uid!"), "ERR_INVALID_TOKEN"),
         (lambda: user_jwt(None), "ERR_INVALID_TOKEN"),
@@ -134,8 +148,9 @@ def test_clock_skew_leeway(http) -> None:
 
 
 def test_audience_issuer_and_uid_claim() -> None:
-    app = create_app(app_env(AUTH_JWT_AUDIENCE="chat-app", AUTH_JWT_ISSUER="https://id.example.com",
-                             AUTH_JWT_UID_CLAIM="chat_uid"))
+    app = create_app(
+        app_env(AUTH_JWT_AUDIENCE="chat-app", AUTH_JWT_ISSUER="https://id.example.com", AUTH_JWT_UID_CLAIM="chat_uid")
+    )
     http = app.test_client()
     good = {"sub": "ignored", "chat_uid": "cometchat-uid-1", "aud": "chat-app", "iss": "https://id.example.com"}
     assert http.post(MINT, headers=as_user(**good, uid=None)).status_code == 200
@@ -206,8 +221,9 @@ def test_jwks_rs256_and_es256_with_key_rotation(jwks) -> None:
     assert jwks.fetches == 2
 
     # An HS256 token signed with the public key as a secret (key confusion) is refused.
-    forged = jwt.encode({"sub": "cometchat-uid-1", "exp": 9999999999}, "x" * 40, algorithm="HS256",
-                        headers={"kid": "rsa-1"})
+    forged = jwt.encode(
+        {"sub": "cometchat-uid-1", "exp": 9999999999}, "x" * 40, algorithm="HS256", headers={"kid": "rsa-1"}
+    )
     assert http.post(MINT, headers=bearer(forged)).status_code == 401
     unknown = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     assert http.post(MINT, headers=bearer(sign(unknown, "nope", "RS256"))).status_code == 401
@@ -268,7 +284,9 @@ def test_per_address_limit_and_trusted_proxies() -> None:
 
 def test_forwarded_for_is_ignored_without_trusted_proxies() -> None:
     http = create_app(app_env(RATE_LIMIT_PER_ADDRESS="1 per minute")).test_client()
-    assert http.post("/api/cometchat/token/u1", headers={**as_user("u1"), "X-Forwarded-For": "1.1.1.1"}).status_code == 200
+    assert (
+        http.post("/api/cometchat/token/u1", headers={**as_user("u1"), "X-Forwarded-For": "1.1.1.1"}).status_code == 200
+    )
     spoofed = http.post("/api/cometchat/token/u2", headers={**as_user("u2"), "X-Forwarded-For": "2.2.2.2"})
     assert spoofed.status_code == 429
 
@@ -289,14 +307,20 @@ def test_cors_allow_list_and_preflight() -> None:
     assert "Origin" in allowed.headers.get("Vary", "")
     refused = http.post(MINT, headers={**service(), "Origin": "https://evil.example.com"})
     assert "Access-Control-Allow-Origin" not in refused.headers
-    preflight = http.options(MINT, headers={"Origin": "https://app.example.com",
-                                            "Access-Control-Request-Method": "POST",
-                                            "Access-Control-Request-Headers": "authorization, content-type"})
+    preflight = http.options(
+        MINT,
+        headers={
+            "Origin": "https://app.example.com",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type",
+        },
+    )
     assert preflight.status_code == 200
     assert preflight.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
     assert "authorization" in preflight.headers["Access-Control-Allow-Headers"].lower()
-    bad_preflight = http.options(MINT, headers={"Origin": "https://evil.example.com",
-                                                "Access-Control-Request-Method": "POST"})
+    bad_preflight = http.options(
+        MINT, headers={"Origin": "https://evil.example.com", "Access-Control-Request-Method": "POST"}
+    )
     assert "Access-Control-Allow-Origin" not in bad_preflight.headers
 
 
@@ -305,5 +329,3 @@ def test_cors_wildcard_is_refused_at_start() -> None:
 
     with pytest.raises(ConfigError):
         create_app(app_env(CORS_ORIGINS="*"))
-
-

@@ -14,22 +14,37 @@ def test_production_with_nothing_names_every_missing_variable() -> None:
     with pytest.raises(ConfigError) as info:
         load_settings({})
     message = str(info.value)
-    for name in ("COMETCHAT_API_KEY", "COMETCHAT_APP_ID", "COMETCHAT_REGION", "TOKEN_SERVER_API_KEYS",
-                 "AUTH_JWT_SECRET", "AUTH_JWKS_URL", "COMETCHAT_EMULATOR=1", "TOKEN_SERVER_DEV=1"):
+    for name in (
+        "COMETCHAT_API_KEY",
+        "COMETCHAT_APP_ID",
+        "COMETCHAT_REGION",
+        "TOKEN_SERVER_API_KEYS",
+        "AUTH_JWT_SECRET",
+        "AUTH_JWKS_URL",
+        "COMETCHAT_EMULATOR=1",
+        "TOKEN_SERVER_DEV=1",
+    ):
         assert name in message
 
 
 def test_production_with_credentials_and_a_service_key() -> None:
-    settings = load_settings({"COMETCHAT_APP_ID": "app1", "COMETCHAT_REGION": "EU", "COMETCHAT_API_KEY": "rest",
-                              "TOKEN_SERVER_API_KEYS": f" {SERVICE_KEY} , other-key-0123456789 "})
+    settings = load_settings(
+        {
+            "COMETCHAT_APP_ID": "app1",
+            "COMETCHAT_REGION": "EU",
+            "COMETCHAT_API_KEY": "rest",
+            "TOKEN_SERVER_API_KEYS": f" {SERVICE_KEY} , other-key-0123456789 ",
+        }
+    )
     assert settings.region == "eu" and not settings.emulator and not settings.dev
     assert settings.service_keys == (SERVICE_KEY, "other-key-0123456789")
     assert SERVICE_KEY not in repr(settings) and "rest" not in repr(settings).replace("region", "")
 
 
 def test_base_url_replaces_app_and_region() -> None:
-    settings = load_settings({"COMETCHAT_BASE_URL": "http://127.0.0.1:8787/v3", "COMETCHAT_API_KEY": "k",
-                              "TOKEN_SERVER_DEV": "1"})
+    settings = load_settings(
+        {"COMETCHAT_BASE_URL": "http://127.0.0.1:8787/v3", "COMETCHAT_API_KEY": "k", "TOKEN_SERVER_DEV": "1"}
+    )
     assert settings.base_url and settings.dev and settings.dev_reason == "TOKEN_SERVER_DEV=1"
 
 
@@ -39,8 +54,9 @@ def test_embedded_default_is_emulator_and_dev() -> None:
 
 
 def test_embedded_with_credentials_but_no_caller_auth_is_dev_on_cometchat() -> None:
-    settings = load_settings({"COMETCHAT_APP_ID": "a", "COMETCHAT_REGION": "us", "COMETCHAT_API_KEY": "k"},
-                             mode="embedded")
+    settings = load_settings(
+        {"COMETCHAT_APP_ID": "a", "COMETCHAT_REGION": "us", "COMETCHAT_API_KEY": "k"}, mode="embedded"
+    )
     assert not settings.emulator and settings.dev
 
 
@@ -53,8 +69,10 @@ def test_embedded_with_partial_credentials_is_an_error() -> None:
 @pytest.mark.parametrize(
     ("env", "fragment"),
     [
-        ({"COMETCHAT_EMULATOR": "0", "COMETCHAT_APP_ID": "a", "COMETCHAT_API_KEY": "k", "COMETCHAT_REGION": "mars"},
-         "COMETCHAT_REGION must be one of"),
+        (
+            {"COMETCHAT_EMULATOR": "0", "COMETCHAT_APP_ID": "a", "COMETCHAT_API_KEY": "k", "COMETCHAT_REGION": "mars"},
+            "COMETCHAT_REGION must be one of",
+        ),
         ({"TOKEN_SERVER_API_KEYS": "short"}, "at least 16 characters"),
         ({"AUTH_JWT_SECRET": "too-short"}, "at least 32 characters"),
         ({"AUTH_JWT_SECRET": "x" * 40, "AUTH_JWKS_URL": "https://id.example.com/jwks"}, "not both"),

@@ -56,13 +56,18 @@ def test_gunicorn_mints_over_real_http(stack) -> None:
 def test_gunicorn_full_flow_for_an_end_user(stack) -> None:
     root, _, _ = stack
     headers = as_user("process-user")
-    created = requests.post(root + "/api/cometchat/users", json={"uid": "process-user", "name": "P"},
-                            headers=headers, timeout=10)
+    created = requests.post(
+        root + "/api/cometchat/users", json={"uid": "process-user", "name": "P"}, headers=headers, timeout=10
+    )
     assert created.status_code in (201, 409)
     mint = requests.post(root + "/api/cometchat/token", headers=headers, timeout=10)
     assert mint.status_code == 200 and mint.json()["uid"] == "process-user"
-    revoke = requests.post(root + "/api/cometchat/token/process-user/revoke",
-                           json={"authToken": mint.json()["authToken"]}, headers=headers, timeout=10)
+    revoke = requests.post(
+        root + "/api/cometchat/token/process-user/revoke",
+        json={"authToken": mint.json()["authToken"]},
+        headers=headers,
+        timeout=10,
+    )
     assert revoke.status_code == 200
     forbidden = requests.post(root + "/api/cometchat/token/cometchat-uid-1", headers=headers, timeout=10)
     assert forbidden.status_code == 403
@@ -82,15 +87,26 @@ def test_logs_never_hold_a_secret(stack, tmp_path) -> None:
     for headers in (service(), bearer(ROTATED_KEY), bearer(jwt_token)):
         answer = requests.post(root + "/api/cometchat/token/cometchat-uid-2", headers=headers, timeout=10)
         minted.append(answer.json()["authToken"])
-    requests.post(root + "/api/cometchat/token/cometchat-uid-2/revoke", json={"authToken": minted[0]},
-                  headers=service(), timeout=10)
-    requests.post(root + "/api/cometchat/token/cometchat-uid-2/revoke?authToken=" + minted[1],
-                  json={"authToken": minted[1]}, headers=service(), timeout=10)
+    requests.post(
+        root + "/api/cometchat/token/cometchat-uid-2/revoke",
+        json={"authToken": minted[0]},
+        headers=service(),
+        timeout=10,
+    )
+    requests.post(
+        root + "/api/cometchat/token/cometchat-uid-2/revoke?authToken=" + minted[1],
+        json={"authToken": minted[1]},
+        headers=service(),
+        timeout=10,
+    )
     requests.post(root + "/api/cometchat/token/cometchat-uid-2", headers=bearer(SERVICE_KEY + "x"), timeout=10)
     requests.post(root + "/api/cometchat/token/cometchat-uid-2", headers=bearer(user_jwt("x", exp_in=-999)), timeout=10)
     # Upstream failures, logged at WARNING/ERROR with whatever CometChat said.
-    requests.post(emulator_root + "/_emulator/faults",
-                  json={"queue": [{"kind": "html"}] * 3 + [{"kind": "status", "status": 500}]}, timeout=5)
+    requests.post(
+        emulator_root + "/_emulator/faults",
+        json={"queue": [{"kind": "html"}] * 3 + [{"kind": "status", "status": 500}]},
+        timeout=5,
+    )
     failed = requests.post(root + "/api/cometchat/token/cometchat-uid-2", headers=service(), timeout=15)
     assert failed.status_code == 502
     for body in (failed.text,):
@@ -118,13 +134,23 @@ def test_gunicorn_refuses_to_start_without_configuration(tmp_path) -> None:
 
 
 def test_gunicorn_with_the_emulator_runs_one_worker(tmp_path) -> None:
-    server, root = start_gunicorn(tmp_path, {"COMETCHAT_EMULATOR": "1", "TOKEN_SERVER_API_KEYS": SERVICE_KEY,
-                                             "WEB_CONCURRENCY": "4"})
+    server, root = start_gunicorn(
+        tmp_path, {"COMETCHAT_EMULATOR": "1", "TOKEN_SERVER_API_KEYS": SERVICE_KEY, "WEB_CONCURRENCY": "4"}
+    )
     try:
-        tokens = [requests.post(root + "/api/cometchat/users", json={"uid": f"one-worker-{n}", "name": "W"},
-                                headers=service(), timeout=10).status_code for n in range(3)]
+        tokens = [
+            requests.post(
+                root + "/api/cometchat/users",
+                json={"uid": f"one-worker-{n}", "name": "W"},
+                headers=service(),
+                timeout=10,
+            ).status_code
+            for n in range(3)
+        ]
         assert tokens == [201, 201, 201]
-        assert requests.get(root + "/api/cometchat/users/one-worker-1", headers=service(), timeout=10).status_code == 200
+        assert (
+            requests.get(root + "/api/cometchat/users/one-worker-1", headers=service(), timeout=10).status_code == 200
+        )
     finally:
         output = server.stop()
     assert output.count("Booting worker") == 1
@@ -154,8 +180,11 @@ def test_python_server_py_binds_loopback_only(tmp_path) -> None:
     proc = Process([sys.executable, "server.py"], env={"PORT": str(port)}, log_path=tmp_path / "bind.log")
     try:
         proc.wait_http(f"http://127.0.0.1:{port}/healthz")
-        listening = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True).stdout \
-            if shutil.which("ss") else ""
+        listening = (
+            subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True).stdout
+            if shutil.which("ss")
+            else ""
+        )
         if listening:
             local_addresses = {line.split()[3] for line in listening.splitlines()}
             assert local_addresses == {f"127.0.0.1:{port}"}
@@ -173,18 +202,26 @@ REDIS = shutil.which("redis-server")
 def test_rate_limits_are_shared_through_redis(tmp_path) -> None:
     assert REDIS, "CI must install redis-server"
     redis_port = free_port()
-    redis = Process([REDIS, "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                    log_path=tmp_path / "redis.log")
+    redis = Process(
+        [REDIS, "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        log_path=tmp_path / "redis.log",
+    )
     emulator, emulator_root = start_emulator(tmp_path, api_key=EMULATOR_KEY)
-    env = server_env(emulator_root, RATELIMIT_STORAGE_URI=f"redis://127.0.0.1:{redis_port}/0",
-                     RATE_LIMIT_PER_USER="3 per minute", WEB_CONCURRENCY="1")
+    env = server_env(
+        emulator_root,
+        RATELIMIT_STORAGE_URI=f"redis://127.0.0.1:{redis_port}/0",
+        RATE_LIMIT_PER_USER="3 per minute",
+        WEB_CONCURRENCY="1",
+    )
     time.sleep(0.3)
     first, root_a = start_gunicorn(tmp_path, env, name="a")
     second, root_b = start_gunicorn(tmp_path, env, name="b")
     try:
         headers = as_user("shared-limit-user")
-        codes = [requests.post(root + "/api/cometchat/token", headers=headers, timeout=10).status_code
-                 for root in (root_a, root_b, root_a, root_b, root_a)]
+        codes = [
+            requests.post(root + "/api/cometchat/token", headers=headers, timeout=10).status_code
+            for root in (root_a, root_b, root_a, root_b, root_a)
+        ]
         assert codes == [200, 200, 200, 429, 429]
     finally:
         first.stop()

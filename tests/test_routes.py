@@ -76,8 +76,15 @@ def test_mint_for_the_caller_without_a_user_identity_is_401(http) -> None:
 
 def test_create_user_with_first_token_in_one_call(http, upstream) -> None:
     before = calls(upstream)
-    body = {"uid": "carol", "name": "Carol", "avatar": "https://example.com/c.png", "metadata": {"team": "a"},
-            "tags": ["beta"], "link": "https://example.com/carol", "role": "moderator"}
+    body = {
+        "uid": "carol",
+        "name": "Carol",
+        "avatar": "https://example.com/c.png",
+        "metadata": {"team": "a"},
+        "tags": ["beta"],
+        "link": "https://example.com/carol",
+        "role": "moderator",
+    }
     answer = http.post("/api/cometchat/users", json=body, headers=service())
     assert answer.status_code == 201, answer.json
     assert calls(upstream) == before + 1
@@ -122,8 +129,17 @@ def test_revoke_all_tokens(http, upstream) -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [None, {}, {"all": False}, {"all": "yes"}, {"authToken": 5}, {"authToken": ""},
-     {"authToken": "t", "all": True}, {"token": "t"}, [1]],
+    [
+        None,
+        {},
+        {"all": False},
+        {"all": "yes"},
+        {"authToken": 5},
+        {"authToken": ""},
+        {"authToken": "t", "all": True},
+        {"token": "t"},
+        [1],
+    ],
 )
 def test_revoke_anything_else_is_400_without_an_upstream_call(http, upstream, body) -> None:
     before = calls(upstream)
@@ -171,8 +187,9 @@ def test_bad_input_is_400_and_costs_no_upstream_call(http, upstream, method, pat
 
 def test_body_over_the_cap_is_413(http, upstream) -> None:
     before = calls(upstream)
-    answer = http.post("/api/cometchat/users", data="{" + " " * 70_000 + "}", headers=service(),
-                       content_type="application/json")
+    answer = http.post(
+        "/api/cometchat/users", data="{" + " " * 70_000 + "}", headers=service(), content_type="application/json"
+    )
     assert answer.status_code == 413 and answer.json["error"]["code"] == "ERR_BODY_TOO_LARGE"
     assert calls(upstream) == before
 
