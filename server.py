@@ -76,6 +76,8 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    # "//" must not become a redirect (an HTML answer): it is just a bad path.
+    app.url_map.merge_slashes = False
     app.extensions["token_server.settings"] = settings
     if settings.trusted_proxies:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]

@@ -1,0 +1,198 @@
+"""Reliability under upstream faults and load: real processes over real sockets.
+
+The server runs under its Procfile command against the emulator in its own process, with
+short client timeouts (read 1 s, deadline 3 s) so that every bound is checked quickly.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from .conftest import EMULATOR_KEY
+from .helpers import SERVICE_KEY, service
+from .procs import free_port, start_emulator, start_gunicorn
+
+READ_TIMEOUT = 1.0
+DEADLINE = 3.0
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("reliability")
+    emulator, emulator_root = start_emulator(tmp, api_key=EMULATOR_KEY)
+    env = {
+        "COMETCHAT_BASE_URL": emulator_root + "/v3",
+        "COMETCHAT_API_KEY": EMULATOR_KEY,
+        "TOKEN_SERVER_API_KEYS": SERVICE_KEY,
+        "COMETCHAT_READ_TIMEOUT": str(READ_TIMEOUT),
+        "COMETCHAT_DEADLINE": str(DEADLINE),
+        "WEB_CONCURRENCY": "2",
+        "GUNICORN_THREADS": "32",
+        "RATE_LIMIT_PER_ADDRESS": "100000 per minute",
+    }
+    server, root = start_gunicorn(tmp, env)
+    yield root, emulator_root
+    server.stop()
+    emulator.stop()
+
+
+@pytest.fixture
+def upstream(stack):
+    root, emulator_root = stack
+    requests.post(emulator_root + "/_emulator/reset", timeout=5).raise_for_status()
+
+    def inject(*faults: dict) -> None:
+        requests.post(emulator_root + "/_emulator/faults", json={"queue": list(faults)}, timeout=5).raise_for_status()
+
+    return inject
+
+
+def mint(root: str, uid: str = "cometchat-uid-1", timeout: float = 15) -> requests.Response:
+    return requests.post(f"{root}/api/cometchat/token/{uid}", headers=service(), timeout=timeout)
+
+
+def timed(call):
+    started = time.monotonic()
+    result = call()
+    return result, time.monotonic() - started
+
+
+@pytest.mark.parametrize("seconds", [READ_TIMEOUT * 3, 60.0], ids=["slow", "hung"])
+def test_slow_or_hung_upstream_is_a_bounded_504_and_the_worker_is_free_again(stack, upstream, seconds) -> None:
+    root, _ = stack
+    upstream({"kind": "hang", "seconds": seconds})
+    answer, elapsed = timed(lambda: mint(root))
+    assert answer.status_code == 504 and answer.json()["error"]["code"] == "ERR_UPSTREAM_TIMEOUT"
+    assert elapsed < READ_TIMEOUT + 1.0
+    after, elapsed = timed(lambda: mint(root))
+    assert after.status_code == 200 and elapsed < 1.0
+
+
+def test_other_requests_are_served_while_the_upstream_hangs(stack, upstream) -> None:
+    root, _ = stack
+    upstream({"kind": "hang", "seconds": 30})
+    hung: dict = {}
+    thread = threading.Thread(target=lambda: hung.update(answer=mint(root)))
+    thread.start()
+    time.sleep(0.2)  # the hang is now taken by that request
+    health, health_time = timed(lambda: requests.get(root + "/healthz", timeout=5))
+    other, other_time = timed(lambda: mint(root, "cometchat-uid-2"))
+    thread.join()
+    assert health.status_code == 200 and health_time < 0.5
+    assert other.status_code == 200 and other_time < 0.5
+    assert hung["answer"].status_code == 504
+
+
+def test_a_5xx_burst_is_retried(stack, upstream) -> None:
+    root, _ = stack
+    upstream({"kind": "status", "status": 503}, {"kind": "status", "status": 502})
+    assert mint(root).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("status", "expected", "code"),
+    [
+        (503, 503, "ERR_UPSTREAM_UNAVAILABLE"),
+        (502, 502, "ERR_UPSTREAM_BAD_RESPONSE"),
+        (504, 504, "ERR_UPSTREAM_TIMEOUT"),
+    ],
+)
+def test_a_longer_5xx_burst_ends_in_a_clear_json_error(stack, upstream, status, expected, code) -> None:
+    root, _ = stack
+    upstream(*[{"kind": "status", "status": status}] * 3)
+    answer, elapsed = timed(lambda: mint(root))
+    assert answer.status_code == expected and answer.json()["error"]["code"] == code
+    assert elapsed < DEADLINE + 0.5
+    if expected == 503:
+        assert int(answer.headers["Retry-After"]) >= 1
+
+
+def test_429_within_the_budget_is_retried(stack, upstream) -> None:
+    root, _ = stack
+    upstream({"kind": "status", "status": 429, "retry_after": 1})
+    answer, elapsed = timed(lambda: mint(root))
+    assert answer.status_code == 200 and 1.0 <= elapsed < DEADLINE
+
+
+def test_429_beyond_the_budget_is_503_with_retry_after(stack, upstream) -> None:
+    root, _ = stack
+    upstream({"kind": "status", "status": 429, "retry_after": 30})
+    answer, elapsed = timed(lambda: mint(root))
+    assert answer.status_code == 503 and answer.json()["error"]["code"] == "ERR_UPSTREAM_RATE_LIMITED"
+    assert answer.headers["Retry-After"] == "30" and elapsed < 1.0
+
+
+@pytest.mark.parametrize("kind", ["malformed", "html"])
+def test_malformed_and_html_answers_are_502(stack, upstream, kind) -> None:
+    root, _ = stack
+    upstream(*[{"kind": kind}] * 3)
+    answer = mint(root)
+    assert answer.status_code == 502 and answer.json()["error"]["code"] == "ERR_UPSTREAM_BAD_RESPONSE"
+    assert "<html>" not in answer.text
+
+
+def test_a_dropped_connection_is_retried_then_503(stack, upstream) -> None:
+    root, _ = stack
+    upstream({"kind": "reset"})
+    assert mint(root).status_code == 200
+    upstream(*[{"kind": "reset"}] * 3)
+    answer = mint(root)
+    assert answer.status_code == 503 and answer.json()["error"]["code"] == "ERR_UPSTREAM_UNAVAILABLE"
+
+
+def test_upstream_down_at_start(tmp_path) -> None:
+    dead_port = free_port()  # nothing listens here
+    server, root = start_gunicorn(
+        tmp_path,
+        {
+            "COMETCHAT_BASE_URL": f"http://127.0.0.1:{dead_port}/v3",
+            "COMETCHAT_API_KEY": EMULATOR_KEY,
+            "TOKEN_SERVER_API_KEYS": SERVICE_KEY,
+            "COMETCHAT_DEADLINE": str(DEADLINE),
+        },
+    )
+    try:
+        assert requests.get(root + "/healthz", timeout=5).status_code == 200
+        answer, elapsed = timed(lambda: mint(root))
+        assert answer.status_code == 503 and answer.json()["error"]["code"] == "ERR_UPSTREAM_UNAVAILABLE"
+        assert int(answer.headers["Retry-After"]) >= 1 and elapsed < DEADLINE + 0.5
+    finally:
+        server.stop()
+
+
+def test_300_simultaneous_mints_all_succeed_with_distinct_tokens(stack, upstream) -> None:
+    root, _ = stack
+    uids = [f"cometchat-uid-{n}" for n in range(1, 6)]
+    with ThreadPoolExecutor(max_workers=60) as pool:
+        answers = list(pool.map(lambda i: mint(root, uids[i % len(uids)]), range(300)))
+    assert [a.status_code for a in answers] == [200] * 300
+    tokens = [a.json()["authToken"] for a in answers]
+    assert len(set(tokens)) == 300
+
+
+def test_50_simultaneous_first_logins_create_exactly_one_user(stack, upstream) -> None:
+    root, emulator_root = stack
+    users_before = requests.get(emulator_root + "/_emulator/stats", timeout=5).json()["users"]
+    barrier = threading.Barrier(50)
+
+    def first_login(_: int) -> requests.Response:
+        barrier.wait()
+        return mint(root, "brand-new-racer")
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        answers = list(pool.map(first_login, range(50)))
+    assert [a.status_code for a in answers] == [200] * 50
+    assert len({a.json()["authToken"] for a in answers}) == 50
+    assert requests.get(emulator_root + "/_emulator/stats", timeout=5).json()["users"] == users_before + 1
+    listed = requests.get(
+        emulator_root + "/v3/users/brand-new-racer/auth_tokens",
+        params={"perPage": 100},
+        headers={"apikey": EMULATOR_KEY},
+        timeout=5,
+    ).json()
+    assert listed["meta"]["pagination"]["total"] == 50  # every token is live: none half made
