@@ -252,9 +252,11 @@ def print_report(results: dict, args: argparse.Namespace) -> None:
                 f"{m['errors']:>8}"
             )
         server, naive, floor = variants["server"], variants["naive"], variants["floor"]
+        vs_floor = server["rps"] / floor["rps"]
+        vs_naive = server["rps"] / naive["rps"]
         print(
-            f"{'':<24}server/floor throughput {server['rps'] / floor['rps']:.3f}, p50 +{server['p50'] - floor['p50']:.2f} ms;"
-            f" server/naive throughput {server['rps'] / naive['rps']:.2f}x, p50 {naive['p50'] - server['p50']:.1f} ms lower"
+            f"{'':<24}server/floor throughput {vs_floor:.3f}, p50 +{server['p50'] - floor['p50']:.2f} ms;"
+            f" server/naive throughput {vs_naive:.2f}x, p50 {naive['p50'] - server['p50']:.1f} ms lower"
         )
     if "soak" in results:
         soak = results["soak"]
