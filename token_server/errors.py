@@ -91,27 +91,31 @@ def from_upstream(exc: upstream.CometChatError) -> ApiError:
     return ApiError(502, "ERR_UPSTREAM_BAD_RESPONSE", "The chat service answered badly.")
 
 
-def register_error_handlers(app: Flask) -> None:
-    @app.errorhandler(ApiError)
-    def api_error(exc: ApiError) -> Response:
-        return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+def handle_api_error(exc: ApiError) -> Response:
+    return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
 
-    @app.errorhandler(upstream.CometChatError)
-    def cometchat_error(exc: upstream.CometChatError) -> Response:
-        mapped = from_upstream(exc)
+
+def handle_cometchat_error(exc: upstream.CometChatError) -> Response:
+    mapped = from_upstream(exc)
+    if mapped.status >= 500:
         level = logging.ERROR if isinstance(exc, upstream.UpstreamAuthError) else logging.WARNING
-        if mapped.status >= 500:
-            log.log(
-                level,
-                "upstream failure -> %d: %s %r (devMessage: %s)",
-                mapped.status,
-                type(exc).__name__,
-                str(exc),
-                exc.dev_message,
-            )
-        if isinstance(exc, upstream.UpstreamAuthError):
-            log.error("CometChat REJECTED OUR REST KEY: check COMETCHAT_API_KEY and its scope (fullAccess)")
-        return api_error(mapped)
+        log.log(
+            level,
+            "upstream failure -> %d: %s %r (devMessage: %s)",
+            mapped.status,
+            type(exc).__name__,
+            str(exc),
+            exc.dev_message,
+        )
+    if isinstance(exc, upstream.UpstreamAuthError):
+        log.error("CometChat REJECTED OUR REST KEY: check COMETCHAT_API_KEY and its scope (fullAccess)")
+    return handle_api_error(mapped)
+
+
+def register_error_handlers(app: Flask) -> None:
+    """App-wide: every error, including unknown routes and wrong methods, answers JSON."""
+    app.register_error_handler(ApiError, handle_api_error)
+    app.register_error_handler(upstream.CometChatError, handle_cometchat_error)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:

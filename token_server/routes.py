@@ -14,11 +14,11 @@ from flask import Blueprint, Response, g, jsonify, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
-from cometchat import CometChatClient
+from cometchat import CometChatClient, CometChatError
 from cometchat.validation import check_auth_token, check_user_fields, normalize_uid
 
 from .auth import Caller, IdentifyCaller
-from .errors import ApiError
+from .errors import ApiError, handle_api_error, handle_cometchat_error
 
 URL_PREFIX = "/api/cometchat"
 MINT_FIELDS = frozenset({"name", "avatar"})
@@ -72,6 +72,9 @@ def create_token_blueprint(
     per client address; service callers are trusted backends and are not limited.
     """
     bp = Blueprint(name, __name__)
+    # The blueprint answers its own errors in the contract's JSON shape, whatever the host app does.
+    bp.register_error_handler(ApiError, handle_api_error)
+    bp.register_error_handler(CometChatError, handle_cometchat_error)
     get_client: Callable[[], CometChatClient] = client if callable(client) else (lambda: client)  # type: ignore[assignment]
 
     def caller() -> Caller:
