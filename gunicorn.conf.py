@@ -7,15 +7,13 @@ workers (gthread) serve many requests per process cheaply.
 import os
 import sys
 
-from dotenv import load_dotenv
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from token_server.config import ConfigError, load_dotenv_file, load_settings  # noqa: E402
 
 # .env for local runs; it never overrides the real environment.
-load_dotenv(override=False)
+load_dotenv_file()
 
 # Refuse to start, naming every missing variable, before any worker boots.
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from token_server.config import ConfigError, load_settings  # noqa: E402
-
 try:
     _settings = load_settings(os.environ, mode="production")
 except ConfigError as exc:

@@ -17,7 +17,6 @@ import secrets
 import sys
 from typing import Any, Mapping
 
-from dotenv import load_dotenv
 from flask import Flask, Response, jsonify
 from flask_cors import CORS
 from flask_limiter import Limiter
@@ -28,7 +27,7 @@ from cometchat import CometChatClient
 from cometchat.emulator import EmulatorState, create_emulator_app, register_emulator
 from cometchat.inprocess import WSGIAdapter
 from token_server.auth import Authenticator
-from token_server.config import ConfigError, Settings, load_settings
+from token_server.config import ConfigError, Settings, load_dotenv_file, load_settings
 from token_server.demo import create_demo_blueprint
 from token_server.errors import register_error_handlers
 from token_server.redaction import install_redaction
@@ -66,7 +65,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     """The app factory. ``config``: Settings, or a mapping of the environment variable names
     (tests pass one and never read a developer's ``.env``), or None to read the environment."""
     if config is None:
-        load_dotenv(override=False)
+        load_dotenv_file()
         settings = load_settings(os.environ)
     elif isinstance(config, Settings):
         settings = config
@@ -152,7 +151,7 @@ def __getattr__(name: str) -> Any:
 
 
 def main() -> None:
-    load_dotenv(override=False)
+    load_dotenv_file()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = load_settings(os.environ, mode="embedded")

@@ -13,9 +13,11 @@ from urllib.parse import quote
 
 import requests
 from requests.adapters import BaseAdapter, HTTPAdapter
+from urllib3.exceptions import NewConnectionError
 
 from . import validation
 from .errors import (
+    AuthTokenNotFoundError,
     CometChatError,
     RateLimitedError,
     UidAlreadyExistsError,
@@ -316,7 +318,11 @@ class CometChatClient:
     def delete_user(self, uid: str, *, permanent: bool = False) -> None:
         """Deactivate a user, or delete it for good with ``permanent=True``."""
         uid = validation.normalize_uid(uid)
-        self._request("DELETE", f"/users/{_seg(uid)}", body={"permanent": True} if permanent else None)
+        try:
+            self._request("DELETE", f"/users/{_seg(uid)}", body={"permanent": True} if permanent else None)
+        except UidNotFoundError as exc:
+            if not exc.after_uncertain_attempt:  # else our own earlier attempt did it
+                raise
 
     def iter_users(
         self,
@@ -359,7 +365,11 @@ class CometChatClient:
         """Revoke one token: this device's logout."""
         uid = validation.normalize_uid(uid)
         auth_token = validation.check_auth_token(auth_token)
-        self._request("DELETE", f"/users/{_seg(uid)}/auth_tokens/{_seg(auth_token)}")
+        try:
+            self._request("DELETE", f"/users/{_seg(uid)}/auth_tokens/{_seg(auth_token)}")
+        except AuthTokenNotFoundError as exc:
+            if not exc.after_uncertain_attempt:  # else our own earlier attempt revoked it
+                raise
 
     def flush_auth_tokens(self, uid: str) -> None:
         """Revoke every token of a user: sign out everywhere."""
@@ -418,9 +428,10 @@ def _per_page(per_page: int) -> int:
 
 
 def _never_sent(exc: requests.ConnectionError) -> bool:
-    """True when the connection failed before the request could have been sent."""
-    text = repr(exc)
-    return "NewConnectionError" in text or "Connection refused" in text or "NameResolution" in text
+    """True when the connection could not even be opened, so CometChat never saw the request."""
+    reason = exc.args[0] if exc.args else None
+    reason = getattr(reason, "reason", reason)  # requests wraps urllib3's MaxRetryError
+    return isinstance(reason, NewConnectionError)
 
 
 def _with_token(user: User, token: str) -> User:

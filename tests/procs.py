@@ -31,6 +31,7 @@ class Process:
         full_env = {k: v for k, v in os.environ.items() if not k.startswith(("COMETCHAT_", "AUTH_", "TOKEN_SERVER"))}
         full_env.update(env or {})
         full_env["PYTHONUNBUFFERED"] = "1"
+        full_env["TOKEN_SERVER_SKIP_DOTENV"] = "1"  # a developer's .env never leaks into a test
         self.proc = subprocess.Popen(
             args, cwd=ROOT, env=full_env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
         )

@@ -369,3 +369,20 @@ def test_one_session_per_thread(client) -> None:
 def test_secrets_stay_out_of_reprs(client) -> None:
     assert KEY not in repr(client)
     assert KEY not in json.dumps(str(CometChatError("x", status=1)))
+
+
+def test_revoke_retried_after_an_uncertain_failure_is_done(rsps, client) -> None:
+    rsps.delete(f"{BASE}/users/alice/auth_tokens/tok", body=requests.ConnectionError("reset by peer"))
+    rsps.delete(f"{BASE}/users/alice/auth_tokens/tok", status=404, json=envelope("ERR_AUTH_TOKEN_NOT_FOUND"))
+    client.delete_auth_token("alice", "tok")  # our first attempt revoked it: no error
+
+
+def test_refused_connection_is_known_not_to_have_been_sent(rsps, client) -> None:
+    from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+    refused = requests.ConnectionError(MaxRetryError(None, "/", NewConnectionError(None, "refused")))
+    rsps.post(f"{BASE}/users", body=refused)
+    rsps.post(f"{BASE}/users", status=400, json=envelope("ERR_UID_ALREADY_EXISTS"))
+    with pytest.raises(UidAlreadyExistsError):  # nothing of ours was created: a real conflict
+        client.create_user("alice", "Alice")
+    assert len(rsps.calls) == 2

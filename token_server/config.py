@@ -18,6 +18,16 @@ ALLOWED_JWT_ALGORITHMS = ("HS256", "HS384", "HS512", "RS256", "RS384", "RS512", 
 DEFAULT_MAX_BODY = 64 * 1024
 
 
+def load_dotenv_file() -> None:
+    """Load ``.env`` for local runs; it never overrides the real environment.
+    ``TOKEN_SERVER_SKIP_DOTENV=1`` skips it (the tests' child processes set it, so a
+    developer's ``.env`` never leaks into a test)."""
+    if os.environ.get("TOKEN_SERVER_SKIP_DOTENV") != "1":
+        from dotenv import load_dotenv
+
+        load_dotenv(override=False)
+
+
 class ConfigError(Exception):
     """Every problem at once, so a deploy is fixed in one round."""
 
