@@ -43,14 +43,9 @@ def main() -> None:
     emulator, root = start_emulator(
         tmp,
         api_key=KEY,
-        extra=[
-            "--latency-ms",
-            str(args.latency_ms),
-            "--connect-delay-ms",
-            str(args.connect_delay_ms),
-            "--rate-limit",
-            "100000000",
-        ],
+        latency_ms=args.latency_ms,
+        connect_delay_ms=args.connect_delay_ms,
+        rate_limit=100_000_000,
     )
     stats = lambda: requests.get(root + "/_emulator/stats", timeout=5).json()  # noqa: E731
     try:

@@ -130,16 +130,10 @@ def main() -> None:
     emulator, upstream = start_emulator(
         tmp,
         api_key=REST_KEY,
-        extra=[
-            "--latency-ms",
-            str(args.latency_ms),
-            "--connect-delay-ms",
-            str(args.connect_delay_ms),
-            "--rate-limit",
-            "1000000000",
-            "--threads",
-            "128",
-        ],
+        latency_ms=args.latency_ms,
+        connect_delay_ms=args.connect_delay_ms,
+        rate_limit=1_000_000_000,
+        threads=128,
     )
     env = {
         "COMETCHAT_BASE_URL": upstream + "/v3",

@@ -9,6 +9,7 @@ import requests
 
 from cometchat import CometChatClient
 
+from .helpers import app_env
 from .procs import start_emulator
 
 EMULATOR_KEY = "emulator-rest-key-for-tests"
@@ -55,3 +56,22 @@ def emulator_client(emulator: RunningEmulator) -> Iterator[CometChatClient]:
     client = CometChatClient(base_url=emulator.base_url, api_key=EMULATOR_KEY, backoff=0.01)
     yield client
     client.close()
+
+
+@pytest.fixture
+def app():
+    """The server on the in-process emulator, with service keys and an HS256 JWT secret."""
+    from server import create_app
+
+    return create_app(app_env())
+
+
+@pytest.fixture
+def http(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def upstream(app):
+    """The in-process emulator's state: its request count is the number of upstream calls."""
+    return app.extensions["token_server.emulator"]

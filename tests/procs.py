@@ -64,9 +64,22 @@ class Process:
         return self.log_path.read_text(errors="replace")
 
 
-def start_emulator(tmp: Path, *, api_key: str | None, extra: list[str] | None = None) -> tuple[Process, str]:
+def start_emulator(
+    tmp: Path,
+    *,
+    api_key: str | None,
+    latency_ms: float = 0,
+    connect_delay_ms: float = 0,
+    rate_limit: int | None = None,
+    threads: int | None = None,
+) -> tuple[Process, str]:
     port = free_port()
-    args = [sys.executable, "-m", "cometchat.emulator", "--port", str(port), *(extra or [])]
+    args = [sys.executable, "-m", "cometchat.emulator", "--port", str(port)]
+    args += ["--latency-ms", str(latency_ms), "--connect-delay-ms", str(connect_delay_ms)]
+    if rate_limit:
+        args += ["--rate-limit", str(rate_limit)]
+    if threads:
+        args += ["--threads", str(threads)]
     if api_key:
         args += ["--api-key", api_key]
     proc = Process(args, log_path=tmp / f"emulator-{port}.log")

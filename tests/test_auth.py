@@ -18,21 +18,6 @@ from .helpers import JWT_SECRET, ROTATED_KEY, SERVICE_KEY, app_env, as_user, bea
 MINT = "/api/cometchat/token/cometchat-uid-1"
 
 
-@pytest.fixture
-def app():
-    return create_app(app_env())
-
-
-@pytest.fixture
-def http(app):
-    return app.test_client()
-
-
-@pytest.fixture
-def upstream(app):
-    return app.extensions["token_server.emulator"]
-
-
 # ---- service keys ----------------------------------------------------------------------
 
 

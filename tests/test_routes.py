@@ -5,25 +5,8 @@ from __future__ import annotations
 import pytest
 
 from cometchat.emulator import Fault
-from server import create_app
 
-from .helpers import app_env, as_user, service
-
-
-@pytest.fixture
-def app():
-    return create_app(app_env())
-
-
-@pytest.fixture
-def http(app):
-    return app.test_client()
-
-
-@pytest.fixture
-def upstream(app):
-    """The in-process emulator's state: its request count is the number of upstream calls."""
-    return app.extensions["token_server.emulator"]
+from .helpers import as_user, service
 
 
 def calls(upstream) -> int:
