@@ -203,7 +203,9 @@ class CometChatClient:
                 if isinstance(error, RateLimitedError) or error.retry_after is not None:
                     error.retry_after = max(error.retry_after or 1.0, 1.0)
                 raise error
-            log.warning("CometChat %s %s failed (%s); retry %d in %.2f s", method, path, error.code, attempt, delay)
+            log.warning(
+                "CometChat %s %s failed (%s); retry %d in %.2f s", method, _loggable(path), error.code, attempt, delay
+            )
             self._sleep(delay)
 
     @staticmethod
@@ -419,6 +421,12 @@ class CometChatClient:
 def _seg(value: str) -> str:
     """Percent-encode one path segment (nothing is safe: not even '/')."""
     return quote(value, safe="")
+
+
+def _loggable(path: str) -> str:
+    """The path without the auth token a revoke carries in it: tokens never reach the logs."""
+    head, sep, _token = path.partition("/auth_tokens/")
+    return head + sep + "***" if sep else path
 
 
 def _per_page(per_page: int) -> int:

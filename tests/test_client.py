@@ -386,3 +386,11 @@ def test_refused_connection_is_known_not_to_have_been_sent(rsps, client) -> None
     with pytest.raises(UidAlreadyExistsError):  # nothing of ours was created: a real conflict
         client.create_user("alice", "Alice")
     assert len(rsps.calls) == 2
+
+
+def test_retry_logs_never_show_the_token_in_a_path(rsps, client, caplog) -> None:
+    secret = "alice_1700000000" + "f" * 30
+    rsps.delete(f"{BASE}/users/alice/auth_tokens/{secret}", status=503, json=envelope("ERR_DOWN"))
+    rsps.delete(f"{BASE}/users/alice/auth_tokens/{secret}", json={"data": {"success": True}})
+    client.delete_auth_token("alice", secret)
+    assert "retry 1" in caplog.text and secret not in caplog.text

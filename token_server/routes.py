@@ -173,7 +173,7 @@ def create_token_blueprint(
                 raise bad_request("The authToken must be a string.", "authToken")
             get_client().delete_auth_token(uid, check_auth_token(token))
             return no_store(jsonify({"uid": uid, "revoked": "token"}))
-        if body == {"all": True}:
+        if set(body) == {"all"} and body["all"] is True:  # not 1, not "true"
             get_client().flush_auth_tokens(uid)
             return no_store(jsonify({"uid": uid, "revoked": "all"}))
         raise bad_request('Send {"authToken": "<token>"} to revoke one token, or {"all": true} to revoke all.')
