@@ -258,7 +258,7 @@ class CometChatClient:
                 "link": link,
                 "role": role,
                 "metadata": metadata,
-                "tags": list(tags) if isinstance(tags, tuple) else tags,
+                "tags": tags,
                 "statusMessage": status_message,
             }
         )
@@ -303,17 +303,14 @@ class CometChatClient:
             "link": link,
             "role": role,
             "metadata": metadata,
-            "tags": list(tags) if isinstance(tags, tuple) else tags,
+            "tags": tags,
             "statusMessage": status_message,
         }
         if name is not None:
             fields["name"] = name
         body = validation.check_user_fields(fields, require_name=False)
-        bad_unset = [key for key in unset if key not in ("avatar", "link", "metadata")]
-        if bad_unset:
-            raise validation.invalid("unset", "Only avatar, link and metadata can be unset.")
         if unset:
-            body["unset"] = list(unset)
+            body["unset"] = validation.check_unset(unset)
         answer = self._request("PUT", f"/users/{_seg(uid)}", body=body)
         return User.from_api(self._data_object(answer.data))
 

@@ -203,9 +203,7 @@ class EmulatorState:
 
     def update_user(self, uid: str, body: dict[str, Any]) -> dict[str, Any]:
         fields = validation.check_user_fields(body, require_name=False)
-        unset = body.get("unset") or []
-        if not isinstance(unset, list) or any(key not in ("avatar", "link", "metadata") for key in unset):
-            raise validation.invalid("unset", "The selected unset is invalid.")
+        unset = validation.check_unset(body.get("unset") or [])
         with self.lock:
             record = self._active(uid)
             record.data.update(fields)

@@ -18,7 +18,7 @@ MAX_METADATA_BYTES = 5 * 1024
 MAX_ROLE = 100
 MAX_STATUS_MESSAGE = 1024
 
-USER_FIELDS = ("uid", "name", "avatar", "link", "role", "metadata", "tags", "statusMessage")
+UNSETTABLE = ("avatar", "link", "metadata")
 
 
 def invalid(field: str, message: str) -> ValidationError:
@@ -58,6 +58,8 @@ def _check_short_text(field: str, value: Any, limit: int) -> str:
 
 
 def _check_tags(value: Any) -> list[str]:
+    if isinstance(value, tuple):
+        value = list(value)
     if not isinstance(value, list) or len(value) > MAX_TAGS:
         raise invalid("tags", f"The tags must be a list of at most {MAX_TAGS} strings.")
     for tag in value:
@@ -94,6 +96,13 @@ def check_user_fields(fields: Mapping[str, Any], *, require_name: bool = True) -
     if fields.get("tags") is not None:
         body["tags"] = _check_tags(fields["tags"])
     return body
+
+
+def check_unset(value: Any) -> list[str]:
+    """The fields an update may remove (CometChat's ``unset``)."""
+    if not isinstance(value, (list, tuple)) or any(key not in UNSETTABLE for key in value):
+        raise invalid("unset", "Only avatar, link and metadata can be unset.")
+    return list(value)
 
 
 def check_auth_token(token: Any) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
@@ -184,8 +185,6 @@ def jwks():
 
 
 def sign(private_key, kid: str, alg: str, uid: str = "cometchat-uid-1") -> str:
-    import time
-
     return jwt.encode({"sub": uid, "exp": int(time.time()) + 300}, private_key, algorithm=alg, headers={"kid": kid})
 
 

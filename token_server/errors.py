@@ -130,8 +130,9 @@ def register_error_handlers(app: Flask) -> None:
         }
         code, message = codes.get(status, (f"ERR_HTTP_{status}", exc.name))
         headers = {}
-        if status == 405 and exc.get_response().headers.get("Allow"):
-            headers["Allow"] = exc.get_response().headers["Allow"]
+        allow = exc.get_response().headers.get("Allow") if status == 405 else None
+        if allow:
+            headers["Allow"] = allow
         return error_response(status, code, message, headers=headers)
 
     @app.errorhandler(Exception)

@@ -15,7 +15,7 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
 from cometchat import CometChatClient, CometChatError
-from cometchat.validation import check_auth_token, check_user_fields, normalize_uid
+from cometchat.validation import check_auth_token, normalize_uid
 
 from .auth import Caller, IdentifyCaller
 from .errors import ApiError, handle_api_error, handle_cometchat_error
@@ -143,15 +143,15 @@ def create_token_blueprint(
         if body.get("role") is not None and not caller().is_trusted:
             # A role decides what a user may do in the chat: never self-assigned.
             raise ApiError(403, "ERR_FORBIDDEN", "Only a service caller may set a role.")
-        fields = check_user_fields(body)
+        # The client validates every profile field before it makes any request.
         user = get_client().create_user(
             uid,
-            fields["name"],
-            avatar=fields.get("avatar"),
-            link=fields.get("link"),
-            role=fields.get("role"),
-            metadata=fields.get("metadata"),
-            tags=fields.get("tags"),
+            body["name"],
+            avatar=body.get("avatar"),
+            link=body.get("link"),
+            role=body.get("role"),
+            metadata=body.get("metadata"),
+            tags=body.get("tags"),
             with_auth_token=True,
         )
         response = jsonify({"user": user.to_dict(), "authToken": user.auth_token})
