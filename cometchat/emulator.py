@@ -386,15 +386,14 @@ def _code_for(status: int) -> str:
 
 
 def create_emulator_blueprint(state: EmulatorState, *, name: str = "cometchat_emulator") -> Blueprint:
-    """The v3 REST surface plus ``/_emulator/*`` controls. Register at any url_prefix."""
+    """The v3 REST surface. Register at any url_prefix."""
     bp = Blueprint(name, __name__)
 
     @bp.before_request
     def check_key_and_faults() -> Response | None:
-        path = request.path
-        if "/_emulator/" in path or path.endswith("/me"):
+        if request.endpoint == f"{name}.me":  # the SDK's login carries an auth token, no REST key
             return None
-        key = next((v for k, v in request.headers.items() if k.lower() == "apikey"), "")
+        key = request.headers.get("apikey", "")  # header names are case-insensitive
         if not key:
             raise EmulatorError(401, "AUTH_ERR_EMPTY_APIKEY", "The apiKey header is missing.")
         if state.api_keys is not None and not any(secrets.compare_digest(key, k) for k in state.api_keys):

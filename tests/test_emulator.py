@@ -52,6 +52,10 @@ def test_both_prefixes_and_case_insensitive_key_header(emulator) -> None:
     assert raw(emulator, "GET", "/v3/users/cometchat-uid-2", header="APIKEY").status_code == 200
 
 
+def test_a_user_called_me_still_needs_the_key(emulator) -> None:
+    assert raw(emulator, "GET", "/v3/users/me", key=None).status_code == 401
+
+
 def test_missing_and_unknown_keys_are_refused(emulator) -> None:
     missing = raw(emulator, "GET", "/v3/users/cometchat-uid-1", key=None)
     assert missing.status_code == 401 and missing.json()["error"]["code"] == "AUTH_ERR_EMPTY_APIKEY"
