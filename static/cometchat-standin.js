@@ -83,7 +83,7 @@
               throw new CometChatException(error.code || "ERR_LOGIN", error.message || "Login failed.", error.details);
             }
             var user = new User(body.data);
-            localStorage.setItem(storageKey(), JSON.stringify({ user: body.data, authToken: authToken }));
+            localStorage.setItem(storageKey(), JSON.stringify({ user: body.data }));
             emit("loginSuccess", user);
             return user;
           });
@@ -101,10 +101,6 @@
       var saved = null;
       try { saved = JSON.parse(localStorage.getItem(storageKey()) || "null"); } catch (e) { saved = null; }
       return Promise.resolve(saved && saved.user ? new User(saved.user) : null);
-    },
-    getUserAuthToken: function () {
-      var saved = JSON.parse(localStorage.getItem(storageKey()) || "null");
-      return Promise.resolve(saved ? saved.authToken : null);
     },
     logout: function () {
       try { requireInit(); } catch (e) { return Promise.reject(e); }
