@@ -162,6 +162,8 @@ def load_settings(env: Mapping[str, str] | None = None, *, mode: Mode = "product
     ``production`` (gunicorn) is strict: CometChat credentials or ``COMETCHAT_EMULATOR=1``,
     and a caller-auth method or ``TOKEN_SERVER_DEV=1``. ``embedded`` (``python server.py``)
     falls back to the emulator without credentials and to dev mode without caller auth.
+    In both, dev mode next to a caller-auth method is refused: it would serve callers
+    without their credentials.
     """
     env = dict(os.environ if env is None else env)
     problems: list[str] = []
