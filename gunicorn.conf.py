@@ -7,8 +7,16 @@ workers (gthread) serve many requests per process cheaply.
 import os
 import sys
 
+from gunicorn.glogging import Logger
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from token_server.config import ConfigError, load_dotenv_file, load_settings  # noqa: E402
+from token_server.config import (  # noqa: E402
+    WORKER_TIMEOUT,
+    ConfigError,
+    load_dotenv_file,
+    load_settings,
+)
+from token_server.redaction import install_redaction  # noqa: E402
 
 # .env for local runs; it never overrides the real environment.
 load_dotenv_file()
@@ -26,9 +34,9 @@ threads = int(os.environ.get("GUNICORN_THREADS", "16"))
 # The embedded emulator keeps its state in one process: one worker then. For several
 # workers, run `python -m cometchat.emulator` alone and point COMETCHAT_BASE_URL at it.
 workers = 1 if _settings.emulator else int(os.environ.get("WEB_CONCURRENCY", "2"))
-# Above the client's total deadline (COMETCHAT_DEADLINE, 10 s by default): a slow
-# CometChat answers a 504 long before gunicorn would kill the worker.
-timeout = 30
+# Above the client's total deadline (COMETCHAT_DEADLINE, 10 s by default, checked against this
+# value at start): a slow CometChat answers a 504 long before gunicorn would kill the worker.
+timeout = WORKER_TIMEOUT
 # On SIGTERM, finish in-flight requests for up to this long, then exit.
 graceful_timeout = 20
 # Keep connections from a load balancer open between requests.
@@ -38,8 +46,33 @@ keepalive = 5
 accesslog = "-"
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
 errorlog = "-"
+
+
+class RedactingLogger(Logger):
+    """gunicorn's logger with the app's log filter on its handlers from the first line on
+    (the master's too): secrets masked, control characters escaped. The path in an access line
+    is percent-decoded, so without it ``/x%0aERROR...`` would write a line of its own."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        install_redaction(_settings.secrets)
+
+
+logger_class = RedactingLogger
 loglevel = os.environ.get("LOG_LEVEL", "info")
 # Forwarded headers are trusted only through TRUSTED_PROXIES (ProxyFix in the app).
 forwarded_allow_ips = "127.0.0.1"
 # No control socket: several servers on one host (tests, benchmarks) would share its path.
 control_socket_disable = True
+
+
+def on_starting(server):
+    # In memory, each worker counts alone: N workers let a user through N times the limit.
+    if workers > 1 and _settings.ratelimit_storage_uri.startswith("memory://"):
+        server.log.warning(
+            "RATELIMIT_STORAGE_URI is %s with %d workers: rate limits are counted per worker, so a "
+            "caller gets up to %d times each limit; set RATELIMIT_STORAGE_URI=redis://... to share them",
+            _settings.ratelimit_storage_uri,
+            workers,
+            workers,
+        )

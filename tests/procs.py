@@ -25,15 +25,18 @@ def free_port() -> int:
 class Process:
     """A child process with its output in a file, stopped (and reaped) by ``stop()``."""
 
-    def __init__(self, args: list[str], *, env: Mapping[str, str] | None = None, log_path: Path) -> None:
+    def __init__(
+        self, args: list[str], *, env: Mapping[str, str] | None = None, log_path: Path, cwd: Path = ROOT
+    ) -> None:
         self.log_path = log_path
         self._log = open(log_path, "wb")
         full_env = {k: v for k, v in os.environ.items() if not k.startswith(("COMETCHAT_", "AUTH_", "TOKEN_SERVER"))}
+        # A developer's .env never leaks into a test (a test of .env itself passes "0").
+        full_env["TOKEN_SERVER_SKIP_DOTENV"] = "1"
         full_env.update(env or {})
         full_env["PYTHONUNBUFFERED"] = "1"
-        full_env["TOKEN_SERVER_SKIP_DOTENV"] = "1"  # a developer's .env never leaks into a test
         self.proc = subprocess.Popen(
-            args, cwd=ROOT, env=full_env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+            args, cwd=cwd, env=full_env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
         )
 
     def wait_http(self, url: str, timeout: float = 20.0) -> None:
@@ -96,9 +99,9 @@ def procfile_command() -> list[str]:
     return shlex.split(line.split(":", 1)[1])
 
 
-def start_gunicorn(tmp: Path, env: Mapping[str, str], *, name: str = "server") -> tuple[Process, str]:
+def start_gunicorn(tmp: Path, env: Mapping[str, str], *, name: str = "server", cwd: Path = ROOT) -> tuple[Process, str]:
     port = free_port()
-    proc = Process(procfile_command(), env={**env, "PORT": str(port)}, log_path=tmp / f"{name}-{port}.log")
+    proc = Process(procfile_command(), env={**env, "PORT": str(port)}, log_path=tmp / f"{name}-{port}.log", cwd=cwd)
     root = f"http://127.0.0.1:{port}"
     proc.wait_http(root + "/healthz")
     return proc, root

@@ -185,14 +185,15 @@ def jwks():
 
 
 def sign(private_key, kid: str, alg: str, uid: str = "cometchat-uid-1") -> str:
-    return jwt.encode({"sub": uid, "exp": int(time.time()) + 300}, private_key, algorithm=alg, headers={"kid": kid})
+    claims = {"sub": uid, "aud": "chat-app", "exp": int(time.time()) + 300}
+    return jwt.encode(claims, private_key, algorithm=alg, headers={"kid": kid})
 
 
 def test_jwks_rs256_and_es256_with_key_rotation(jwks) -> None:
     rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     ec_key = ec.generate_private_key(ec.SECP256R1())
     jwks.publish(rsa_key, "rsa-1", "RS256")
-    app = create_app(app_env(AUTH_JWT_SECRET=None, AUTH_JWKS_URL=jwks.url))
+    app = create_app(app_env(AUTH_JWT_SECRET=None, AUTH_JWKS_URL=jwks.url, AUTH_JWT_AUDIENCE="chat-app"))
     http = app.test_client()
     assert http.post(MINT, headers=bearer(sign(rsa_key, "rsa-1", "RS256"))).status_code == 200
     assert http.post(MINT, headers=bearer(sign(rsa_key, "rsa-1", "RS256"))).status_code == 200
@@ -216,7 +217,7 @@ def test_jwks_rs256_and_es256_with_key_rotation(jwks) -> None:
 def test_jwks_unknown_kids_do_not_refetch_every_time(jwks) -> None:
     rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     jwks.publish(rsa_key, "rsa-1", "RS256")
-    http = create_app(app_env(AUTH_JWT_SECRET=None, AUTH_JWKS_URL=jwks.url)).test_client()
+    http = create_app(app_env(AUTH_JWT_SECRET=None, AUTH_JWKS_URL=jwks.url, AUTH_JWT_AUDIENCE="chat-app")).test_client()
     for n in range(5):
         assert http.post(MINT, headers=bearer(sign(rsa_key, f"random-{n}", "RS256"))).status_code == 401
     assert jwks.fetches == 1

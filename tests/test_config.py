@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import runpy
+import sys
+
 import pytest
+from dotenv import dotenv_values
 
-from token_server.config import ConfigError, load_settings
-from token_server.redaction import RedactingFilter, redact
+from token_server.config import (
+    DEADLINE_HEADROOM,
+    WORKER_TIMEOUT,
+    ConfigError,
+    load_dotenv_file,
+    load_settings,
+)
+from token_server.redaction import RedactingFilter, escape_controls, redact
 
-from .helpers import SERVICE_KEY
+from .helpers import JWT_SECRET, SERVICE_KEY
+from .procs import ROOT
+
+JWKS = "https://id.example.com/.well-known/jwks.json"
 
 
 def test_production_with_nothing_names_every_missing_variable() -> None:
@@ -83,6 +98,7 @@ def test_embedded_with_partial_credentials_is_an_error() -> None:
         ({"TRUSTED_PROXIES": "lots"}, "TRUSTED_PROXIES"),
         ({"COMETCHAT_EMULATOR": "maybe"}, "COMETCHAT_EMULATOR must be 1 or 0"),
         ({"COMETCHAT_DEADLINE": "60"}, "below gunicorn"),
+        ({"COMETCHAT_DEADLINE": str(WORKER_TIMEOUT - DEADLINE_HEADROOM)}, "COMETCHAT_DEADLINE must stay below"),
         ({"COMETCHAT_READ_TIMEOUT": "soon"}, "COMETCHAT_READ_TIMEOUT must be a number"),
     ],
 )
@@ -91,6 +107,138 @@ def test_bad_values_are_named(env, fragment) -> None:
     with pytest.raises(ConfigError) as info:
         load_settings({**base, **env})
     assert fragment in str(info.value)
+
+
+def test_the_deadline_bound_comes_from_the_worker_timeout() -> None:
+    just_below = str(WORKER_TIMEOUT - DEADLINE_HEADROOM - 0.5)
+    settings = load_settings({"COMETCHAT_EMULATOR": "1", "TOKEN_SERVER_DEV": "1", "COMETCHAT_DEADLINE": just_below})
+    assert settings.upstream_deadline == float(just_below)
+
+
+# ---- .env: the working directory only ------------------------------------------------
+
+
+@pytest.fixture
+def dotenv_tree(tmp_path, monkeypatch):
+    """parent/.env says TOKEN_SERVER_DEV=1; the working directory is parent/child."""
+    parent, child = tmp_path / "parent", tmp_path / "parent" / "child"
+    child.mkdir(parents=True)
+    (parent / ".env").write_text("TOKEN_SERVER_DEV=1\nCOMETCHAT_EMULATOR=1\n")
+    monkeypatch.chdir(child)
+    # monkeypatch restores "unset" too, so whatever a load sets is undone after the test.
+    for name in ("TOKEN_SERVER_SKIP_DOTENV", "TOKEN_SERVER_DEV", "COMETCHAT_EMULATOR", "COMETCHAT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    return child
+
+
+def test_dotenv_in_a_parent_folder_is_never_read(dotenv_tree) -> None:
+    load_dotenv_file()
+    assert "TOKEN_SERVER_DEV" not in os.environ and "COMETCHAT_EMULATOR" not in os.environ
+
+
+def test_dotenv_in_the_working_directory_is_read_and_never_overrides(dotenv_tree, monkeypatch) -> None:
+    (dotenv_tree / ".env").write_text("COMETCHAT_EMULATOR=1\nCOMETCHAT_REGION=us\n")
+    monkeypatch.setenv("COMETCHAT_REGION", "eu")
+    load_dotenv_file()
+    assert os.environ["COMETCHAT_EMULATOR"] == "1" and os.environ["COMETCHAT_REGION"] == "eu"
+    assert "TOKEN_SERVER_DEV" not in os.environ  # still not the parent's
+
+
+def test_env_example_copied_as_is_starts_the_embedded_default() -> None:
+    values = {k: v or "" for k, v in dotenv_values(ROOT / ".env.example").items()}
+    settings = load_settings(values, mode="embedded")
+    assert settings.emulator and settings.dev and settings.dev_reason == "no caller auth configured"
+
+
+# ---- dev mode, JWKS, CORS ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "auth",
+    [
+        {"TOKEN_SERVER_API_KEYS": SERVICE_KEY},
+        {"AUTH_JWT_SECRET": JWT_SECRET},
+        {"AUTH_JWKS_URL": JWKS, "AUTH_JWT_AUDIENCE": "chat-app"},
+    ],
+)
+@pytest.mark.parametrize("mode", ["production", "embedded"])
+def test_dev_mode_next_to_caller_auth_is_refused(auth, mode) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings({"COMETCHAT_EMULATOR": "1", "TOKEN_SERVER_DEV": "1", **auth}, mode=mode)
+    assert f"TOKEN_SERVER_DEV=1 together with {next(iter(auth))}" in str(info.value)
+    assert not load_settings({"COMETCHAT_EMULATOR": "1", **auth}, mode=mode).dev
+
+
+def test_jwks_needs_an_audience_in_production() -> None:
+    env = {"COMETCHAT_EMULATOR": "1", "AUTH_JWKS_URL": JWKS}
+    with pytest.raises(ConfigError) as info:
+        load_settings(env)
+    assert "AUTH_JWT_AUDIENCE" in str(info.value)
+    assert load_settings({**env, "AUTH_JWT_AUDIENCE": "chat-app"}).jwt_audience == "chat-app"
+    assert load_settings(env, mode="embedded").jwks_url == JWKS  # a local run may leave it out
+
+
+@pytest.mark.parametrize(
+    ("url", "accepted"),
+    [
+        (JWKS, True),
+        ("http://localhost:8080/jwks", True),
+        ("http://127.0.0.1:9/jwks", True),
+        ("http://127.8.9.10/jwks", True),
+        ("http://[::1]:8080/jwks", True),
+        ("http://id.example.com/jwks", False),
+        ("http://127.0.0.1.evil.example/jwks", False),
+        ("http://10.0.0.1/jwks", False),
+        ("ftp://id.example.com/jwks", False),
+        ("https:///jwks", False),
+    ],
+)
+def test_jwks_url_is_https_except_on_loopback(url, accepted) -> None:
+    env = {"COMETCHAT_EMULATOR": "1", "AUTH_JWKS_URL": url, "AUTH_JWT_AUDIENCE": "chat-app"}
+    if accepted:
+        assert load_settings(env).jwks_url == url
+    else:
+        with pytest.raises(ConfigError, match="AUTH_JWKS_URL must be an https:// URL"):
+            load_settings(env)
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "https://app.example.com?",  # flask-cors would read it as a regex: app.example.co + anything
+        "https://app.example.com$",
+        "^https://app.example.com",
+        "https://app\\.example\\.com",
+        "https://(app|evil).example.com",
+        "https://[a-z]+.example.com",
+        "https://app.example.com{1}",
+        "https://ap+.example.com",
+        "https://*.example.com",
+        "*",
+        "https://app.example.com/",
+        "https://app.example.com/path",
+        "https://app.example.com#top",
+        "https://user@app.example.com",
+        "https://app.example.com:99999",
+        "https://app.example.com%2f.evil.net",
+        "app.example.com",
+        "ftp://app.example.com",
+    ],
+)
+def test_cors_origins_must_be_exact(origin) -> None:
+    with pytest.raises(ConfigError, match="CORS_ORIGINS"):
+        load_settings({"COMETCHAT_EMULATOR": "1", "TOKEN_SERVER_DEV": "1", "CORS_ORIGINS": origin})
+
+
+def test_exact_cors_origins_pass() -> None:
+    origins = (
+        "https://app.example.com, http://localhost:3000,http://127.0.0.1:8080,http://[::1]:5173,https://A.Example.com"
+    )
+    settings = load_settings({"COMETCHAT_EMULATOR": "1", "TOKEN_SERVER_DEV": "1", "CORS_ORIGINS": origins})
+    assert len(settings.cors_origins) == 5
+
+
+# ---- logs ----------------------------------------------------------------------------------
 
 
 def test_redaction_masks_secrets_and_token_shapes() -> None:
@@ -116,3 +264,57 @@ def test_redacting_filter_rewrites_arguments_and_tracebacks() -> None:
     RedactingFilter([SERVICE_KEY]).filter(record)
     formatted = logging.Formatter().format(record)
     assert SERVICE_KEY not in formatted and "boom" in formatted
+
+
+def test_the_filter_escapes_control_characters_so_no_line_is_forged() -> None:
+    forged = "GET /x\nERROR forged\r\x1b[31m\x85\u2028\u2029 line"
+    record = logging.LogRecord("gunicorn.access", logging.INFO, __file__, 1, "%s", (forged,), None)
+    RedactingFilter([]).filter(record)
+    line = logging.Formatter().format(record)
+    assert len(line.splitlines()) == 1 and "\x1b" not in line and "\u2028" not in line
+    assert line == "GET /x\\nERROR forged\\r\\x1b[31m\\x85\\u2028\\u2029 line"
+    assert escape_controls("a\tb\x00\x7f") == "a\\tb\\x00\\x7f"
+
+
+def test_traceback_lines_keep_their_breaks_but_lose_other_controls() -> None:
+    record = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", None, None)
+    try:
+        raise ValueError("bad \x1b[2J input")
+    except ValueError:
+        record.exc_info = sys.exc_info()
+    RedactingFilter([]).filter(record)
+    formatted = logging.Formatter().format(record)
+    assert "\x1b" not in formatted and "\\x1b[2J" in formatted and "Traceback" in formatted.splitlines()[1]
+
+
+def test_gunicorn_logger_filters_its_own_handlers(monkeypatch, capsys) -> None:
+    """gunicorn.conf.py's logger class puts the filter on gunicorn's handlers itself, so the
+    master's lines and every access line go through it, whatever the app does."""
+    from gunicorn.config import Config
+
+    for name, value in {
+        "COMETCHAT_EMULATOR": "1",
+        "TOKEN_SERVER_API_KEYS": SERVICE_KEY,
+        "TOKEN_SERVER_SKIP_DOTENV": "1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    for name in ("TOKEN_SERVER_DEV", "AUTH_JWT_SECRET", "AUTH_JWKS_URL"):
+        monkeypatch.delenv(name, raising=False)
+    settings = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    cfg = Config()
+    cfg.set("accesslog", "-")
+    cfg.set("errorlog", "-")
+    cfg.set("logger_class", settings["logger_class"])
+    logger = cfg.logger_class(cfg)
+    try:
+        logger.access_log.info('127.0.0.1 "GET /x\nERROR forged %s" 404', SERVICE_KEY)
+        logger.error_log.warning("started with %s", SERVICE_KEY)
+        out = capsys.readouterr()
+        lines = (out.out + out.err).splitlines()
+        assert any("GET /x\\nERROR forged [REDACTED]" in line for line in lines)
+        assert not any(line.startswith("ERROR forged") for line in lines)
+        assert SERVICE_KEY not in out.out + out.err
+    finally:
+        for log in (logger.access_log, logger.error_log):
+            for handler in [h for h in log.handlers if getattr(h, "_gunicorn", False)]:
+                log.removeHandler(handler)

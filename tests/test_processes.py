@@ -118,6 +118,60 @@ def test_logs_never_hold_a_secret(stack, tmp_path) -> None:
         assert secret not in log, f"a secret leaked into the logs: {secret[:6]}…"
 
 
+def test_access_log_lines_cannot_be_forged(stack) -> None:
+    root, _, server = stack
+    # gunicorn percent-decodes the path it logs: %0a is a newline, %1b an escape, %e2%80%a8 U+2028.
+    for path in (
+        "/x%0aERROR%20forged%20one",
+        "/y%0d%0aERROR%20forged%20two%1b[2J",
+        "/z%e2%80%a8ERROR%20forged%20three",
+    ):
+        assert requests.get(root + path, timeout=5).status_code == 404
+    time.sleep(0.5)
+    log = server.output()
+    assert not [line for line in log.splitlines() if line.startswith("ERROR forged")]
+    assert "\x1b" not in log and "\u2028" not in log
+    assert "/x\\nERROR forged one" in log and "/y\\r\\nERROR forged two\\x1b[2J" in log
+    # WSGI paths are latin-1: U+2028's bytes arrive as "\xe2\x80\xa8", and \x80 is a C1 control.
+    assert "/z\u00e2\\x80\u00a8ERROR forged three" in log
+
+
+def test_access_log_has_no_query_string(stack) -> None:
+    root, _, server = stack
+    assert requests.get(root + "/healthz?probe=query-string-marker", timeout=5).status_code == 200
+    time.sleep(0.5)
+    log = server.output()
+    assert '"GET /healthz"' in log and "query-string-marker" not in log
+
+
+def test_memory_rate_limits_with_several_workers_are_announced(stack) -> None:
+    _, _, server = stack  # WEB_CONCURRENCY=2, RATELIMIT_STORAGE_URI unset (memory://)
+    warning = [line for line in server.output().splitlines() if "RATELIMIT_STORAGE_URI" in line]
+    assert len(warning) == 1 and "memory://" in warning[0] and "per worker" in warning[0]
+
+
+def test_dotenv_in_a_parent_folder_never_opens_gunicorn(tmp_path) -> None:
+    """A checkout inside a folder whose .env says TOKEN_SERVER_DEV=1 (a home folder, a monorepo
+    root): the server still asks callers for their credentials."""
+    parent = tmp_path / "monorepo"
+    checkout = parent / "token-server"
+    for name in ("server.py", "gunicorn.conf.py"):
+        checkout.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / name, checkout / name)
+    for name in ("token_server", "cometchat", "templates", "static"):
+        shutil.copytree(ROOT / name, checkout / name, ignore=shutil.ignore_patterns("__pycache__"))
+    (parent / ".env").write_text("TOKEN_SERVER_DEV=1\n")
+    env = {"COMETCHAT_EMULATOR": "1", "TOKEN_SERVER_API_KEYS": SERVICE_KEY, "TOKEN_SERVER_SKIP_DOTENV": "0"}
+    server, root = start_gunicorn(tmp_path, env, cwd=checkout)
+    try:
+        anonymous = requests.post(root + "/api/cometchat/token/cometchat-uid-1", timeout=10)
+        assert anonymous.status_code == 401
+        assert requests.post(root + "/api/cometchat/token/cometchat-uid-1", headers=service(), timeout=10).ok
+    finally:
+        output = server.stop()
+    assert "DEV MODE" not in output
+
+
 def test_gunicorn_refuses_to_start_without_configuration(tmp_path) -> None:
     for env, expected in (
         ({}, ["COMETCHAT_API_KEY", "COMETCHAT_APP_ID", "COMETCHAT_REGION", "TOKEN_SERVER_API_KEYS"]),
@@ -154,6 +208,7 @@ def test_gunicorn_with_the_emulator_runs_one_worker(tmp_path) -> None:
     finally:
         output = server.stop()
     assert output.count("Booting worker") == 1
+    assert "RATELIMIT_STORAGE_URI" not in output  # one worker: the limits hold as configured
 
 
 def test_python_server_py_is_the_embedded_default(tmp_path) -> None:
@@ -166,8 +221,15 @@ def test_python_server_py_is_the_embedded_default(tmp_path) -> None:
         assert page.status_code == 200 and "embedded CometChat emulator" in page.text
         answer = requests.post(root + "/api/cometchat/token/cometchat-uid-1", timeout=10)
         assert answer.status_code == 200 and answer.json()["authToken"].startswith("cometchat-uid-1_")
+        # werkzeug logs the request line with its query string; the app's log filter masks it.
+        secret_query = "/healthz?id_token=" + user_jwt("cometchat-uid-1")
+        assert requests.get(root + secret_query, timeout=5).status_code == 200
+        assert requests.get(root + "/x%0aERROR%20forged", timeout=5).status_code == 404
+        time.sleep(0.3)
     finally:
         output = proc.stop()
+    assert user_jwt("cometchat-uid-1").split(".")[1] not in output and "GET /healthz?id_token=[REDACTED]" in output
+    assert not [line for line in output.splitlines() if line.startswith("ERROR forged")]
     banner = [line for line in output.splitlines() if line.startswith("CometChat token server on")]
     assert len(banner) == 1 and "embedded CometChat emulator" in banner[0] and "dev mode" in banner[0]
     assert f"127.0.0.1:{port}" in banner[0]

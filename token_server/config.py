@@ -3,12 +3,15 @@ validated at start with one message naming every missing or bad variable."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal, Mapping
 from urllib.parse import urlparse
 
-from cometchat.client import REGIONS
+from cometchat.client import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, DEFAULT_TOTAL_DEADLINE, REGIONS
 
 Mode = Literal["production", "embedded"]
 
@@ -16,16 +19,52 @@ TRUE = {"1", "true", "yes", "on"}
 FALSE = {"", "0", "false", "no", "off"}
 ALLOWED_JWT_ALGORITHMS = ("HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "PS256")
 DEFAULT_MAX_BODY = 64 * 1024
+DEFAULT_RATE_LIMIT_PER_USER = "30 per minute"
+DEFAULT_RATE_LIMIT_PER_ADDRESS = "120 per minute"
+DEFAULT_RATELIMIT_STORAGE_URI = "memory://"
+# gunicorn's worker timeout (gunicorn.conf.py reads it from here). The upstream deadline must
+# end this much earlier: the deadline is checked between attempts, and one attempt may run on.
+WORKER_TIMEOUT = 30
+DEADLINE_HEADROOM = 5
+CALLER_AUTH_VARIABLES = ("TOKEN_SERVER_API_KEYS", "AUTH_JWT_SECRET", "AUTH_JWKS_URL")
+# An origin exactly as a browser sends it: scheme://host[:port], nothing else. flask-cors reads
+# an entry holding any of ?$^[]()\* as a regular expression, so nothing else may pass.
+ORIGIN = re.compile(
+    r"https?://(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?",
+    re.IGNORECASE,
+)
+
+
+def dotenv_path(directory: Path | None = None) -> Path | None:
+    """``.env`` in the working directory, or None: never one from a parent folder (a home
+    folder's or a monorepo root's ``.env`` must not configure this server)."""
+    path = (Path.cwd() if directory is None else directory) / ".env"
+    return path if path.is_file() else None
 
 
 def load_dotenv_file() -> None:
     """Load ``.env`` for local runs; it never overrides the real environment.
     ``TOKEN_SERVER_SKIP_DOTENV=1`` skips it (the tests' child processes set it, so a
     developer's ``.env`` never leaks into a test)."""
-    if os.environ.get("TOKEN_SERVER_SKIP_DOTENV") != "1":
+    if os.environ.get("TOKEN_SERVER_SKIP_DOTENV") == "1":
+        return
+    path = dotenv_path()
+    if path is not None:
         from dotenv import load_dotenv
 
-        load_dotenv(override=False)
+        # An explicit path: python-dotenv's own search walks up to the filesystem root.
+        load_dotenv(path, override=False)
+
+
+def is_loopback_host(host: str | None) -> bool:
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class ConfigError(Exception):
@@ -54,27 +93,40 @@ class Settings:
     jwt_leeway: int = 30
     cors_origins: tuple[str, ...] = ()
     trusted_proxies: int = 0
-    ratelimit_storage_uri: str = "memory://"
-    rate_limit_per_user: str = "30 per minute"
-    rate_limit_per_address: str = "120 per minute"
+    ratelimit_storage_uri: str = DEFAULT_RATELIMIT_STORAGE_URI
+    rate_limit_per_user: str = DEFAULT_RATE_LIMIT_PER_USER
+    rate_limit_per_address: str = DEFAULT_RATE_LIMIT_PER_ADDRESS
     max_body: int = DEFAULT_MAX_BODY
     # Client timeouts (seconds); the total deadline stays below gunicorn's worker timeout.
-    upstream_connect_timeout: float = 3.05
-    upstream_read_timeout: float = 5.0
-    upstream_deadline: float = 10.0
+    upstream_connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    upstream_read_timeout: float = DEFAULT_READ_TIMEOUT
+    upstream_deadline: float = DEFAULT_TOTAL_DEADLINE
     # Why dev mode is on, for the start-up warning ("" when it is off).
     dev_reason: str = ""
-    mode: Mode = "production"
 
     @property
     def has_caller_auth(self) -> bool:
         return bool(self.service_keys or self.jwt_secret or self.jwks_url)
 
     @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret value configured, for the log filter to mask."""
+        return tuple(s for s in (self.api_key, self.jwt_secret, *self.service_keys) if s)
+
+    @property
     def backend_label(self) -> str:
         if self.emulator:
             return "the embedded CometChat emulator"
         return self.base_url or f"CometChat app {self.app_id} ({self.region})"
+
+
+def is_exact_origin(origin: str) -> bool:
+    if not ORIGIN.fullmatch(origin):
+        return False
+    try:
+        return urlparse(origin).port != 0  # .port raises past 65535
+    except ValueError:
+        return False
 
 
 def _flag(env: Mapping[str, str], name: str, problems: list[str]) -> bool:
@@ -110,6 +162,8 @@ def load_settings(env: Mapping[str, str] | None = None, *, mode: Mode = "product
     ``production`` (gunicorn) is strict: CometChat credentials or ``COMETCHAT_EMULATOR=1``,
     and a caller-auth method or ``TOKEN_SERVER_DEV=1``. ``embedded`` (``python server.py``)
     falls back to the emulator without credentials and to dev mode without caller auth.
+    In both, dev mode next to a caller-auth method is refused: it would serve callers
+    without their credentials.
     """
     env = dict(os.environ if env is None else env)
     problems: list[str] = []
@@ -152,8 +206,17 @@ def load_settings(env: Mapping[str, str] | None = None, *, mode: Mode = "product
         problems.append("set AUTH_JWT_SECRET or AUTH_JWKS_URL, not both")
     if jwt_secret and len(jwt_secret) < 32:
         problems.append("AUTH_JWT_SECRET must be at least 32 characters (HS256 needs a 256-bit key)")
-    if jwks_url and urlparse(jwks_url).scheme not in ("https", "http"):
-        problems.append("AUTH_JWKS_URL must be an http(s) URL")
+    if jwks_url:
+        parsed = urlparse(jwks_url)
+        if not parsed.netloc or not (
+            parsed.scheme == "https" or (parsed.scheme == "http" and is_loopback_host(parsed.hostname))
+        ):
+            problems.append("AUTH_JWKS_URL must be an https:// URL (http:// only on localhost, 127.0.0.0/8 or [::1])")
+        if mode == "production" and not get("AUTH_JWT_AUDIENCE"):
+            problems.append(
+                "AUTH_JWKS_URL needs AUTH_JWT_AUDIENCE (your app's client id): an identity provider signs "
+                "tokens for every application it serves, and only the audience tells ours apart"
+            )
     algorithms = _list(env.get("AUTH_JWT_ALGORITHMS"))
     if not algorithms:
         algorithms = ("HS256",) if jwt_secret else ("RS256", "ES256")
@@ -165,11 +228,18 @@ def load_settings(env: Mapping[str, str] | None = None, *, mode: Mode = "product
     if jwks_url and any(a.startswith("HS") for a in algorithms):
         problems.append("AUTH_JWT_ALGORITHMS: JWKS keys never verify HS* algorithms")
 
-    has_auth = bool(service_keys or jwt_secret or jwks_url)
+    auth_given = [
+        name for name, value in zip(CALLER_AUTH_VARIABLES, (service_keys, jwt_secret, jwks_url), strict=True) if value
+    ]
     dev_reason = ""
-    if dev:
+    if dev and auth_given:
+        problems.append(
+            f"TOKEN_SERVER_DEV=1 together with {', '.join(auth_given)}: dev mode would serve callers without "
+            "their credentials; unset TOKEN_SERVER_DEV or the caller authentication"
+        )
+    elif dev:
         dev_reason = "TOKEN_SERVER_DEV=1"
-    elif not has_auth:
+    elif not auth_given:
         if mode == "embedded":
             dev, dev_reason = True, "no caller auth configured"
         else:
@@ -180,9 +250,11 @@ def load_settings(env: Mapping[str, str] | None = None, *, mode: Mode = "product
 
     cors_origins = _list(env.get("CORS_ORIGINS"))
     for origin in cors_origins:
-        parsed = urlparse(origin)
-        if "*" in origin or parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.path not in ("", "/"):
-            problems.append(f"CORS_ORIGINS: {origin!r} is not an origin like https://app.example.com (no wildcards)")
+        if not is_exact_origin(origin):
+            problems.append(
+                f"CORS_ORIGINS: {origin!r} is not exactly scheme://host[:port] like https://app.example.com "
+                "(no wildcards, path, query or pattern)"
+            )
     trusted_proxies = 0
     if get("TRUSTED_PROXIES"):
         try:
@@ -192,11 +264,14 @@ def load_settings(env: Mapping[str, str] | None = None, *, mode: Mode = "product
         except ValueError:
             problems.append("TRUSTED_PROXIES must be the number of proxies in front of the server (0 to 5)")
 
-    connect_timeout = _number(env, "COMETCHAT_CONNECT_TIMEOUT", 3.05, problems)
-    read_timeout = _number(env, "COMETCHAT_READ_TIMEOUT", 5.0, problems)
-    deadline = _number(env, "COMETCHAT_DEADLINE", 10.0, problems)
-    if deadline >= 25:
-        problems.append("COMETCHAT_DEADLINE must stay below gunicorn's 30 s worker timeout")
+    connect_timeout = _number(env, "COMETCHAT_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT, problems)
+    read_timeout = _number(env, "COMETCHAT_READ_TIMEOUT", DEFAULT_READ_TIMEOUT, problems)
+    deadline = _number(env, "COMETCHAT_DEADLINE", DEFAULT_TOTAL_DEADLINE, problems)
+    if deadline >= WORKER_TIMEOUT - DEADLINE_HEADROOM:
+        problems.append(
+            f"COMETCHAT_DEADLINE must stay below {WORKER_TIMEOUT - DEADLINE_HEADROOM} s "
+            f"({DEADLINE_HEADROOM} s below gunicorn's {WORKER_TIMEOUT} s worker timeout)"
+        )
 
     if problems:
         raise ConfigError(problems)
@@ -214,14 +289,13 @@ def load_settings(env: Mapping[str, str] | None = None, *, mode: Mode = "product
         jwt_issuer=get("AUTH_JWT_ISSUER"),
         jwt_uid_claim=get("AUTH_JWT_UID_CLAIM") or "sub",
         jwt_algorithms=algorithms,
-        cors_origins=tuple(o.rstrip("/") for o in cors_origins),
+        cors_origins=cors_origins,
         trusted_proxies=trusted_proxies,
-        ratelimit_storage_uri=get("RATELIMIT_STORAGE_URI") or "memory://",
-        rate_limit_per_user=get("RATE_LIMIT_PER_USER") or "30 per minute",
-        rate_limit_per_address=get("RATE_LIMIT_PER_ADDRESS") or "120 per minute",
+        ratelimit_storage_uri=get("RATELIMIT_STORAGE_URI") or DEFAULT_RATELIMIT_STORAGE_URI,
+        rate_limit_per_user=get("RATE_LIMIT_PER_USER") or DEFAULT_RATE_LIMIT_PER_USER,
+        rate_limit_per_address=get("RATE_LIMIT_PER_ADDRESS") or DEFAULT_RATE_LIMIT_PER_ADDRESS,
         upstream_connect_timeout=connect_timeout,
         upstream_read_timeout=read_timeout,
         upstream_deadline=deadline,
         dev_reason=dev_reason,
-        mode=mode,
     )

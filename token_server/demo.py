@@ -11,6 +11,8 @@ from pathlib import Path
 
 from flask import Blueprint, Response, render_template
 
+from cometchat.emulator import TEST_USERS
+
 from .config import Settings
 
 SDK_VERSION = "4.2.0"
@@ -18,11 +20,12 @@ SDK_URL = f"https://unpkg.com/@cometchat/chat-sdk-javascript@{SDK_VERSION}/Comet
 # sha384 of CometChat.js in the npm tarball of @cometchat/chat-sdk-javascript@4.2.0 (the
 # exact bytes unpkg serves); recompute when SDK_VERSION changes.
 SDK_INTEGRITY = "sha384-T04ptml56Svi+//wMNdJvT+Fa8gC/WoUYjV3hehep92xWVkvbMGFtVviry0BsxJc"
-TEST_UIDS = tuple(f"cometchat-uid-{n}" for n in range(1, 6))
+TEST_UIDS = tuple(uid for uid, _name, _avatar in TEST_USERS)
 
 
 def content_security_policy(live: bool) -> str:
-    scripts = "'self' https://unpkg.com" if live else "'self'"
+    # The SDK's exact URL, not its host: unpkg serves every npm package.
+    scripts = f"'self' {SDK_URL}" if live else "'self'"
     connect = "'self' https://*.cometchat.io wss://*.cometchat.io" if live else "'self'"
     return "; ".join(
         (

@@ -1,7 +1,11 @@
-"""Keep secrets out of logs: the REST key, service keys, JWT secrets, JWTs and minted tokens.
+"""Keep logs honest: no secrets (the REST key, service keys, JWT secrets, JWTs, minted
+tokens) and no forged lines.
 
-A filter on every handler rewrites each record's final message, whatever logged it
-(our code, Flask, gunicorn's access and error logs, urllib3).
+A filter on every handler rewrites each record's final message, whatever logged it (our code,
+Flask, werkzeug, gunicorn's access and error logs, urllib3): secrets are masked, then control
+characters are escaped, so request data (gunicorn logs the percent-decoded path: ``%0a`` is a
+newline) can never start a line of its own. The filter only rewrites the message; how a line
+is laid out stays the formatter's job, so a JSON formatter can take the plain one's place.
 """
 
 from __future__ import annotations
@@ -26,6 +30,24 @@ PATTERNS = (
 )
 
 
+# C0, DEL, C1, and the Unicode line and paragraph separators some log viewers break lines at.
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape_one(match: re.Match[str]) -> str:
+    char = match.group()
+    return _NAMED.get(char) or (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
+
+
+def escape_controls(text: str, *, keep_newlines: bool = False) -> str:
+    """Control characters as visible escapes (``\\n``, ``\\x1b``, ``\\u2028``).
+    ``keep_newlines`` is for tracebacks, which are several lines by nature."""
+    if keep_newlines:
+        return "\n".join(CONTROL.sub(_escape_one, line) for line in text.split("\n"))
+    return CONTROL.sub(_escape_one, text)
+
+
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
     for secret in secrets:
         if secret:
@@ -45,10 +67,10 @@ class RedactingFilter(logging.Filter):
         message = record.getMessage()
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
-        record.msg = redact(message, self.secrets)
+        record.msg = escape_controls(redact(message, self.secrets))
         record.args = None
         if record.exc_text:
-            record.exc_text = redact(record.exc_text, self.secrets)
+            record.exc_text = escape_controls(redact(record.exc_text, self.secrets), keep_newlines=True)
         record.exc_info = None if record.exc_text else record.exc_info
         return True
 
