@@ -21,7 +21,7 @@ from .conftest import EMULATOR_KEY
 BASE = "https://contract.api-us.cometchat.io/v3"
 NEW_TOKEN = "contract-user_1700000000" + "a" * 30
 
-# The documented answers (shared/cometchat-v3.md), in the order the scenario makes its calls.
+# The documented answers (docs/cometchat-api.md), in the order the scenario makes its calls.
 RECORDED: list[tuple[str, str, int, dict]] = [
     (
         "GET",
