@@ -251,3 +251,97 @@ def test_login_endpoint_for_the_sdk_stand_in(emulator, emulator_client) -> None:
     assert ok.status_code == 200 and ok.json()["data"]["status"] == "available"
     bad = requests.put(emulator.root + "/v3.0/me", headers={"authToken": "nope"}, timeout=5)
     assert bad.status_code == 401 and bad.json()["error"]["code"] == "AUTH_ERR_AUTH_TOKEN_NOT_FOUND"
+
+
+# ---- logins the SDK makes: only live tokens of active users ---------------------------
+
+
+def login(emulator, token: str) -> requests.Response:
+    return requests.put(emulator.root + "/v3.0/me", headers={"authToken": token}, timeout=5)
+
+
+def test_a_token_evicted_beyond_the_newest_100_cannot_log_in(emulator, emulator_client) -> None:
+    tokens = [emulator_client.create_auth_token("cometchat-uid-5").auth_token for _ in range(MAX_VALID_TOKENS + 1)]
+    evicted = login(emulator, tokens[0])
+    assert evicted.status_code == 401 and evicted.json()["error"]["code"] == "AUTH_ERR_AUTH_TOKEN_NOT_FOUND"
+    assert login(emulator, tokens[1]).status_code == 200
+
+
+def test_a_deactivated_users_tokens_cannot_log_in(emulator, emulator_client) -> None:
+    token = emulator_client.create_user("short-lived", "Short", with_auth_token=True).auth_token
+    assert login(emulator, token).status_code == 200
+    emulator_client.delete_user("short-lived")
+    refused = login(emulator, token)
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "AUTH_ERR_AUTH_TOKEN_NOT_FOUND"
+
+
+# ---- the emulator's own rules, from the documented API --------------------------------
+
+
+def test_the_emulator_never_imports_the_clients_beliefs() -> None:
+    import ast
+    from pathlib import Path
+
+    import cometchat.emulator
+
+    package = Path(cometchat.emulator.__file__).parent
+    for path in package.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                assert node.level <= 1, f"{path.name} imports from the client package: {ast.unparse(node)}"
+                assert not (node.module or "").startswith("cometchat"), f"{path.name}: {ast.unparse(node)}"
+            if isinstance(node, ast.Import):
+                assert not any(a.name.startswith("cometchat") for a in node.names), f"{path.name}"
+
+
+LONG_URL = "https://example.com/" + "a" * 2981  # 3001 characters
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        ({"name": "No uid"}, "uid", "The uid field is required."),
+        ({"uid": "has space", "name": "x"}, "uid", None),
+        ({"uid": "u" * 101, "name": "x"}, "uid", None),
+        ({"uid": "ok-1"}, "name", "The name field is required."),
+        ({"uid": "ok-1", "name": "n" * 101}, "name", "The name may not be greater than 100 characters."),
+        ({"uid": "ok-1", "name": "x", "avatar": LONG_URL}, "avatar", None),
+        ({"uid": "ok-1", "name": "x", "link": "not a url"}, "link", "The link format is invalid."),
+        ({"uid": "ok-1", "name": "x", "tags": ["t"] * 26}, "tags", None),
+        ({"uid": "ok-1", "name": "x", "tags": ["t" * 101]}, "tags", None),
+        ({"uid": "ok-1", "name": "x", "metadata": ["not", "an", "object"]}, "metadata", None),
+    ],
+)
+def test_create_rules_answer_bad_request_with_details(emulator, body, field, message) -> None:
+    answer = raw(emulator, "POST", "/v3/users", json=body)
+    error = answer.json()["error"]
+    assert answer.status_code == 400 and error["code"] == "ERR_BAD_REQUEST"
+    assert error["message"] == "Failed to validate the data sent with the request."
+    assert list(error["details"]) == [field] and isinstance(error["details"][field], list)
+    if message:
+        assert error["details"][field] == [message]
+
+
+def test_limits_themselves_are_accepted(emulator) -> None:
+    body = {
+        "uid": "U" * 100,
+        "name": "n" * 100,
+        "avatar": LONG_URL[:-1],
+        "tags": ["t" * 100] * 25,
+        "metadata": {"k": "v"},
+    }
+    answer = raw(emulator, "POST", "/v3/users", json=body)
+    assert answer.status_code == 200 and answer.json()["data"]["uid"] == "u" * 100
+
+
+@pytest.mark.parametrize("per_page", ["0", "1001", "x"])
+def test_per_page_must_be_1_to_1000(emulator, per_page) -> None:
+    answer = raw(emulator, "GET", "/v3/users", params={"perPage": per_page})
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == "ERR_BAD_REQUEST"
+    assert raw(emulator, "GET", "/v3/users", params={"perPage": "1000"}).status_code == 200
+
+
+def test_only_avatar_link_and_metadata_can_be_unset(emulator) -> None:
+    answer = raw(emulator, "PUT", "/v3/users/cometchat-uid-1", json={"unset": ["name"]})
+    assert answer.status_code == 400 and "unset" in answer.json()["error"]["details"]
+    assert raw(emulator, "PUT", "/v3/users/cometchat-uid-1", json={"unset": ["link"]}).status_code == 200
