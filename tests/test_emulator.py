@@ -533,3 +533,26 @@ def test_drip_sends_headers_then_one_byte_at_a_time(emulator) -> None:
         elapsed = time.monotonic() - started
     assert b"".join(chunks) == expected
     assert elapsed >= (len(expected) - 2) * interval  # the sleeps alone take this long
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"queue": [{"kind": "nope"}]},
+        {"minute_seconds": 0},
+        {"core_per_minute": "many"},
+        {"queue": [{"kind": "drip", "interval_ms": "x"}]},
+    ],
+)
+def test_the_control_api_refuses_bad_settings(emulator, body) -> None:
+    answer = requests.post(emulator.root + "/_emulator/faults", json=body, timeout=5)
+    assert answer.status_code == 400
+    assert raw(emulator, "GET", "/v3/users/cometchat-uid-1").status_code == 200  # nothing queued or changed
+
+
+def test_the_command_line_refuses_a_minute_of_no_length() -> None:
+    from cometchat.emulator.__main__ import parse_args
+
+    assert parse_args(["--minute-seconds", "0.5"]).minute_seconds == 0.5
+    with pytest.raises(SystemExit):
+        parse_args(["--minute-seconds", "0"])
