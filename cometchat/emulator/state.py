@@ -12,7 +12,7 @@ from typing import Any, Iterable
 
 from . import rules
 from .faults import IMPORT_ONLY_KINDS, Fault
-from .quota import CORE, IMPORT, OTHER, Quota
+from .quota import CORE, IMPORT, OTHER, Quota, Verdict
 
 TEST_USERS = tuple(
     (f"cometchat-uid-{n}", name, f"https://data-us.cometchat.io/assets/images/avatars/{avatar}.png")
@@ -110,11 +110,8 @@ class EmulatorState:
             if value is not None:
                 self.quota.limits[bucket] = int(value)
 
-    @property
-    def rate_limit_per_minute(self) -> int:
-        return self.quota.limits[CORE]
-
-    def count_request(self, bucket: str):
+    def count_request(self, bucket: str) -> Verdict:
+        """Count one REST call in its quota bucket."""
         with self.lock:
             self.requests += 1
         return self.quota.take(bucket)
