@@ -181,6 +181,7 @@ BOUNDARY_CASES: list[tuple[str, dict]] = [
     ("with space", {}),
     ("dotted.uid", {}),
     ("ümlaut", {}),
+    ("\u212a", {}),  # the Kelvin sign lowercases to an ASCII "k"
     ("", {}),
     ("x", {"name": "n" * 100}),
     ("x", {"name": "n" * 101}),

@@ -427,6 +427,7 @@ def test_import_answers_each_row(emulator) -> None:
         "imported-2": {"name": "Two", "avatar": "https://example.com/2.png", "lastActiveAt": 1673421425},
         "cometchat-uid-1": {"name": "Already here"},
         "no-name": {"avatar": "https://example.com/x.png"},
+        "odd-time": {"name": "Odd", "createdAt": "\u00b2"},  # a Unicode digit, not a timestamp
     }
     answer = import_users(emulator, users, prefix="/v3.0")
     assert answer.status_code == 200 and answer.headers["X-RateLimit-Limit"] == "60"
@@ -440,6 +441,7 @@ def test_import_answers_each_row(emulator) -> None:
     assert rows["no-name"]["success"] is False and rows["no-name"]["error"]["details"] == {
         "name": ["The name field is required."]
     }
+    assert rows["odd-time"]["error"]["details"] == {"createdAt": ["The createdAt must be a UNIX timestamp in seconds."]}
     assert raw(emulator, "GET", "/v3/users/imported-1").json()["data"]["metadata"] == {"k": "v"}
     assert emulator.stats()["users"] == 7
     again = import_users(emulator, {"imported-2": {"name": "Two"}}).json()["data"]["imported-2"]

@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
-UID_RE = re.compile(r"[a-z0-9_-]{1,100}")  # applied after lowercasing
+UID_RE = re.compile(r"[A-Za-z0-9_-]{1,100}")  # ASCII only: "\u212a".lower() is a plain "k"
+DIGITS_RE = re.compile(r"[0-9]{1,12}")
 URL_RE = re.compile(r"https?://\S+")
 MAX_NAME = 100
 MAX_URL = 3000
@@ -65,7 +66,7 @@ def check_uid(value: Any) -> str:
     """1..100 of a-z, 0-9, ``_``, ``-``; CometChat lowercases a uid on create and on lookup."""
     if value is None or value == "":
         raise bad_request("uid", "The uid field is required.")
-    if not isinstance(value, str) or not UID_RE.fullmatch(value.lower()):
+    if not isinstance(value, str) or not UID_RE.fullmatch(value):
         raise bad_request("uid", "The uid may only contain letters, numbers, dashes and underscores (1 to 100).")
     return value.lower()
 
@@ -134,7 +135,7 @@ def check_unset(value: Any) -> list[str]:
 
 def check_timestamp(field: str, value: Any) -> int:
     """The import API takes UNIX seconds as numbers or digit strings and answers integers."""
-    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).isdigit():
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not DIGITS_RE.fullmatch(str(value)):
         raise bad_request(field, f"The {field} must be a UNIX timestamp in seconds.")
     return int(value)
 

@@ -170,7 +170,7 @@ class EmulatorState:
 
     def update_user(self, uid: str, body: dict[str, Any]) -> dict[str, Any]:
         fields = rules.check_profile(body, require_name=False)
-        unset = rules.check_unset(body.get("unset", []))
+        unset = rules.check_unset(body["unset"]) if body.get("unset") is not None else []
         with self.lock:
             record = self._active(uid)
             record.data.update(fields)
