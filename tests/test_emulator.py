@@ -346,6 +346,7 @@ def test_only_avatar_link_and_metadata_can_be_unset(emulator) -> None:
     answer = raw(emulator, "PUT", "/v3/users/cometchat-uid-1", json={"unset": ["name"]})
     assert answer.status_code == 400 and "unset" in answer.json()["error"]["details"]
     assert raw(emulator, "PUT", "/v3/users/cometchat-uid-1", json={"unset": ["link"]}).status_code == 200
+    assert raw(emulator, "PUT", "/v3/users/cometchat-uid-1", json={"unset": None, "name": "N"}).status_code == 200
 
 
 # ---- per-minute quotas ------------------------------------------------------------------
