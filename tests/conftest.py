@@ -22,8 +22,11 @@ class RunningEmulator:
         self.root = root
         self.base_url = root + "/v3"
 
-    def faults(self, *queue: dict, latency_ms: float | None = None, rate_limit: int | None = None) -> None:
-        body: dict = {"queue": list(queue)}
+    def faults(
+        self, *queue: dict, latency_ms: float | None = None, rate_limit: int | None = None, **settings: float
+    ) -> None:
+        """Queue faults and change settings (``core_per_minute``, ``minute_seconds``, ...)."""
+        body: dict = {"queue": list(queue), **settings}
         if latency_ms is not None:
             body["latency_ms"] = latency_ms
         if rate_limit is not None:

@@ -75,7 +75,9 @@ def start_emulator(
     connect_delay_ms: float = 0,
     rate_limit: int | None = None,
     threads: int | None = None,
+    extra_args: tuple[str, ...] = (),
 ) -> tuple[Process, str]:
+    """``python -m cometchat.emulator`` on a free port; ``extra_args`` are more of its flags."""
     port = free_port()
     args = [sys.executable, "-m", "cometchat.emulator", "--port", str(port)]
     args += ["--latency-ms", str(latency_ms), "--connect-delay-ms", str(connect_delay_ms)]
@@ -85,6 +87,7 @@ def start_emulator(
         args += ["--threads", str(threads)]
     if api_key:
         args += ["--api-key", api_key]
+    args += list(extra_args)
     proc = Process(args, log_path=tmp / f"emulator-{port}.log")
     root = f"http://127.0.0.1:{port}"
     proc.wait_http(root + "/_emulator/stats")

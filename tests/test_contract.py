@@ -21,7 +21,7 @@ from .conftest import EMULATOR_KEY
 BASE = "https://contract.api-us.cometchat.io/v3"
 NEW_TOKEN = "contract-user_1700000000" + "a" * 30
 
-# The documented answers (shared/cometchat-v3.md), in the order the scenario makes its calls.
+# The documented answers (docs/cometchat-api.md), in the order the scenario makes its calls.
 RECORDED: list[tuple[str, str, int, dict]] = [
     (
         "GET",
@@ -169,3 +169,50 @@ def contract_client(request) -> Iterator[CometChatClient]:
 
 def test_client_contract(contract_client: CometChatClient) -> None:
     scenario(contract_client)
+
+
+# The client refuses bad input locally (no upstream call); the emulator holds the documented
+# rules. Both must draw the line in the same place: where they differ, the client either
+# spends an upstream call on a doomed request or refuses what CometChat accepts.
+BOUNDARY_CASES: list[tuple[str, dict]] = [
+    ("a", {}),
+    ("A" * 100, {}),
+    ("a" * 101, {}),
+    ("with space", {}),
+    ("dotted.uid", {}),
+    ("ümlaut", {}),
+    ("\u212a", {}),  # the Kelvin sign lowercases to an ASCII "k"
+    ("", {}),
+    ("x", {"name": "n" * 100}),
+    ("x", {"name": "n" * 101}),
+    ("x", {"name": ""}),
+    ("x", {"avatar": "https://example.com/" + "a" * 2980}),
+    ("x", {"avatar": "https://example.com/" + "a" * 2981}),
+    ("x", {"link": "not a url"}),
+    ("x", {"tags": ["t" * 100] * 25}),
+    ("x", {"tags": ["t"] * 26}),
+    ("x", {"tags": ["t" * 101]}),
+]
+
+
+@pytest.mark.parametrize(("uid", "fields"), BOUNDARY_CASES)
+def test_client_and_emulator_draw_the_same_lines(emulator, uid, fields) -> None:
+    import requests
+
+    from cometchat import ValidationError
+
+    body = {"uid": uid, "name": "Boundary", **fields}
+    answer = requests.post(emulator.base_url + "/users", json=body, headers={"apikey": EMULATOR_KEY}, timeout=5)
+    emulator_refuses = answer.status_code == 400
+    assert answer.status_code in (200, 400)
+    emulator.reset()
+    client = CometChatClient(base_url=emulator.base_url, api_key=EMULATOR_KEY)
+    try:
+        extra = {k: v for k, v in fields.items() if k != "name"}
+        client.create_user(uid, body["name"], **extra)
+        client_refuses = False
+    except ValidationError:
+        client_refuses = True
+    finally:
+        client.close()
+    assert client_refuses == emulator_refuses, f"client refuses: {client_refuses}, emulator: {answer.json()}"

@@ -19,9 +19,10 @@ from cometchat import (
     UpstreamUnavailableError,
     ValidationError,
 )
-from cometchat.emulator import MAX_VALID_TOKENS, EmulatorState, create_emulator_app
+from cometchat.emulator import MAX_IMPORT_USERS, MAX_VALID_TOKENS, EmulatorState, Quota, create_emulator_app
 
 from .conftest import EMULATOR_KEY
+from .procs import start_emulator
 
 
 def raw(emulator, method: str, path: str, *, key: str | None = EMULATOR_KEY, header: str = "apikey", **kw):
@@ -151,8 +152,10 @@ def test_pagination_meta(emulator) -> None:
 
 def test_rate_limit_headers_and_429(emulator, emulator_client) -> None:
     emulator_client.get_user("cometchat-uid-1")
-    assert emulator_client.rate_limit.limit == 10_000
-    assert emulator_client.rate_limit.remaining is not None and emulator_client.rate_limit.remaining < 10_000
+    assert emulator_client.rate_limit.limit == 20_000  # reads count in the "other" bucket
+    assert emulator_client.rate_limit.remaining is not None and emulator_client.rate_limit.remaining < 20_000
+    emulator_client.create_auth_token("cometchat-uid-1")
+    assert emulator_client.rate_limit.limit == 10_000  # a mint is a core operation
     emulator.faults(rate_limit=1)
     answer = raw(emulator, "GET", "/v3/users/cometchat-uid-1")
     assert answer.status_code == 429 and int(answer.headers["Retry-After"]) >= 1
@@ -249,3 +252,310 @@ def test_login_endpoint_for_the_sdk_stand_in(emulator, emulator_client) -> None:
     assert ok.status_code == 200 and ok.json()["data"]["status"] == "available"
     bad = requests.put(emulator.root + "/v3.0/me", headers={"authToken": "nope"}, timeout=5)
     assert bad.status_code == 401 and bad.json()["error"]["code"] == "AUTH_ERR_AUTH_TOKEN_NOT_FOUND"
+
+
+# ---- logins the SDK makes: only live tokens of active users ---------------------------
+
+
+def login(emulator, token: str) -> requests.Response:
+    return requests.put(emulator.root + "/v3.0/me", headers={"authToken": token}, timeout=5)
+
+
+def test_a_token_evicted_beyond_the_newest_100_cannot_log_in(emulator, emulator_client) -> None:
+    tokens = [emulator_client.create_auth_token("cometchat-uid-5").auth_token for _ in range(MAX_VALID_TOKENS + 1)]
+    evicted = login(emulator, tokens[0])
+    assert evicted.status_code == 401 and evicted.json()["error"]["code"] == "AUTH_ERR_AUTH_TOKEN_NOT_FOUND"
+    assert login(emulator, tokens[1]).status_code == 200
+
+
+def test_a_deactivated_users_tokens_cannot_log_in(emulator, emulator_client) -> None:
+    token = emulator_client.create_user("short-lived", "Short", with_auth_token=True).auth_token
+    assert login(emulator, token).status_code == 200
+    emulator_client.delete_user("short-lived")
+    refused = login(emulator, token)
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "AUTH_ERR_AUTH_TOKEN_NOT_FOUND"
+
+
+# ---- the emulator's own rules, from the documented API --------------------------------
+
+
+def test_the_emulator_never_imports_the_clients_beliefs() -> None:
+    import ast
+    from pathlib import Path
+
+    import cometchat.emulator
+
+    package = Path(cometchat.emulator.__file__).parent
+    for path in package.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                assert node.level <= 1, f"{path.name} imports from the client package: {ast.unparse(node)}"
+                assert not (node.module or "").startswith("cometchat"), f"{path.name}: {ast.unparse(node)}"
+            if isinstance(node, ast.Import):
+                assert not any(a.name.startswith("cometchat") for a in node.names), f"{path.name}"
+
+
+LONG_URL = "https://example.com/" + "a" * 2981  # 3001 characters
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        ({"name": "No uid"}, "uid", "The uid field is required."),
+        ({"uid": "has space", "name": "x"}, "uid", None),
+        ({"uid": "u" * 101, "name": "x"}, "uid", None),
+        ({"uid": "ok-1"}, "name", "The name field is required."),
+        ({"uid": "ok-1", "name": "n" * 101}, "name", "The name may not be greater than 100 characters."),
+        ({"uid": "ok-1", "name": "x", "avatar": LONG_URL}, "avatar", None),
+        ({"uid": "ok-1", "name": "x", "link": "not a url"}, "link", "The link format is invalid."),
+        ({"uid": "ok-1", "name": "x", "tags": ["t"] * 26}, "tags", None),
+        ({"uid": "ok-1", "name": "x", "tags": ["t" * 101]}, "tags", None),
+        ({"uid": "ok-1", "name": "x", "metadata": ["not", "an", "object"]}, "metadata", None),
+    ],
+)
+def test_create_rules_answer_bad_request_with_details(emulator, body, field, message) -> None:
+    answer = raw(emulator, "POST", "/v3/users", json=body)
+    error = answer.json()["error"]
+    assert answer.status_code == 400 and error["code"] == "ERR_BAD_REQUEST"
+    assert error["message"] == "Failed to validate the data sent with the request."
+    assert list(error["details"]) == [field] and isinstance(error["details"][field], list)
+    if message:
+        assert error["details"][field] == [message]
+
+
+def test_limits_themselves_are_accepted(emulator) -> None:
+    body = {
+        "uid": "U" * 100,
+        "name": "n" * 100,
+        "avatar": LONG_URL[:-1],
+        "tags": ["t" * 100] * 25,
+        "metadata": {"k": "v"},
+    }
+    answer = raw(emulator, "POST", "/v3/users", json=body)
+    assert answer.status_code == 200 and answer.json()["data"]["uid"] == "u" * 100
+
+
+@pytest.mark.parametrize("per_page", ["0", "1001", "x"])
+def test_per_page_must_be_1_to_1000(emulator, per_page) -> None:
+    answer = raw(emulator, "GET", "/v3/users", params={"perPage": per_page})
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == "ERR_BAD_REQUEST"
+    assert raw(emulator, "GET", "/v3/users", params={"perPage": "1000"}).status_code == 200
+
+
+def test_only_avatar_link_and_metadata_can_be_unset(emulator) -> None:
+    answer = raw(emulator, "PUT", "/v3/users/cometchat-uid-1", json={"unset": ["name"]})
+    assert answer.status_code == 400 and "unset" in answer.json()["error"]["details"]
+    assert raw(emulator, "PUT", "/v3/users/cometchat-uid-1", json={"unset": ["link"]}).status_code == 200
+    assert raw(emulator, "PUT", "/v3/users/cometchat-uid-1", json={"unset": None, "name": "N"}).status_code == 200
+
+
+# ---- per-minute quotas ------------------------------------------------------------------
+
+DAY = 86_400  # a "minute" this long makes a window boundary inside a test practically impossible
+
+
+def test_quota_windows_reset_on_the_minute() -> None:
+    now = [120.25]
+    quota = Quota({"core": 2}, clock=lambda: now[0])
+    first, second, third = (quota.take("core") for _ in range(3))
+    assert (first.allowed, second.allowed, third.allowed) == (True, True, False)
+    assert (first.remaining, second.remaining, third.remaining) == (1, 0, 0)
+    assert third.reset_at == 180 and third.retry_after == 60  # ceil(179.75 s) to the window's end
+    assert third.headers()["Retry-After"] == "60" and third.headers()["X-RateLimit-Reset"] == "180"
+    assert "Retry-After" not in first.headers()
+    assert quota.take("other").allowed  # buckets are counted apart
+    now[0] = 180.0
+    assert quota.take("core").allowed
+
+
+def test_a_shorter_minute_keeps_the_ratio() -> None:
+    now = [10.0]
+    quota = Quota({"import": 3}, minute_seconds=2.0, clock=lambda: now[0])
+    assert [quota.take("import").allowed for _ in range(4)] == [True, True, True, False]
+    assert quota.take("import").reset_at == 12
+    now[0] = 12.0
+    assert quota.take("import").allowed
+
+
+def test_core_and_other_quotas_over_http(emulator) -> None:
+    emulator.faults(core_per_minute=2, other_per_minute=3, minute_seconds=DAY)
+    minted = [raw(emulator, "POST", "/v3/users/cometchat-uid-1/auth_tokens", json={"force": True}) for _ in range(3)]
+    assert [a.status_code for a in minted] == [200, 200, 429]
+    assert [a.headers["X-RateLimit-Remaining"] for a in minted] == ["1", "0", "0"]
+    over = minted[2]
+    assert over.json()["error"]["code"] == "ERR_TOO_MANY_REQUESTS" and over.headers["X-RateLimit-Limit"] == "2"
+    retry_after, reset_at = int(over.headers["Retry-After"]), int(over.headers["X-RateLimit-Reset"])
+    assert 1 <= retry_after <= DAY and abs(time.time() + retry_after - reset_at) <= 2
+    read = raw(emulator, "GET", "/v3/users/nobody")  # another bucket, and an error still carries the headers
+    assert read.status_code == 404 and read.headers["X-RateLimit-Limit"] == "3"
+    assert read.headers["X-RateLimit-Remaining"] == "2" and "X-RateLimit-Reset" not in read.headers
+    assert emulator.stats()["rate_limited"] == 1
+
+
+def test_the_old_rate_limit_knob_sets_both_buckets(emulator) -> None:
+    emulator.faults(rate_limit=1, minute_seconds=DAY)
+    assert raw(emulator, "GET", "/v3/users/cometchat-uid-1").status_code == 200
+    assert raw(emulator, "GET", "/v3/users/cometchat-uid-1").status_code == 429
+    assert raw(emulator, "POST", "/v3/users/cometchat-uid-1/auth_tokens").headers["X-RateLimit-Limit"] == "1"
+
+
+def test_quota_flags_on_the_command_line(tmp_path) -> None:
+    flags = ("--core-per-minute", "1", "--other-per-minute", "7", "--import-per-minute", "1")
+    proc, root = start_emulator(tmp_path, api_key=EMULATOR_KEY, extra_args=(*flags, "--minute-seconds", str(DAY)))
+    try:
+        headers = {"apikey": EMULATOR_KEY}
+        mint = root + "/v3/users/cometchat-uid-2/auth_tokens"
+        assert [requests.post(mint, headers=headers, timeout=5).status_code for _ in range(2)] == [200, 429]
+        assert requests.get(root + "/v3/users", headers=headers, timeout=5).headers["X-RateLimit-Limit"] == "7"
+        batch = {"users": {"flag-user": {"name": "Flag"}}}
+        imports = [requests.post(root + "/v3/data_import/users", json=batch, headers=headers, timeout=5) for _ in "ab"]
+        assert [a.status_code for a in imports] == [200, 429]
+        assert 1 <= int(imports[1].headers["Retry-After"]) <= DAY
+    finally:
+        proc.stop()
+
+
+# ---- data import ------------------------------------------------------------------------
+
+
+def import_users(emulator, users: dict, prefix: str = "/v3") -> requests.Response:
+    return raw(emulator, "POST", prefix + "/data_import/users", json={"users": users})
+
+
+def test_import_answers_each_row(emulator) -> None:
+    users = {
+        "Imported-1": {"uid": "Imported-1", "name": "One", "createdAt": "1673421419", "metadata": {"k": "v"}},
+        "imported-2": {"name": "Two", "avatar": "https://example.com/2.png", "lastActiveAt": 1673421425},
+        "cometchat-uid-1": {"name": "Already here"},
+        "no-name": {"avatar": "https://example.com/x.png"},
+        "odd-time": {"name": "Odd", "createdAt": "\u00b2"},  # a Unicode digit, not a timestamp
+    }
+    answer = import_users(emulator, users, prefix="/v3.0")
+    assert answer.status_code == 200 and answer.headers["X-RateLimit-Limit"] == "60"
+    rows = answer.json()["data"]
+    assert list(rows) == list(users)  # keyed as sent
+    one = rows["Imported-1"]
+    assert one["success"] is True and one["data"]["uid"] == "imported-1" and one["data"]["createdAt"] == 1673421419
+    assert rows["imported-2"]["data"]["lastActiveAt"] == 1673421425
+    assert rows["cometchat-uid-1"] == {"success": False, "error": {**rows["cometchat-uid-1"]["error"]}}
+    assert rows["cometchat-uid-1"]["error"]["code"] == "ERR_UID_ALREADY_EXISTS"
+    assert rows["no-name"]["success"] is False and rows["no-name"]["error"]["details"] == {
+        "name": ["The name field is required."]
+    }
+    assert rows["odd-time"]["error"]["details"] == {"createdAt": ["The createdAt must be a UNIX timestamp in seconds."]}
+    assert raw(emulator, "GET", "/v3/users/imported-1").json()["data"]["metadata"] == {"k": "v"}
+    assert emulator.stats()["users"] == 7
+    again = import_users(emulator, {"imported-2": {"name": "Two"}}).json()["data"]["imported-2"]
+    assert again["error"]["code"] == "ERR_UID_ALREADY_EXISTS"
+
+
+def test_import_takes_at_most_50_users(emulator) -> None:
+    too_many = import_users(emulator, {f"bulk-{n}": {"name": f"B{n}"} for n in range(MAX_IMPORT_USERS + 1)})
+    assert too_many.status_code == 400 and too_many.json()["error"]["code"] == "ERR_BAD_REQUEST"
+    assert emulator.stats()["users"] == 5  # nothing landed
+    full = import_users(emulator, {f"bulk-{n}": {"name": f"B{n}"} for n in range(MAX_IMPORT_USERS)})
+    assert full.status_code == 200 and emulator.stats()["users"] == 5 + MAX_IMPORT_USERS
+
+
+@pytest.mark.parametrize("body", [{}, {"users": []}, {"users": {}}, {"users": {"a": "not an object"}}])
+def test_import_refuses_a_malformed_body(emulator, body) -> None:
+    answer = raw(emulator, "POST", "/v3/data_import/users", json=body)
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == "ERR_IMPORT_INVALID_USER_FORMAT"
+
+
+def test_import_is_paced_per_minute(emulator) -> None:
+    emulator.faults(import_per_minute=2, minute_seconds=DAY)
+    answers = [import_users(emulator, {f"paced-{n}": {"name": "P"}}) for n in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert int(answers[2].headers["Retry-After"]) >= 1 and "X-RateLimit-Reset" in answers[2].headers
+    assert "data import" in answers[2].json()["error"]["message"]
+    assert raw(emulator, "GET", "/v3/users/paced-1").status_code == 200
+    assert raw(emulator, "GET", "/v3/users/paced-2").status_code == 404
+    assert emulator.stats()["rate_limited"] == 1
+
+
+def test_a_short_minute_resets_the_import_pace(emulator) -> None:
+    emulator.faults(import_per_minute=1, minute_seconds=1)
+    refused = None
+    for n in range(5):  # the first two calls may straddle a window boundary: go until refused
+        answer = import_users(emulator, {f"short-{n}": {"name": "S"}})
+        if answer.status_code == 429:
+            refused = answer
+            break
+    assert refused is not None and int(refused.headers["Retry-After"]) == 1
+    time.sleep(max(int(refused.headers["X-RateLimit-Reset"]) - time.time(), 0) + 0.05)
+    assert import_users(emulator, {"short-after": {"name": "S"}}).status_code == 200
+
+
+def test_import_partial_fault_lands_part_of_the_batch_then_fails(emulator) -> None:
+    emulator.faults({"kind": "import_partial", "applied": 10})
+    assert raw(emulator, "GET", "/v3/users/cometchat-uid-1").status_code == 200  # not an import: fault waits
+    answer = import_users(emulator, {f"part-{n:02d}": {"name": "P"} for n in range(20)})
+    assert answer.status_code == 500 and answer.json()["error"]["code"] == "ERR_INTERNAL_SERVER"
+    landed = {u["uid"] for u in raw(emulator, "GET", "/v3/users", params={"searchKey": "part-"}).json()["data"]}
+    assert landed == {f"part-{n:02d}" for n in range(10)}
+
+
+def test_import_partial_fault_can_drop_the_connection(emulator) -> None:
+    emulator.faults({"kind": "import_partial", "applied": 3, "drop": True})
+    with pytest.raises(requests.ConnectionError):
+        import_users(emulator, {f"drop-{n}": {"name": "D"} for n in range(5)})
+    assert emulator.stats()["users"] == 5 + 3
+
+
+@pytest.mark.parametrize(
+    ("fault", "failure"),
+    [
+        ({"kind": "status", "status": 429, "retry_after": 7}, None),
+        ({"kind": "reset"}, requests.ConnectionError),
+    ],
+)
+def test_import_faults_before_anything_lands(emulator, fault, failure) -> None:
+    emulator.faults(fault)
+    if failure:
+        with pytest.raises(failure):
+            import_users(emulator, {"never": {"name": "N"}})
+    else:
+        answer = import_users(emulator, {"never": {"name": "N"}})
+        assert answer.status_code == 429 and answer.headers["Retry-After"] == "7"
+        assert emulator.stats()["rate_limited"] == 1
+    assert emulator.stats()["users"] == 5
+
+
+# ---- drip -------------------------------------------------------------------------------
+
+
+def test_drip_sends_headers_then_one_byte_at_a_time(emulator) -> None:
+    interval = 0.01
+    expected = raw(emulator, "GET", "/v3/users/cometchat-uid-1").content
+    emulator.faults({"kind": "drip", "interval_ms": interval * 1000})
+    with raw(emulator, "GET", "/v3/users/cometchat-uid-1", stream=True) as answer:
+        assert answer.status_code == 200 and int(answer.headers["Content-Length"]) == len(expected)
+        started = time.monotonic()
+        chunks = list(answer.raw.stream(1, decode_content=False))
+        elapsed = time.monotonic() - started
+    assert b"".join(chunks) == expected
+    assert elapsed >= (len(expected) - 2) * interval  # the sleeps alone take this long
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"queue": [{"kind": "nope"}]},
+        {"minute_seconds": 0},
+        {"core_per_minute": "many"},
+        {"queue": [{"kind": "drip", "interval_ms": "x"}]},
+    ],
+)
+def test_the_control_api_refuses_bad_settings(emulator, body) -> None:
+    answer = requests.post(emulator.root + "/_emulator/faults", json=body, timeout=5)
+    assert answer.status_code == 400
+    assert raw(emulator, "GET", "/v3/users/cometchat-uid-1").status_code == 200  # nothing queued or changed
+
+
+def test_the_command_line_refuses_a_minute_of_no_length() -> None:
+    from cometchat.emulator.__main__ import parse_args
+
+    assert parse_args(["--minute-seconds", "0.5"]).minute_seconds == 0.5
+    with pytest.raises(SystemExit):
+        parse_args(["--minute-seconds", "0"])

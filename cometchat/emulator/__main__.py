@@ -1,0 +1,115 @@
+"""``python -m cometchat.emulator``: the emulator alone, under gunicorn, in one process."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from flask import Flask
+from gunicorn.app.base import BaseApplication
+
+from .api import create_emulator_app
+from .quota import CORE, DEFAULT_LIMITS, IMPORT, MINUTE_SECONDS, OTHER
+from .state import EmulatorState
+
+
+class _StandaloneServer(BaseApplication):
+    """gunicorn, one process (the state lives in it), threads, HTTP/1.1 keep-alive."""
+
+    def __init__(self, app: Flask, bind: str, threads: int) -> None:
+        self._app, self._bind, self._threads = app, bind, threads
+        super().__init__()
+
+    def load_config(self) -> None:
+        settings = {
+            "bind": self._bind,
+            "workers": 1,
+            "worker_class": "gthread",
+            "threads": self._threads,
+            "keepalive": 75,  # idle keep-alive connections end, as a load balancer's would
+            "timeout": 600,  # injected hangs and drips must not kill the worker
+            "graceful_timeout": 2,
+            "accesslog": None,
+            "loglevel": "warning",
+            "control_socket_disable": True,
+        }
+        for key, value in settings.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Flask:
+        return self._app
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Run the CometChat v3 emulator alone.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8787)
+    parser.add_argument(
+        "--api-key",
+        default=os.environ.get("COMETCHAT_API_KEY") or None,
+        help="the accepted REST key (default: $COMETCHAT_API_KEY; none: any non-empty key)",
+    )
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="added to every REST call")
+    parser.add_argument(
+        "--connect-delay-ms",
+        type=float,
+        default=0.0,
+        help="added once per new connection (stands for TCP + TLS set-up)",
+    )
+    parser.add_argument(
+        "--rate-limit", type=int, default=None, help="sets both the core and the other per-minute quota"
+    )
+    parser.add_argument(
+        "--core-per-minute",
+        type=int,
+        default=None,
+        help=f"create/delete user and mint token calls a minute (default {DEFAULT_LIMITS[CORE]})",
+    )
+    parser.add_argument(
+        "--other-per-minute",
+        type=int,
+        default=None,
+        help=f"every other REST call a minute (default {DEFAULT_LIMITS[OTHER]})",
+    )
+    parser.add_argument(
+        "--import-per-minute",
+        type=int,
+        default=None,
+        help=f"data import requests a minute (default {DEFAULT_LIMITS[IMPORT]})",
+    )
+    parser.add_argument(
+        "--minute-seconds",
+        type=float,
+        default=MINUTE_SECONDS,
+        help="the length of a quota window: shorten it to run a benchmark faster at the same ratio",
+    )
+    parser.add_argument("--threads", type=int, default=64)
+    args = parser.parse_args(argv)
+    if args.minute_seconds <= 0:
+        parser.error("--minute-seconds must be positive")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    state = EmulatorState(
+        api_keys=[args.api_key] if args.api_key else None,
+        rate_limit_per_minute=args.rate_limit,
+        core_per_minute=args.core_per_minute,
+        other_per_minute=args.other_per_minute,
+        import_per_minute=args.import_per_minute,
+        minute_seconds=args.minute_seconds,
+        latency=args.latency_ms / 1000.0,
+        connect_delay=args.connect_delay_ms / 1000.0,
+    )
+    app = create_emulator_app(state)
+    print(
+        f"CometChat emulator on http://{args.host}:{args.port}/v3 "
+        f"({'one REST key' if args.api_key else 'any non-empty REST key'})",
+        flush=True,
+    )
+    _StandaloneServer(app, f"{args.host}:{args.port}", args.threads).run()
+
+
+if __name__ == "__main__":
+    main()

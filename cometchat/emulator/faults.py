@@ -1,0 +1,177 @@
+"""Fault injection for tests and benchmarks, and the ``/_emulator`` control API.
+
+``POST /_emulator/faults`` queues faults (each taken by one later REST call) and sets the
+latency and the quotas; ``POST /_emulator/reset`` brings the data back to the five test
+users and the settings back to the start; ``GET /_emulator/stats`` counts.
+"""
+
+from __future__ import annotations
+
+import math
+import socket
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Iterator
+
+from flask import Blueprint, Response, jsonify, request
+
+from .rules import error_body
+
+if TYPE_CHECKING:
+    from .state import EmulatorState
+
+FAULT_KINDS = ("status", "hang", "malformed", "html", "reset", "drip", "import_partial")
+IMPORT_ONLY_KINDS = ("import_partial",)  # other requests leave these in the queue
+LIMIT_SETTINGS = {  # /_emulator/faults key -> EmulatorState.set_limits argument
+    "rate_limit_per_minute": "rate_limit_per_minute",
+    "core_per_minute": "core",
+    "other_per_minute": "other",
+    "import_per_minute": "imports",
+}
+
+
+@dataclass
+class Fault:
+    """One injected misbehaviour.
+
+    status: answer ``status`` (with ``Retry-After`` when ``retry_after`` is set);
+    hang: sleep ``seconds``, then answer normally; malformed / html: a broken body;
+    reset: drop the connection unanswered; drip: the real answer's headers, then its body
+    one byte every ``interval_ms``; import_partial (imports only): the first ``applied``
+    rows land, then answer ``status`` (500) or, with ``drop``, drop the connection.
+    """
+
+    kind: str
+    status: int = 503
+    retry_after: float | None = None
+    seconds: float = 30.0
+    interval_ms: float = 100.0
+    applied: int = 0
+    drop: bool = False
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Fault:
+        kind = data.get("kind")
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"fault kind must be one of {FAULT_KINDS}")
+        default_status = 500 if kind == "import_partial" else 503
+        retry_after = data.get("retry_after")
+        return cls(
+            kind=kind,
+            status=int(data.get("status", default_status)),
+            retry_after=float(retry_after) if retry_after is not None else None,
+            seconds=float(data.get("seconds", 30.0)),
+            interval_ms=float(data.get("interval_ms", 100.0)),
+            applied=int(data.get("applied", 0)),
+            drop=bool(data.get("drop", False)),
+        )
+
+
+def drop_connection() -> Response:
+    """Drop the TCP connection without an answer, as a crashed load balancer would."""
+    sock = request.environ.get("gunicorn.socket") or request.environ.get("werkzeug.socket")
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+    return Response(b"", status=500)
+
+
+def _code_for(status: int) -> str:
+    return {429: "ERR_TOO_MANY_REQUESTS", 503: "ERR_SERVICE_UNAVAILABLE"}.get(status, "ERR_INTERNAL_SERVER")
+
+
+def error_response(fault: Fault) -> Response:
+    response = jsonify(error_body(_code_for(fault.status), "Injected upstream failure."))
+    response.status_code = fault.status
+    if fault.retry_after is not None:
+        response.headers["Retry-After"] = str(int(math.ceil(fault.retry_after)))
+    return response
+
+
+def apply_fault(fault: Fault) -> Response | None:
+    """The answer a fault gives before the request is handled; None lets it through."""
+    if fault.kind == "hang":
+        time.sleep(fault.seconds)
+        return None  # then answer normally, far too late
+    if fault.kind in ("drip", "import_partial"):
+        return None  # these act on the real answer (see drip and the import route)
+    if fault.kind == "reset":
+        return drop_connection()
+    if fault.kind == "malformed":
+        return Response(b'{"data": {"uid": ', status=200, mimetype="application/json")
+    if fault.kind == "html":
+        return Response(b"<html><body><h1>502 Bad Gateway</h1></body></html>", status=502, mimetype="text/html")
+    return error_response(fault)
+
+
+def drip(response: Response, interval: float) -> Response:
+    """Send the headers now and the body one byte every ``interval`` seconds."""
+    body = response.get_data()
+
+    def trickle() -> Iterator[bytes]:
+        for i in range(len(body)):
+            if i:
+                time.sleep(interval)
+            yield body[i : i + 1]
+
+    response.response = trickle()
+    response.headers["Content-Length"] = str(len(body))
+    response.direct_passthrough = True
+    return response
+
+
+def create_control_blueprint(state: EmulatorState, *, name: str = "cometchat_emulator_control") -> Blueprint:
+    """``/_emulator/faults``, ``/_emulator/reset`` and ``/_emulator/stats``."""
+    bp = Blueprint(name, __name__)
+
+    @bp.post("/_emulator/faults")
+    def set_faults() -> tuple[Response, int]:
+        body = request.get_json(silent=True) or {}
+        try:
+            faults = [Fault.from_json(f) for f in body.get("queue", [])]
+            latency = body.get("latency_ms")
+            limits = {arg: int(body[key]) for key, arg in LIMIT_SETTINGS.items() if body.get(key) is not None}
+            minute = body.get("minute_seconds")
+            if minute is not None and float(minute) <= 0:
+                raise ValueError("minute_seconds must be positive")
+        except (ValueError, TypeError, AttributeError) as exc:
+            return jsonify({"error": str(exc)}), 400
+        with state.lock:
+            if body.get("clear"):
+                state.faults.clear()
+            state.faults.extend(faults)
+            if latency is not None:
+                state.latency = float(latency) / 1000.0
+            state.set_limits(**limits)
+            if minute is not None:
+                state.quota.minute_seconds = float(minute)
+                state.quota.reset_counts()
+        return jsonify(
+            {
+                "queued": len(state.faults),
+                "latency_ms": state.latency * 1000,
+                "limits": dict(state.quota.limits),
+                "minute_seconds": state.quota.minute_seconds,
+            }
+        ), 200
+
+    @bp.post("/_emulator/reset")
+    def reset() -> Response:
+        state.reset()
+        return jsonify({"reset": True})
+
+    @bp.get("/_emulator/stats")
+    def stats() -> Response:
+        with state.lock:
+            return jsonify(
+                {
+                    "requests": state.requests,
+                    "connections": state.connections,
+                    "users": sum(1 for r in state.users.values() if r.deactivated_at is None),
+                    "rate_limited": state.rate_limited,
+                }
+            )
+
+    return bp
