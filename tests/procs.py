@@ -45,9 +45,9 @@ class Process:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"process exited with {self.proc.returncode}:\n{self.output()}")
             try:
-                requests.get(url, timeout=1)
+                requests.get(url, timeout=2)
                 return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not up yet, or a busy machine
                 time.sleep(0.05)
         raise RuntimeError(f"{url} did not answer within {timeout} s:\n{self.output()}")
 
