@@ -184,6 +184,7 @@ class JwksServer:
                 outer.fetches += 1
                 if outer.mode == "trickle-headers":
                     self.send_response(200)
+                    self.flush_headers()
                     outer.trickling.set()
                     while not outer.stop.wait(0.1):
                         self.wfile.write(b"X-Slow: 1\r\n")
