@@ -1,11 +1,14 @@
-"""The identity provider's signing keys (``AUTH_JWKS_URL``), fetched so that no caller ever
-waits on the provider except for the very first fetch, and then only for a bounded time.
+"""The identity provider's signing keys (``AUTH_JWKS_URL``), fetched so that a caller whose
+key is known never waits on the provider, whatever the provider or other callers do.
 
 One fetch at a time runs in a background thread, with a total deadline and a size cap. A
-failed fetch is throttled exactly like a successful one, so a token naming random ``kid``
-values cannot turn requests into fetches, and a slow or hostile provider cannot hold a
-lock that valid callers need: the lock below guards a few fields and is never held while
-the network is touched."""
+failed fetch is throttled exactly like a successful one, so tokens naming random ``kid``
+values cannot turn requests into fetches, and a slow or hostile provider cannot hold a lock
+that valid callers need: the lock below guards a few fields and is never held while the
+network is touched. Waits are bounded by the deadline even where the fetch itself is not:
+requests offers no clock check while it reads the status line and headers, so a provider
+trickling endless headers keeps that one fetch thread (and so further refreshes) busy, while
+every caller goes on with the keys in hand."""
 
 from __future__ import annotations
 
