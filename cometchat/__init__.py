@@ -17,6 +17,7 @@ from .errors import (
     error_from_response,
 )
 from .models import AuthToken, RateLimitInfo, User
+from .uids import to_cometchat_uid
 
 __all__ = [
     "AuthToken",
@@ -37,4 +38,5 @@ __all__ = [
     "ValidationError",
     "default_base_url",
     "error_from_response",
+    "to_cometchat_uid",
 ]

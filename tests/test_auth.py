@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
+import logging
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from flask import Flask
+from flask import request as flask_request
+from jwt.algorithms import ECAlgorithm
 
 import token_server.auth
+from cometchat import to_cometchat_uid
 from server import create_app
+from token_server.auth import Authenticator, Caller
+from token_server.config import ConfigError, Settings, load_settings
+from token_server.errors import ApiError
+from token_server.jwks import MAX_JWKS_BYTES, JwksKeys, JwksUnavailable
 
-from .helpers import JWT_SECRET, ROTATED_KEY, SERVICE_KEY, app_env, as_user, bearer, service, user_jwt
+from .helpers import ROTATED_KEY, SERVICE_KEY, app_env, as_user, bearer, service, user_jwt
 
 MINT = "/api/cometchat/token/cometchat-uid-1"
 
@@ -115,12 +128,11 @@ def test_user_may_sign_itself_up_but_not_choose_its_role(http) -> None:
             lambda: jwt.encode({"sub": "cometchat-uid-1", "exp": 9999999999}, None, algorithm="none"),
             "ERR_INVALID_TOKEN",
         ),
-        (lambda: user_jwt("cometchat-uid-1", secret=JWT_SECRET * 2, algorithm="HS512"), "ERR_INVALID_TOKEN"),
         (lambda: user_jwt("not a uid!"), "ERR_INVALID_TOKEN"),
         (lambda: user_jwt(None), "ERR_INVALID_TOKEN"),
         (lambda: "eyJhbGciOiJIUzI1NiJ9.garbage.garbage", "ERR_INVALID_TOKEN"),
     ],
-    ids=["expired", "wrong-signature", "no-exp", "alg-none", "alg-not-allowed", "bad-uid", "no-sub", "malformed"],
+    ids=["expired", "wrong-signature", "no-exp", "alg-none", "bad-uid", "no-sub", "malformed"],
 )
 def test_bad_jwts_are_401(http, upstream, token, code) -> None:
     before = upstream.requests
@@ -147,80 +159,358 @@ def test_audience_issuer_and_uid_claim() -> None:
 
 # ---- JWKS ------------------------------------------------------------------------------
 
+AUDIENCE = "chat-app"
+# Generous room above the fetch deadlines used below, for a busy 2-core machine.
+SLACK = 4.0
+
 
 class JwksServer:
+    """The identity provider's key endpoint on 127.0.0.1, honest or not: it can answer a
+    status, any body, a body that trickles in one byte at a time, or headers that never end."""
+
     def __init__(self) -> None:
         self.keys: list[dict] = []
         self.fetches = 0
+        self.mode = "honest"  # or "trickle", "trickle-headers"
+        self.status = 200
+        self.body: bytes | None = None  # None: the published keys
+        self.content_length = True
+        self.trickling = threading.Event()  # set once a trickle has begun
+        self.stop = threading.Event()  # ends every trickle
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 outer.fetches += 1
-                body = json.dumps({"keys": outer.keys}).encode()
-                self.send_response(200)
+                if outer.mode == "trickle-headers":
+                    self.send_response(200)
+                    self.flush_headers()
+                    outer.trickling.set()
+                    while not outer.stop.wait(0.1):
+                        self.wfile.write(b"X-Slow: 1\r\n")
+                        self.wfile.flush()
+                    return
+                body = outer.body if outer.body is not None else json.dumps({"keys": outer.keys}).encode()
+                self.send_response(outer.status)
                 self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
+                if outer.content_length and outer.mode == "honest":
+                    self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                if outer.mode == "honest":
+                    self.wfile.write(body)
+                    return
+                # A valid beginning, then one space every 0.1 s until told to stop.
+                self.wfile.write(b'{"keys": [')
+                self.wfile.flush()
+                outer.trickling.set()
+                while not outer.stop.wait(0.1):
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
 
             def log_message(self, *args) -> None:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/.well-known/jwks.json"
 
-    def publish(self, private_key, kid: str, alg: str) -> None:
-        algorithm = jwt.algorithms.RSAAlgorithm if alg.startswith("RS") else jwt.algorithms.ECAlgorithm
+    def publish(self, private_key, kid: str, alg: str | None) -> None:
+        algorithm = jwt.algorithms.RSAAlgorithm if isinstance(private_key, rsa.RSAPrivateKey) else ECAlgorithm
         jwk = algorithm.to_jwk(private_key.public_key(), as_dict=True)
-        self.keys.append({**jwk, "kid": kid, "alg": alg, "use": "sig"})
+        self.keys.append({**jwk, "kid": kid, "use": "sig", **({"alg": alg} if alg else {})})
+
+    def close(self) -> None:
+        self.stop.set()
+        self.server.shutdown()
+        self.server.server_close()
 
 
 @pytest.fixture
 def jwks():
     server = JwksServer()
     yield server
-    server.server.shutdown()
+    server.close()
 
 
-def sign(private_key, kid: str, alg: str, uid: str = "cometchat-uid-1") -> str:
-    claims = {"sub": uid, "aud": "chat-app", "exp": int(time.time()) + 300}
-    return jwt.encode(claims, private_key, algorithm=alg, headers={"kid": kid})
+@pytest.fixture(scope="module")
+def rsa_key():
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-def test_jwks_rs256_and_es256_with_key_rotation(jwks) -> None:
-    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+def sign(private_key, kid: str | None, alg: str, uid: str = "cometchat-uid-1", **claims) -> str:
+    payload = {"sub": uid, "aud": AUDIENCE, "exp": int(time.time()) + 300, **claims}
+    return jwt.encode(payload, private_key, algorithm=alg, headers={"kid": kid} if kid is not None else None)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def jwks_app(url: str, **env: str):
+    app = create_app(
+        app_env(
+            AUTH_JWT_SECRET=None,
+            AUTH_JWKS_URL=url,
+            AUTH_JWT_AUDIENCE=AUDIENCE,
+            RATE_LIMIT_PER_USER="100000 per minute",
+            RATE_LIMIT_PER_ADDRESS="100000 per minute",
+            **env,
+        )
+    )
+    return app, app.extensions["token_server.authenticator"]._jwks
+
+
+def auth_errors(caplog) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "token_server.auth" and r.levelno >= logging.ERROR]
+
+
+def test_jwks_rs256_and_es256_with_key_rotation(jwks, rsa_key) -> None:
     ec_key = ec.generate_private_key(ec.SECP256R1())
     jwks.publish(rsa_key, "rsa-1", "RS256")
-    app = create_app(app_env(AUTH_JWT_SECRET=None, AUTH_JWKS_URL=jwks.url, AUTH_JWT_AUDIENCE="chat-app"))
+    app, keys = jwks_app(jwks.url)
     http = app.test_client()
     assert http.post(MINT, headers=bearer(sign(rsa_key, "rsa-1", "RS256"))).status_code == 200
     assert http.post(MINT, headers=bearer(sign(rsa_key, "rsa-1", "RS256"))).status_code == 200
     assert jwks.fetches == 1  # cached
 
-    # The provider rotates in a new key: an unknown kid triggers one refresh.
+    # The provider rotates in a new key: the first token naming it waits for one refresh.
     jwks.publish(ec_key, "ec-2", "ES256")
-    app.extensions["token_server.authenticator"]._jwks._min_refresh = 0  # no wait between refreshes
+    keys._min_refresh = 0
     assert http.post(MINT, headers=bearer(sign(ec_key, "ec-2", "ES256"))).status_code == 200
     assert jwks.fetches == 2
-
-    # An HS256 token signed with the public key as a secret (key confusion) is refused.
-    forged = jwt.encode(
-        {"sub": "cometchat-uid-1", "exp": 9999999999}, "x" * 40, algorithm="HS256", headers={"kid": "rsa-1"}
-    )
-    assert http.post(MINT, headers=bearer(forged)).status_code == 401
     unknown = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     assert http.post(MINT, headers=bearer(sign(unknown, "nope", "RS256"))).status_code == 401
 
 
-def test_jwks_unknown_kids_do_not_refetch_every_time(jwks) -> None:
-    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+def test_jwks_token_without_kid_uses_the_only_key(jwks, rsa_key) -> None:
     jwks.publish(rsa_key, "rsa-1", "RS256")
-    http = create_app(app_env(AUTH_JWT_SECRET=None, AUTH_JWKS_URL=jwks.url, AUTH_JWT_AUDIENCE="chat-app")).test_client()
+    http = jwks_app(jwks.url)[0].test_client()
+    assert http.post(MINT, headers=bearer(sign(rsa_key, None, "RS256"))).status_code == 200
+
+
+def test_jwks_unknown_kids_do_not_refetch_every_time(jwks, rsa_key) -> None:
+    jwks.publish(rsa_key, "rsa-1", "RS256")
+    http = jwks_app(jwks.url)[0].test_client()
     for n in range(5):
         assert http.post(MINT, headers=bearer(sign(rsa_key, f"random-{n}", "RS256"))).status_code == 401
     assert jwks.fetches == 1
+
+
+def test_valid_callers_are_answered_at_once_while_unknown_kids_meet_a_trickling_jwks(jwks, rsa_key) -> None:
+    jwks.publish(rsa_key, "rsa-1", "RS256")
+    app, keys = jwks_app(jwks.url)
+    assert app.test_client().post(MINT, headers=bearer(sign(rsa_key, "rsa-1", "RS256"))).status_code == 200
+
+    # From now on the provider trickles, every unknown kid may ask for a refetch, and a fetch
+    # may take 30 s: a valid caller must not notice any of it.
+    jwks.mode, keys._min_refresh, keys._deadline = "trickle", 0, 30.0
+    flooding, statuses = threading.Event(), []
+
+    def flood(n: int) -> None:
+        http = app.test_client()
+        while not flooding.is_set():
+            token = sign(rsa_key, f"unknown-{n}-{len(statuses)}", "RS256")
+            statuses.append(http.post(MINT, headers=bearer(token)).status_code)
+
+    flooders = [threading.Thread(target=flood, args=(n,), daemon=True) for n in range(3)]
+    for thread in flooders:
+        thread.start()
+    try:
+        assert jwks.trickling.wait(10)
+        valid = app.test_client()
+        for _ in range(5):
+            started = time.monotonic()
+            assert valid.post(MINT, headers=bearer(sign(rsa_key, "rsa-1", "RS256"))).status_code == 200
+            assert time.monotonic() - started < SLACK
+        assert keys._fetching() and jwks.fetches == 2  # one fetch at a time, still trickling
+    finally:
+        flooding.set()
+        jwks.stop.set()
+        for thread in flooders:
+            thread.join(10)
+    assert statuses and set(statuses) == {401}
+
+
+def test_a_fetch_is_cut_off_at_its_total_deadline_however_the_body_trickles(jwks) -> None:
+    jwks.mode = "trickle"
+    keys = JwksKeys(jwks.url, deadline=1.0)
+    started = time.monotonic()
+    with pytest.raises(JwksUnavailable):
+        keys.key_for("any")
+    assert time.monotonic() - started < 1.0 + SLACK
+    # The fetch ended on its own clock while the server is still trickling.
+    keys._fetcher.join(1.0 + SLACK)
+    assert not keys._fetcher.is_alive() and not jwks.stop.is_set()
+
+
+def test_a_caller_never_waits_past_the_deadline_even_on_endless_headers(jwks) -> None:
+    jwks.mode = "trickle-headers"
+    keys = JwksKeys(jwks.url, deadline=1.0)
+    outcome: list = []
+
+    def first_caller() -> None:
+        try:
+            keys.key_for("any")
+        except JwksUnavailable as exc:
+            outcome.append(exc)
+
+    caller = threading.Thread(target=first_caller, daemon=True)
+    caller.start()
+    caller.join(1.0 + SLACK)
+    assert not caller.is_alive() and len(outcome) == 1
+    assert jwks.trickling.is_set()
+
+
+def test_a_failed_fetch_is_throttled_like_a_successful_one(jwks, rsa_key, caplog) -> None:
+    jwks.status = 500
+    app, keys = jwks_app(jwks.url)
+    http = app.test_client()
+    for _ in range(4):
+        answer = http.post(MINT, headers=bearer(sign(rsa_key, "rsa-1", "RS256")))
+        assert answer.status_code == 503 and answer.json["error"]["code"] == "ERR_AUTH_UNAVAILABLE"
+        assert 1 <= int(answer.headers["Retry-After"]) <= 30
+    assert jwks.fetches == 1
+    assert len(auth_errors(caplog)) == 1
+
+
+def test_an_oversized_jwks_is_refused_however_it_is_framed(jwks, rsa_key) -> None:
+    jwks.publish(rsa_key, "rsa-1", "RS256")
+    token = sign(rsa_key, "rsa-1", "RS256")
+    for content_length in (True, False):
+        jwks.content_length = content_length
+        jwks.body = json.dumps({"keys": jwks.keys, "padding": "x" * MAX_JWKS_BYTES}).encode()
+        assert jwks_app(jwks.url)[0].test_client().post(MINT, headers=bearer(token)).status_code == 503
+    # Just under the cap is fine.
+    jwks.body = json.dumps({"keys": jwks.keys, "padding": "x" * (MAX_JWKS_BYTES - 2000)}).encode()
+    assert jwks_app(jwks.url)[0].test_client().post(MINT, headers=bearer(token)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[]",
+        b'"keys"',
+        b'{"keys": 5}',
+        b'{"keys": {"kid": "rsa-1"}}',
+        b'{"keys": ["junk", 5, null, {"kty": "RSA"}, {"kty": "EC", "crv": "P-256", "x": 1}]}',
+        b'{"keys": [{"kty": "oct", "k": "c2VjcmV0LXNoYXJlZC13aXRoLWV2ZXJ5b25l", "kid": "rsa-1"}]}',
+        b"not json",
+        b"[" * 100_00 + b"]" * 100_00,
+    ],
+    ids=["list", "string", "keys-number", "keys-object", "junk-keys", "symmetric-key", "not-json", "deep"],
+)
+def test_a_document_that_is_not_a_key_set_is_a_failed_fetch(jwks, rsa_key, caplog, body) -> None:
+    jwks.body = body
+    http = jwks_app(jwks.url)[0].test_client()
+    answer = http.post(MINT, headers=bearer(sign(rsa_key, "rsa-1", "RS256")))
+    assert answer.status_code == 503 and answer.json["error"]["code"] == "ERR_AUTH_UNAVAILABLE"
+    [logged] = auth_errors(caplog)  # once, with the reason, without a traceback
+    assert logged.exc_info is None and "AUTH_JWKS_URL" in logged.getMessage()
+
+
+def test_junk_beside_a_good_key_is_skipped(jwks, rsa_key) -> None:
+    jwks.publish(rsa_key, "rsa-1", "RS256")
+    jwks.body = json.dumps({"keys": ["junk", {"kty": "RSA", "kid": "x"}, *jwks.keys]}).encode()
+    http = jwks_app(jwks.url)[0].test_client()
+    assert http.post(MINT, headers=bearer(sign(rsa_key, "rsa-1", "RS256"))).status_code == 200
+
+
+def test_an_es256_token_naming_an_rsa_key_is_401_without_a_traceback(jwks, rsa_key, caplog) -> None:
+    jwks.publish(rsa_key, "rsa-1", None)  # no declared alg: only the key's type tells
+    http = jwks_app(jwks.url)[0].test_client()
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+    answer = http.post(MINT, headers=bearer(sign(ec_key, "rsa-1", "ES256")))
+    assert answer.status_code == 401 and answer.json["error"]["code"] == "ERR_INVALID_TOKEN"
+    assert not [r for r in caplog.records if r.exc_info]
+
+
+def test_a_kid_that_is_not_a_string_is_401(jwks, rsa_key) -> None:
+    jwks.publish(rsa_key, "rsa-1", "RS256")
+    http = jwks_app(jwks.url)[0].test_client()
+    token = sign(rsa_key, "rsa-1", "RS256")
+    _, claims, signature = token.split(".")
+    header = _b64(json.dumps({"alg": "RS256", "typ": "JWT", "kid": ["rsa-1"]}).encode())
+    assert http.post(MINT, headers=bearer(f"{header}.{claims}.{signature}")).status_code == 401
+
+
+# ---- the algorithm allow-list ------------------------------------------------------------
+
+
+def test_hs256_signed_with_the_public_key_pem_is_refused(jwks, rsa_key) -> None:
+    jwks.publish(rsa_key, "rsa-1", "RS256")
+    http = jwks_app(jwks.url)[0].test_client()
+    assert http.post(MINT, headers=bearer(sign(rsa_key, "rsa-1", "RS256"))).status_code == 200
+    # The classic key confusion: the published public key, as PEM, used as an HMAC secret.
+    pem = rsa_key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    header = _b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": "rsa-1"}).encode())
+    claims = _b64(json.dumps({"sub": "cometchat-uid-1", "aud": AUDIENCE, "exp": int(time.time()) + 300}).encode())
+    signature = _b64(hmac.new(pem, f"{header}.{claims}".encode(), hashlib.sha256).digest())
+    answer = http.post(MINT, headers=bearer(f"{header}.{claims}.{signature}"))
+    assert answer.status_code == 401 and answer.json["error"]["code"] == "ERR_INVALID_TOKEN"
+
+
+def test_a_refused_algorithm_costs_no_key_fetch(jwks, rsa_key) -> None:
+    # The header check answers before any key lookup: a foreign algorithm never makes the
+    # server call the identity provider.
+    jwks.publish(rsa_key, "rsa-1", "RS256")
+    http = jwks_app(jwks.url)[0].test_client()
+    token = jwt.encode({"sub": "a", "exp": int(time.time()) + 300}, "s" * 40, algorithm="HS256", headers={"kid": "k"})
+    answer = http.post(MINT, headers=bearer(token))
+    assert answer.status_code == 401 and "algorithm is not accepted" in answer.json["error"]["message"]
+    assert jwks.fetches == 0
+
+
+def test_a_token_verified_under_another_allowed_alg_than_its_key_declares_is_refused(jwks, rsa_key) -> None:
+    # RS384 is allowed, and the key is the right RSA key, but the provider says it signs RS256.
+    jwks.publish(rsa_key, "rsa-1", "RS256")
+    http = jwks_app(jwks.url, AUTH_JWT_ALGORITHMS="RS256,RS384")[0].test_client()
+    assert http.post(MINT, headers=bearer(sign(rsa_key, "rsa-1", "RS256"))).status_code == 200
+    assert http.post(MINT, headers=bearer(sign(rsa_key, "rsa-1", "RS384"))).status_code == 401
+
+
+@pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
+def test_jwt_decode_holds_the_allow_list_even_if_the_header_check_is_fooled(http, monkeypatch) -> None:
+    # Defence in depth: make the header check see an allowed algorithm; decode must still
+    # refuse the HS512 token, signed with the right secret.
+    monkeypatch.setattr(token_server.auth.jwt, "get_unverified_header", lambda token: {"alg": "HS256"})
+    answer = http.post(MINT, headers=as_user("cometchat-uid-1", algorithm="HS512"))
+    assert answer.status_code == 401 and "InvalidAlgorithmError" in answer.json["error"]["message"]
+
+
+@pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
+def test_hs512_is_not_accepted_by_default_even_with_the_right_secret(http) -> None:
+    assert http.post(MINT, headers=as_user("cometchat-uid-1", algorithm="HS512")).status_code == 401
+    assert http.post(MINT, headers=as_user("cometchat-uid-1", algorithm="HS256")).status_code == 200
+
+
+# ---- the uid claim -----------------------------------------------------------------------
+
+
+def test_strict_mapping_refuses_an_id_that_is_not_a_uid_and_names_the_fix(http) -> None:
+    answer = http.post(MINT, headers=as_user("auth0|5f7c8ec7c33c6c004bbafe82"))
+    assert answer.status_code == 401 and "AUTH_JWT_UID_MAPPING" in answer.json["error"]["message"]
+
+
+def test_cometchat_mapping_maps_the_claim() -> None:
+    http = create_app(app_env(AUTH_JWT_UID_MAPPING="cometchat")).test_client()
+    subject = "auth0|5f7c8ec7c33c6c004bbafe82"
+    uid = to_cometchat_uid(subject)
+    assert uid == "auth0_5f7c8ec7c33c6c004bbafe82_1jlak5h"
+    answer = http.post("/api/cometchat/token", headers=as_user(subject))
+    assert answer.status_code == 200 and answer.json["uid"] == uid
+    assert http.post(f"/api/cometchat/token/{uid}", headers=as_user(subject)).status_code == 200
+    # The mapped uid is the user's own, not the raw subject's cleaned form.
+    assert http.post("/api/cometchat/token/auth0_5f7c8ec7c33c6c004bbafe82", headers=as_user(subject)).status_code == 403
+    for bad in ("", 5):
+        assert http.post("/api/cometchat/token", headers=as_user(bad)).status_code == 401
+
+
+def test_uid_mapping_setting_is_checked_at_start() -> None:
+    assert load_settings(app_env()).jwt_uid_mapping == "strict"
+    assert load_settings(app_env(AUTH_JWT_UID_MAPPING="CometChat")).jwt_uid_mapping == "cometchat"
+    with pytest.raises(ConfigError, match="AUTH_JWT_UID_MAPPING"):
+        load_settings(app_env(AUTH_JWT_UID_MAPPING="lenient"))
 
 
 # ---- dev mode --------------------------------------------------------------------------
@@ -231,6 +521,33 @@ def test_dev_mode_allows_unauthenticated_calls_and_warns(caplog) -> None:
     http = app.test_client()
     assert http.post("/api/cometchat/token/anyone").status_code == 200
     assert any("DEV MODE" in r.getMessage() for r in caplog.records)
+
+
+def _identify(settings: Settings, headers: dict[str, str]):
+    with Flask(__name__).test_request_context("/", headers=headers):
+        return Authenticator(settings)(flask_request)
+
+
+@pytest.mark.parametrize(
+    "auth",
+    [{"service_keys": (SERVICE_KEY,)}, {"jwt_secret": "s" * 40}, {"jwks_url": "http://127.0.0.1:9/jwks"}],
+    ids=["service-keys", "jwt-secret", "jwks"],
+)
+def test_dev_settings_beside_caller_auth_never_trust_an_unauthenticated_caller(auth) -> None:
+    # The configuration refuses this combination at start; the authenticator holds on its own.
+    settings = Settings(emulator=True, dev=True, **auth)
+    for headers in ({}, bearer("not-a-known-key-000000")):
+        with pytest.raises(ApiError) as info:
+            _identify(settings, headers)
+        assert info.value.status == 401
+
+
+def test_dev_settings_without_caller_auth_trust_everyone() -> None:
+    settings = Settings(emulator=True, dev=True)
+    assert _identify(settings, {}) == Caller.dev()
+    assert _identify(settings, bearer("anything-at-all")) == Caller.dev()
+    with pytest.raises(ApiError):
+        _identify(Settings(emulator=True, dev=False), {})
 
 
 def test_dev_mode_is_never_on_by_default_in_production() -> None:

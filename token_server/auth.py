@@ -4,22 +4,19 @@ app's identity provider, or anyone in dev mode. And what each may do."""
 from __future__ import annotations
 
 import hmac
-import logging
-import threading
-import time
+import math
 from dataclasses import dataclass
 from typing import Any, Callable, Literal
 
 import jwt
 from flask import Request
 
-from cometchat import ValidationError
+from cometchat import ValidationError, to_cometchat_uid
 from cometchat.validation import normalize_uid
 
 from .config import Settings
 from .errors import ApiError
-
-log = logging.getLogger("token_server.auth")
+from .jwks import JwksKeys, JwksUnavailable
 
 CallerKind = Literal["service", "user", "dev"]
 # A JWT is three base64url parts; a service key is never shaped like one.
@@ -30,20 +27,18 @@ _JWT_PARTS = 3
 class Caller:
     kind: CallerKind
     uid: str | None = None  # an end user's own uid, lowercased
-    label: str = ""  # for logs: "service key #2", "user alice"; never a secret
 
     @classmethod
-    def service(cls, index: int = 0) -> Caller:
-        return cls("service", None, f"service key #{index + 1}")
+    def service(cls) -> Caller:
+        return cls("service")
 
     @classmethod
     def user(cls, uid: str) -> Caller:
-        uid = normalize_uid(uid)
-        return cls("user", uid, f"user {uid}")
+        return cls("user", normalize_uid(uid))
 
     @classmethod
     def dev(cls) -> Caller:
-        return cls("dev", None, "dev mode (unauthenticated)")
+        return cls("dev")
 
     @property
     def is_trusted(self) -> bool:
@@ -61,52 +56,39 @@ def unauthorized(message: str, code: str = "ERR_UNAUTHORIZED") -> ApiError:
     return ApiError(401, code, message, headers={"WWW-Authenticate": 'Bearer realm="cometchat-token-server"'})
 
 
-class JwksKeys:
-    """Signing keys from ``AUTH_JWKS_URL``: cached, refreshed when a token names an unknown
-    ``kid`` (key rotation), but at most once per ``min_refresh`` seconds so random kids
-    cannot turn every request into a fetch."""
-
-    def __init__(self, url: str, *, max_age: float = 600.0, min_refresh: float = 30.0, timeout: float = 5.0) -> None:
-        self._client = jwt.PyJWKClient(url, cache_jwk_set=False, cache_keys=False, timeout=int(timeout))
-        self._keys: dict[str | None, Any] = {}
-        self._fetched_at = float("-inf")
-        self._max_age, self._min_refresh = max_age, min_refresh
-        self._lock = threading.Lock()
-
-    def _refresh(self) -> None:
-        jwk_set = jwt.PyJWKSet.from_dict(self._client.fetch_data())
-        self._keys = {key.key_id: key.key for key in jwk_set.keys}
-        self._fetched_at = time.monotonic()
-
-    def key_for(self, kid: str | None) -> Any:
-        with self._lock:
-            age = time.monotonic() - self._fetched_at
-            if age > self._max_age or (kid not in self._keys and age > self._min_refresh):
-                try:
-                    self._refresh()
-                except (jwt.PyJWKClientError, jwt.PyJWKSetError) as exc:
-                    log.error("could not fetch the JWKS: %s", type(exc).__name__)
-                    if not self._keys:
-                        raise ApiError(503, "ERR_AUTH_UNAVAILABLE", "Cannot verify tokens right now.") from exc
-            if kid not in self._keys:
-                if kid is None and len(self._keys) == 1:
-                    return next(iter(self._keys.values()))
-                raise unauthorized("The token's signing key is unknown.", "ERR_INVALID_TOKEN")
-            return self._keys[kid]
-
-
 class Authenticator:
     def __init__(self, settings: Settings) -> None:
         self._service_keys = [key.encode() for key in settings.service_keys]
         self._settings = settings
         self._jwks = JwksKeys(settings.jwks_url) if settings.jwks_url else None
         self._jwt_enabled = bool(settings.jwt_secret or settings.jwks_url)
+        # Checked here too, not only at start: an unauthenticated caller is never trusted
+        # while any caller-auth method is configured, whatever built these settings.
+        self._dev_caller = settings.dev and not settings.has_caller_auth
 
-    def _match_service_key(self, presented: str) -> int | None:
+    def _match_service_key(self, presented: str) -> bool:
         candidate = presented.encode()
         # Compare against every key, in constant time, without stopping at a match.
         results = [hmac.compare_digest(candidate, key) for key in self._service_keys]
-        return results.index(True) if any(results) else None
+        return any(results)
+
+    def _signing_key(self, header: dict[str, Any]) -> Any:
+        if self._jwks is None:
+            return self._settings.jwt_secret
+        try:
+            key = self._jwks.key_for(header.get("kid"))
+        except JwksUnavailable as exc:
+            raise ApiError(
+                503,
+                "ERR_AUTH_UNAVAILABLE",
+                "Cannot verify tokens right now.",
+                headers={"Retry-After": str(math.ceil(exc.retry_after))},
+            ) from None
+        if key is None:
+            raise unauthorized("The token's signing key is unknown.", "ERR_INVALID_TOKEN")
+        if not key.verifies(header["alg"]):
+            raise unauthorized("The token's algorithm does not fit its signing key.", "ERR_INVALID_TOKEN")
+        return key.key
 
     def _verify_jwt(self, token: str) -> Caller:
         settings = self._settings
@@ -114,9 +96,11 @@ class Authenticator:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
             raise unauthorized("The bearer token is malformed.", "ERR_INVALID_TOKEN") from None
+        # Refused before any key lookup, so a token with a foreign algorithm never costs a
+        # JWKS fetch; jwt.decode below holds the same list on its own.
         if header.get("alg") not in settings.jwt_algorithms:
             raise unauthorized("The token's algorithm is not accepted.", "ERR_INVALID_TOKEN")
-        key = self._jwks.key_for(header.get("kid")) if self._jwks else settings.jwt_secret
+        key = self._signing_key(header)
         required = ["exp"] + (["aud"] if settings.jwt_audience else []) + (["iss"] if settings.jwt_issuer else [])
         try:
             claims = jwt.decode(
@@ -132,29 +116,38 @@ class Authenticator:
             raise unauthorized("The token has expired.", "ERR_TOKEN_EXPIRED") from None
         except jwt.PyJWTError as exc:
             raise unauthorized(f"The token is not valid ({type(exc).__name__}).", "ERR_INVALID_TOKEN") from None
-        uid = claims.get(settings.jwt_uid_claim)
+        return self._user(claims.get(settings.jwt_uid_claim))
+
+    def _user(self, claim: Any) -> Caller:
+        name = self._settings.jwt_uid_claim
+        if self._settings.jwt_uid_mapping == "cometchat":
+            try:
+                return Caller.user(to_cometchat_uid(claim))
+            except ValidationError:
+                raise unauthorized(f"The token's {name!r} claim is missing or empty.", "ERR_INVALID_TOKEN") from None
         try:
-            return Caller.user(uid)
+            return Caller.user(claim)
         except ValidationError:
             raise unauthorized(
-                f"The token's {settings.jwt_uid_claim!r} claim is not a valid CometChat uid.", "ERR_INVALID_TOKEN"
+                f"The token's {name!r} claim is not a valid CometChat uid; set AUTH_JWT_UID_MAPPING=cometchat "
+                "to map identity-provider ids onto uids.",
+                "ERR_INVALID_TOKEN",
             ) from None
 
     def __call__(self, request: Request) -> Caller:
         header = request.headers.get("Authorization", "")
         if not header:
-            if self._settings.dev:
+            if self._dev_caller:
                 return Caller.dev()
             raise unauthorized("Send Authorization: Bearer <service key or user JWT>.")
         scheme, _, credential = header.partition(" ")
         credential = credential.strip()
         if scheme.lower() != "bearer" or not credential:
             raise unauthorized("The Authorization header must be 'Bearer <credential>'.")
-        index = self._match_service_key(credential)
-        if index is not None:
-            return Caller.service(index)
+        if self._match_service_key(credential):
+            return Caller.service()
         if self._jwt_enabled and credential.count(".") == _JWT_PARTS - 1:
             return self._verify_jwt(credential)
-        if self._settings.dev and not self._settings.has_caller_auth:
+        if self._dev_caller:
             return Caller.dev()
         raise unauthorized("The credential is not valid.", "ERR_INVALID_CREDENTIALS")

@@ -89,6 +89,7 @@ class Settings:
     jwt_audience: str | None = None
     jwt_issuer: str | None = None
     jwt_uid_claim: str = "sub"
+    jwt_uid_mapping: Literal["strict", "cometchat"] = "strict"
     jwt_algorithms: tuple[str, ...] = ()
     jwt_leeway: int = 30
     cors_origins: tuple[str, ...] = ()
@@ -217,6 +218,9 @@ def load_settings(env: Mapping[str, str] | None = None, *, mode: Mode = "product
                 "AUTH_JWKS_URL needs AUTH_JWT_AUDIENCE (your app's client id): an identity provider signs "
                 "tokens for every application it serves, and only the audience tells ours apart"
             )
+    uid_mapping = (get("AUTH_JWT_UID_MAPPING") or "strict").lower()
+    if uid_mapping not in ("strict", "cometchat"):
+        problems.append(f"AUTH_JWT_UID_MAPPING must be strict or cometchat (got {uid_mapping!r})")
     algorithms = _list(env.get("AUTH_JWT_ALGORITHMS"))
     if not algorithms:
         algorithms = ("HS256",) if jwt_secret else ("RS256", "ES256")
@@ -288,6 +292,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, mode: Mode = "product
         jwt_audience=get("AUTH_JWT_AUDIENCE"),
         jwt_issuer=get("AUTH_JWT_ISSUER"),
         jwt_uid_claim=get("AUTH_JWT_UID_CLAIM") or "sub",
+        jwt_uid_mapping=uid_mapping,  # type: ignore[arg-type]  # checked above
         jwt_algorithms=algorithms,
         cors_origins=cors_origins,
         trusted_proxies=trusted_proxies,
