@@ -8,9 +8,10 @@ from flask import Flask, session
 from cometchat import CometChatClient
 from cometchat.emulator import EmulatorState, Fault, create_emulator_app
 from cometchat.inprocess import WSGIAdapter
+from token_server import routes
 from token_server.auth import Caller
 from token_server.errors import ApiError
-from token_server.routes import URL_PREFIX, create_token_blueprint
+from token_server.routes import URL_PREFIX
 
 
 @pytest.fixture
@@ -34,7 +35,7 @@ def host():
         session["user"] = uid
         return "ok"
 
-    app.register_blueprint(create_token_blueprint(client, identify), url_prefix=URL_PREFIX)
+    routes.init_app(app, client, identify)
     return app, state
 
 

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from server import create_app
+from token_server import create_app
 
 from .helpers import app_env, as_user, service
 
