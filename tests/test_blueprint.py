@@ -8,8 +8,9 @@ from flask import Flask, session
 from cometchat import CometChatClient, UidNotFoundError
 from cometchat.emulator import EmulatorState, Fault, create_emulator_app
 from cometchat.inprocess import WSGIAdapter
-from token_server import routes
+from token_server import limits, routes
 from token_server.auth import Caller
+from token_server.config import Settings
 from token_server.errors import ApiError
 from token_server.routes import URL_PREFIX
 
@@ -107,3 +108,14 @@ def test_the_views_reach_the_client_through_the_app(recorded) -> None:
     answer = http.get(URL_PREFIX + "/users/Good-Uid")
     assert answer.status_code == 404
     assert client.calls == [("get_user", ("good-uid",))]
+
+
+def test_a_host_app_can_rate_limit_the_routes_as_the_server_does(host) -> None:
+    app, _ = host
+    limits.init_app(app, Settings(rate_limit_per_user="1 per minute"))
+    http = app.test_client()
+    http.post("/login/cometchat-uid-1")
+    assert http.post(URL_PREFIX + "/token").status_code == 200
+    limited = http.get(URL_PREFIX + "/users/cometchat-uid-1")
+    assert limited.status_code == 429 and limited.json["error"]["code"] == "ERR_TOO_MANY_REQUESTS"
+    assert int(limited.headers["Retry-After"]) >= 1
