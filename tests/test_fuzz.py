@@ -13,7 +13,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 import pytest
 import requests
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from cometchat import CometChatClient
@@ -98,12 +98,13 @@ bodies = st.one_of(
     ).map(lambda d: json.dumps(d).encode()),
 )
 auth_headers = st.sampled_from(["service", "user", "none", "garbage"])
+JSON = "application/json"
 # Mostly JSON, so most bodies get past the 415 and reach the checks behind it.
 content_types = st.sampled_from(
     [
         None,
-        "application/json",
-        "application/json",
+        JSON,
+        JSON,
         "application/json; charset=utf-8",
         "text/plain",
         "multipart/form-data",
@@ -142,6 +143,10 @@ def check_upstream_requests(seen: list[requests.PreparedRequest]) -> None:
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(route=st.sampled_from(ROUTES), uid=uids, body=bodies, auth=auth_headers, content_type=content_types)
+# The shapes that once reached CometChat as another path: always tried, whatever the draw.
+@example(route=ROUTES[4], uid="cometchat-uid-1", body=b'{"authToken": "."}', auth="service", content_type=JSON)
+@example(route=ROUTES[4], uid="cometchat-uid-1", body=b'{"authToken": ".."}', auth="service", content_type=JSON)
+@example(route=ROUTES[2], uid="x", body=b'{"uid": "Mixed-Case", "name": "M"}', auth="service", content_type=JSON)
 def test_routes_never_500_and_never_send_a_bad_uid(fuzz_app, route, uid, body, auth, content_type) -> None:
     method, template = route
     path = template.format(uid=quote(uid, safe=""))
