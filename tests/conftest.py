@@ -64,7 +64,7 @@ def emulator_client(emulator: RunningEmulator) -> Iterator[CometChatClient]:
 @pytest.fixture
 def app():
     """The server on the in-process emulator, with service keys and an HS256 JWT secret."""
-    from server import create_app
+    from token_server import create_app
 
     return create_app(app_env())
 

@@ -21,7 +21,7 @@ from jwt.algorithms import ECAlgorithm
 
 import token_server.auth
 from cometchat import to_cometchat_uid
-from server import create_app
+from token_server import create_app
 from token_server.auth import Authenticator, Caller
 from token_server.config import ConfigError, Settings, load_settings
 from token_server.errors import ApiError

@@ -5,12 +5,14 @@ from __future__ import annotations
 import pytest
 from flask import Flask, session
 
-from cometchat import CometChatClient
+from cometchat import CometChatClient, UidNotFoundError
 from cometchat.emulator import EmulatorState, Fault, create_emulator_app
 from cometchat.inprocess import WSGIAdapter
+from token_server import limits, routes
 from token_server.auth import Caller
+from token_server.config import Settings
 from token_server.errors import ApiError
-from token_server.routes import URL_PREFIX, create_token_blueprint
+from token_server.routes import URL_PREFIX
 
 
 @pytest.fixture
@@ -34,7 +36,7 @@ def host():
         session["user"] = uid
         return "ok"
 
-    app.register_blueprint(create_token_blueprint(client, identify), url_prefix=URL_PREFIX)
+    routes.init_app(app, client, identify)
     return app, state
 
 
@@ -58,3 +60,62 @@ def test_blueprint_errors_are_json_without_app_wide_handlers(host) -> None:
     assert answer.status_code == 503 and answer.json["error"]["code"] == "ERR_UPSTREAM_UNAVAILABLE"
     bad = http.post(URL_PREFIX + "/token/cometchat-uid-1", data="{oops", content_type="application/json")
     assert bad.status_code == 400 and bad.json["error"]["code"] == "ERR_BAD_REQUEST"
+
+
+class RecordingClient:
+    """A client double: records every call it gets and answers "no such user"."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple]] = []
+
+    def __getattr__(self, method: str):
+        def record(*args, **kwargs):
+            self.calls.append((method, args))
+            raise UidNotFoundError("no such user", status=404, code="ERR_UID_NOT_FOUND")
+
+        return record
+
+
+@pytest.fixture
+def recorded():
+    client = RecordingClient()
+    app = Flask("existing_backend")
+    routes.init_app(app, client, lambda request: Caller.dev())  # type: ignore[arg-type]
+    return app.test_client(), client
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/token/bad%21uid", None),
+        ("POST", "/token/" + "x" * 101, None),
+        ("POST", "/token/%C3%BCml", None),
+        ("GET", "/users/has%20space", None),
+        ("POST", "/token/a.b/revoke", {"all": True}),
+        ("POST", "/users", {"uid": "bad uid", "name": "X"}),
+        ("POST", "/users", {"uid": "..", "name": "X"}),
+    ],
+)
+def test_the_routes_own_uid_check_answers_before_any_client_call(recorded, method, path, body) -> None:
+    http, client = recorded
+    answer = http.open(URL_PREFIX + path, method=method, json=body)
+    assert answer.status_code == 400 and answer.json["error"]["code"] == "ERR_BAD_REQUEST"
+    assert client.calls == []
+
+
+def test_the_views_reach_the_client_through_the_app(recorded) -> None:
+    http, client = recorded
+    answer = http.get(URL_PREFIX + "/users/Good-Uid")
+    assert answer.status_code == 404
+    assert client.calls == [("get_user", ("good-uid",))]
+
+
+def test_a_host_app_can_rate_limit_the_routes_as_the_server_does(host) -> None:
+    app, _ = host
+    limits.init_app(app, Settings(rate_limit_per_user="1 per minute"))
+    http = app.test_client()
+    http.post("/login/cometchat-uid-1")
+    assert http.post(URL_PREFIX + "/token").status_code == 200
+    limited = http.get(URL_PREFIX + "/users/cometchat-uid-1")
+    assert limited.status_code == 429 and limited.json["error"]["code"] == "ERR_TOO_MANY_REQUESTS"
+    assert int(limited.headers["Retry-After"]) >= 1

@@ -20,7 +20,7 @@ def directives(policy: str) -> dict[str, list[str]]:
 
 @pytest.mark.parametrize(("env", "scripts"), [(LIVE, ["'self'", SDK_URL]), (OFFLINE, ["'self'"])])
 def test_script_src_allows_only_the_pinned_sdk(env, scripts) -> None:
-    from server import create_app
+    from token_server import create_app
 
     page = create_app(env).test_client().get("/")
     assert page.status_code == 200

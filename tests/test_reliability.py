@@ -6,6 +6,8 @@ short client timeouts (read 1 s, deadline 3 s) so that every bound is checked qu
 
 from __future__ import annotations
 
+import json
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -196,3 +198,42 @@ def test_50_simultaneous_first_logins_create_exactly_one_user(stack, upstream) -
         timeout=5,
     ).json()
     assert listed["meta"]["pagination"]["total"] == 50  # every token is live: none half made
+
+
+def post_chunked(root: str, path: str, chunks: list[bytes]) -> tuple[int, dict]:
+    """POST a Transfer-Encoding: chunked body over a raw socket; the status and JSON answer."""
+    host, port = root.removeprefix("http://").split(":")
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {SERVICE_KEY}\r\n"
+        "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(head.encode())
+        try:
+            for chunk in chunks:
+                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            sock.sendall(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server may answer before the body ends and stop reading it
+        answer = b""
+        for _ in range(1000):  # bounded: the server closes after its answer
+            data = sock.recv(65536)
+            if not data:
+                break
+            answer += data
+    head_part, _, body = answer.partition(b"\r\n\r\n")
+    status = int(head_part.split(b" ", 2)[1])
+    if b"chunked" in head_part.lower():  # a chunked answer: one chunk then the end
+        body = body.split(b"\r\n", 2)[1]
+    return status, json.loads(body)
+
+
+def test_a_chunked_body_past_the_cap_is_413_under_gunicorn(stack, upstream) -> None:
+    root, emulator_root = stack
+    before = requests.get(emulator_root + "/_emulator/stats", timeout=5).json()["requests"]
+    junk = [b'{"name": "Chunky"}'] + [b" " * 65536] * 16  # a valid prefix, then 1 MB of spaces
+    status, answer = post_chunked(root, "/api/cometchat/token/cometchat-uid-1", junk)
+    assert status == 413 and answer["error"]["code"] == "ERR_BODY_TOO_LARGE"
+    assert requests.get(emulator_root + "/_emulator/stats", timeout=5).json()["requests"] == before
+    small_status, small = post_chunked(root, "/api/cometchat/token/cometchat-uid-1", [b'{"name": ', b'"Chunky"}'])
+    assert small_status == 200 and small["uid"] == "cometchat-uid-1"

@@ -234,3 +234,166 @@ def test_upstream_rejecting_our_key_is_a_loud_502(http, upstream, caplog) -> Non
     answer = http.post("/api/cometchat/token/cometchat-uid-1", headers=service())
     assert answer.status_code == 502 and answer.json["error"]["code"] == "ERR_UPSTREAM_MISCONFIGURED"
     assert any(r.levelname == "ERROR" and "REST KEY" in r.getMessage() for r in caplog.records)
+
+
+def test_an_upstream_400_answers_our_words_and_logs_theirs(http, upstream, caplog) -> None:
+    upstream.faults.append(Fault("status", status=400))
+    answer = http.post("/api/cometchat/token/cometchat-uid-1", headers=service())
+    assert answer.status_code == 400 and answer.json["error"] == {
+        "code": "ERR_BAD_REQUEST",
+        "message": "The chat service refused these values.",
+    }
+    assert "Injected" not in answer.text
+    assert any("Injected" in r.getMessage() for r in caplog.records)
+
+
+def test_our_own_validation_keeps_its_details(http) -> None:
+    answer = http.post("/api/cometchat/token/ok", json={"avatar": "not a url"}, headers=service())
+    assert answer.status_code == 400 and answer.json["error"]["details"]["avatar"]
+
+
+def test_a_retry_after_that_is_not_finite_is_our_default() -> None:
+    from cometchat import errors as upstream_errors
+    from token_server.errors import DEFAULT_RETRY_AFTER, from_upstream
+
+    for seconds in (float("inf"), float("nan"), -1.0):
+        mapped = from_upstream(upstream_errors.RateLimitedError("busy", status=429, retry_after=seconds))
+        assert mapped.headers["Retry-After"] == str(DEFAULT_RETRY_AFTER)
+
+
+# ---- Retry-After belongs to 429 and 503 ------------------------------------------------
+
+
+def test_a_successful_mint_by_an_end_user_carries_no_retry_after(http) -> None:
+    answer = http.post("/api/cometchat/token", headers=as_user("cometchat-uid-1"))
+    assert answer.status_code == 200
+    assert "Retry-After" not in answer.headers
+    assert not [name for name in answer.headers.keys() if name.lower().startswith("x-ratelimit")]
+
+
+def test_an_end_users_503_carries_cometchats_retry_after(http, upstream) -> None:
+    upstream.faults.append(Fault("status", status=429, retry_after=30))
+    answer = http.post("/api/cometchat/token", headers=as_user("cometchat-uid-1"))
+    assert answer.status_code == 503 and answer.json["error"]["code"] == "ERR_UPSTREAM_RATE_LIMITED"
+    assert answer.headers["Retry-After"] == "30"
+
+
+# ---- error answers are never cached ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/api/cometchat/token/bad%21uid", 400),
+        ("/api/cometchat/nothing", 404),
+        ("/api/cometchat/users/nobody", 404),
+    ],
+)
+def test_error_answers_are_not_stored(http, path, status) -> None:
+    answer = http.open(path, method="GET" if "users" in path or "nothing" in path else "POST", headers=service())
+    assert answer.status_code == status
+    assert answer.headers["Cache-Control"] == "no-store"
+
+
+def test_an_unauthenticated_answer_is_not_stored(http) -> None:
+    answer = http.post("/api/cometchat/token/cometchat-uid-1")
+    assert answer.status_code == 401 and answer.headers["Cache-Control"] == "no-store"
+
+
+# ---- revoke never changes the upstream path --------------------------------------------
+
+
+@pytest.mark.parametrize("token", [".", "..", "a/b", "../x"])
+def test_revoke_with_dot_or_slash_tokens_is_400_without_an_upstream_call(http, upstream, token) -> None:
+    before = calls(upstream)
+    answer = http.post("/api/cometchat/token/cometchat-uid-5/revoke", json={"authToken": token}, headers=service())
+    assert answer.status_code == 400 and answer.json["error"]["code"] == "ERR_BAD_REQUEST"
+    assert calls(upstream) == before
+
+
+# ---- bodies: JSON only, capped however framed, every string encodable ------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "data"),
+    [
+        ("/api/cometchat/token/ok", "[" * 5000 + "]" * 5000),
+        ("/api/cometchat/token/ok", "[" * 5000),
+        ("/api/cometchat/users", '{"uid": "deep", "name": "D", "metadata": {"k": ' + "[" * 5000 + "]" * 5000 + "}}"),
+        ("/api/cometchat/users", '{"uid": "deep", "name": "D", "metadata": {"k": ' + "[" * 40 + "]" * 40 + "}}"),
+        ("/api/cometchat/users", '{"uid": "\\ud800", "name": "X"}'),
+        ("/api/cometchat/users", '{"uid": "ok", "name": "\\ud800"}'),
+        ("/api/cometchat/users", '{"uid": "ok", "name": "X", "metadata": {"k": "\\udfff"}}'),
+        ("/api/cometchat/users", '{"uid": "ok", "name": "X", "metadata": {"\\ud800": 1}}'),
+        ("/api/cometchat/users", '{"uid": "ok", "name": "X", "tags": ["\\ud800"]}'),
+        ("/api/cometchat/token/ok", '{"name": "\\ud800"}'),
+        ("/api/cometchat/token/ok", '{"avatar": "https://example.com/\\ud800.png"}'),
+        ("/api/cometchat/token/ok/revoke", '{"authToken": "\\ud800"}'),
+    ],
+)
+def test_deep_or_unencodable_bodies_are_400_without_an_upstream_call(http, upstream, path, data) -> None:
+    before = calls(upstream)
+    answer = http.post(path, data=data, headers=service(), content_type="application/json")
+    assert answer.status_code == 400, answer.json
+    assert answer.json["error"]["code"] == "ERR_BAD_REQUEST"
+    assert calls(upstream) == before
+
+
+def test_nesting_up_to_the_limit_is_accepted_and_one_more_level_is_not(http) -> None:
+    from token_server.body import MAX_DEPTH
+
+    def body(levels: int) -> str:  # the body object, metadata, then `levels` arrays
+        return '{"uid": "nested", "name": "N", "metadata": {"k": ' + "[" * levels + "]" * levels + "}}"
+
+    answer = http.post(
+        "/api/cometchat/users", data=body(MAX_DEPTH - 2), headers=service(), content_type="application/json"
+    )
+    assert answer.status_code == 201, answer.json
+    deeper = http.post(
+        "/api/cometchat/users", data=body(MAX_DEPTH - 1), headers=service(), content_type="application/json"
+    )
+    assert deeper.status_code == 400
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded", "text/json"])
+def test_a_body_that_is_not_sent_as_json_is_415_without_an_upstream_call(http, upstream, content_type) -> None:
+    before = calls(upstream)
+    headers = {**service(), **({"Content-Type": content_type} if content_type else {})}
+    answer = http.post("/api/cometchat/token/cometchat-uid-5/revoke", data='{"all": true}', headers=headers)
+    assert answer.status_code == 415 and answer.json["error"]["code"] == "ERR_UNSUPPORTED_MEDIA_TYPE"
+    assert calls(upstream) == before
+
+
+def test_json_with_a_charset_and_a_body_less_post_are_accepted(http) -> None:
+    charset = http.post(
+        "/api/cometchat/token/cometchat-uid-1",
+        data='{"name": "Andrew"}',
+        headers={**service(), "Content-Type": "application/json; charset=utf-8"},
+    )
+    assert charset.status_code == 200
+    bare = http.post("/api/cometchat/token/cometchat-uid-1", headers=service())  # curl -X POST
+    assert bare.status_code == 200
+
+
+def chunked(http, path: str, body: bytes):
+    """A body without Content-Length, as a server hands on a chunked one (gunicorn sets
+    wsgi.input_terminated: the stream ends where the body does)."""
+    import io
+
+    return http.post(
+        path,
+        input_stream=io.BytesIO(body),
+        headers={**service(), "Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+
+
+def test_a_chunked_body_past_the_cap_is_413_without_an_upstream_call(app, http, upstream) -> None:
+    cap = app.config["MAX_CONTENT_LENGTH"]
+    before = calls(upstream)
+    answer = chunked(http, "/api/cometchat/token/cometchat-uid-1", b'{"name": "x"}' + b" " * (1024 * 1024))
+    assert answer.status_code == 413 and answer.json["error"]["code"] == "ERR_BODY_TOO_LARGE"
+    assert calls(upstream) == before
+    exactly = b'{"name": "x"}'.ljust(cap)
+    assert chunked(http, "/api/cometchat/token/cometchat-uid-1", exactly).status_code == 200
+    assert chunked(http, "/api/cometchat/token/cometchat-uid-1", exactly + b" ").status_code == 413

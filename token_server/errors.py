@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from typing import Any, Mapping
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, current_app, jsonify
+from flask_limiter import RateLimitExceeded
 from werkzeug.exceptions import HTTPException
 
 from cometchat import errors as upstream
@@ -38,6 +40,11 @@ class ApiError(Exception):
         self.headers = dict(headers or {})
 
 
+def bad_request(message: str, field: str | None = None) -> ApiError:
+    details = {field: [message]} if field else None
+    return ApiError(400, "ERR_BAD_REQUEST", message, details=details)
+
+
 def error_response(
     status: int,
     code: str,
@@ -57,13 +64,18 @@ def error_response(
 
 
 def _retry_after(seconds: float | None) -> dict[str, str]:
-    return {"Retry-After": str(max(int(math.ceil(seconds or DEFAULT_RETRY_AFTER)), 1))}
+    if seconds is None or not math.isfinite(seconds) or seconds <= 0:
+        seconds = DEFAULT_RETRY_AFTER
+    return {"Retry-After": str(max(int(math.ceil(seconds)), 1))}
 
 
 def from_upstream(exc: upstream.CometChatError) -> ApiError:
     """Translate a client error into what our caller sees."""
     if isinstance(exc, upstream.ValidationError):
-        return ApiError(400, "ERR_BAD_REQUEST", exc.message, details=exc.details)
+        if exc.status is None:  # refused by the client's own checks: our words, safe to show
+            return ApiError(400, "ERR_BAD_REQUEST", exc.message, details=exc.details)
+        # CometChat's own wording stays in the log (handle_cometchat_error).
+        return ApiError(400, "ERR_BAD_REQUEST", "The chat service refused these values.")
     if isinstance(exc, upstream.UidAlreadyExistsError):
         return ApiError(409, "ERR_UID_ALREADY_EXISTS", "A user with this uid already exists.")
     if isinstance(exc, upstream.UidNotFoundError):
@@ -91,13 +103,26 @@ def from_upstream(exc: upstream.CometChatError) -> ApiError:
     return ApiError(502, "ERR_UPSTREAM_BAD_RESPONSE", "The chat service answered badly.")
 
 
+def handle_rate_limited(exc: RateLimitExceeded) -> Response:
+    """Our own limit (Flask-Limiter): 429 with the seconds until the window frees a slot."""
+    window: float = exc.limit.limit.get_expiry()
+    seconds = window
+    for limiter in current_app.extensions.get("limiter", ()):
+        breached = limiter.current_limit
+        if breached is not None:  # reset_at is whole epoch seconds: never past the window
+            seconds = min(breached.reset_at - time.time(), window)
+    return error_response(
+        429, "ERR_TOO_MANY_REQUESTS", "Too many requests; slow down and retry later.", headers=_retry_after(seconds)
+    )
+
+
 def handle_api_error(exc: ApiError) -> Response:
     return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
 
 
 def handle_cometchat_error(exc: upstream.CometChatError) -> Response:
     mapped = from_upstream(exc)
-    if mapped.status >= 500:
+    if mapped.status >= 500 or exc.status is not None and mapped.status == 400:
         level = logging.ERROR if isinstance(exc, upstream.UpstreamAuthError) else logging.WARNING
         log.log(
             level,
@@ -112,9 +137,10 @@ def handle_cometchat_error(exc: upstream.CometChatError) -> Response:
     return handle_api_error(mapped)
 
 
-def register_error_handlers(app: Flask) -> None:
+def init_app(app: Flask) -> None:
     """App-wide: every error, including unknown routes and wrong methods, answers JSON."""
     app.register_error_handler(ApiError, handle_api_error)
+    app.register_error_handler(RateLimitExceeded, handle_rate_limited)
     app.register_error_handler(upstream.CometChatError, handle_cometchat_error)
 
     @app.errorhandler(HTTPException)
@@ -126,7 +152,6 @@ def register_error_handlers(app: Flask) -> None:
             405: ("ERR_METHOD_NOT_ALLOWED", "This route does not accept that method."),
             413: ("ERR_BODY_TOO_LARGE", "The request body is too large."),
             415: ("ERR_UNSUPPORTED_MEDIA_TYPE", "Send JSON."),
-            429: ("ERR_TOO_MANY_REQUESTS", "Too many requests; slow down and retry later."),
         }
         code, message = codes.get(status, (f"ERR_HTTP_{status}", exc.name))
         headers = {}

@@ -1,0 +1,138 @@
+"""The CometChat token server as a Flask app: ``create_app(config=None)``.
+
+The factory reads the settings, builds the one CometChat client, then wires each
+extension in its own small step: logging, the rate limits, the dev-mode guard, CORS, the
+routes, the dev tools (emulator + demo page), the JSON errors.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from typing import Any, Mapping
+
+from flask import Flask, Response, jsonify
+from flask_cors import CORS
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from cometchat import CometChatClient
+from cometchat.emulator import EmulatorState, create_emulator_app, register_emulator
+from cometchat.inprocess import WSGIAdapter
+
+from . import devguard, errors, limits, routes
+from .auth import Authenticator
+from .config import Settings, load_dotenv_file, load_settings
+from .demo import create_demo_blueprint
+from .redaction import install_redaction
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("token_server")
+
+SETTINGS = "token_server.settings"
+EMULATOR = "token_server.emulator"
+EMULATOR_MOUNT = "/emulator"
+# The in-process emulator answers at this address; ".invalid" can never resolve, so a
+# mistake in wiring fails loudly instead of reaching the network.
+EMULATOR_BASE_URL = "http://cometchat-emulator.invalid/v3"
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
+    """The app factory. ``config``: Settings, or a mapping of the environment variable names
+    (tests pass one and never read a developer's ``.env``), or None to read the environment."""
+    settings = _load_settings(config)
+    app = Flask(__name__, static_folder=None)
+    _configure_flask(app, settings)
+    configure_logging()
+    install_redaction([settings.api_key or "", settings.jwt_secret or "", *settings.service_keys])
+    client, emulator_state = _build_client(settings)
+    app.extensions[EMULATOR] = emulator_state
+
+    devguard.init_app(app, settings)  # first: a foreign Host or Origin gets nothing else
+    limits.init_app(app, settings)
+    _init_cors(app, settings)
+    routes.init_app(app, client, Authenticator(settings))
+    app.add_url_rule("/healthz", "healthz", _healthz, methods=["GET"])
+    if settings.dev:
+        _init_dev_tools(app, settings, emulator_state)
+    errors.init_app(app)
+    log.info("token server ready: upstream is %s", settings.backend_label)
+    return app
+
+
+def _load_settings(config: Settings | Mapping[str, str] | None) -> Settings:
+    if isinstance(config, Settings):
+        return config
+    if config is None:
+        load_dotenv_file()
+        return load_settings(os.environ)
+    return load_settings(config)
+
+
+def _configure_flask(app: Flask, settings: Settings) -> None:
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    # "//" must not become a redirect (an HTML answer): it is just a bad path.
+    app.url_map.merge_slashes = False
+    app.extensions[SETTINGS] = settings
+    if settings.trusted_proxies:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies
+        )
+
+
+def configure_logging() -> None:
+    """Under gunicorn or a test runner our loggers need a handler too."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+
+
+def _build_client(settings: Settings) -> tuple[CometChatClient, EmulatorState | None]:
+    timeouts: dict[str, Any] = {
+        "connect_timeout": settings.upstream_connect_timeout,
+        "read_timeout": settings.upstream_read_timeout,
+        "total_deadline": settings.upstream_deadline,
+    }
+    if not settings.emulator:
+        client = CometChatClient(
+            settings.app_id, settings.region, settings.api_key or "", base_url=settings.base_url, **timeouts
+        )
+        return client, None
+    key = secrets.token_urlsafe(24)  # the embedded emulator's own REST key, never shown
+    state = EmulatorState(api_keys=[key])
+    emulator_app = create_emulator_app(state)
+    client = CometChatClient(
+        base_url=EMULATOR_BASE_URL, api_key=key, adapter_factory=lambda: WSGIAdapter(emulator_app), **timeouts
+    )
+    return client, state
+
+
+def _init_cors(app: Flask, settings: Settings) -> None:
+    if not settings.cors_origins:
+        return
+    # Bearer credentials, no cookies: never Allow-Credentials, never a wildcard.
+    CORS(
+        app,
+        resources={f"{routes.URL_PREFIX}/*": {"origins": list(settings.cors_origins)}},
+        supports_credentials=False,
+        allow_headers=["Authorization", "Content-Type"],
+        methods=["GET", "POST", "OPTIONS"],
+        max_age=600,
+        vary_header=True,
+    )
+
+
+def _healthz() -> Response:
+    return jsonify({"status": "ok"})
+
+
+def _init_dev_tools(app: Flask, settings: Settings, emulator_state: EmulatorState | None) -> None:
+    if emulator_state is not None:
+        register_emulator(app, emulator_state, url_prefix=EMULATOR_MOUNT)
+    app.register_blueprint(create_demo_blueprint(settings, emulator_url=EMULATOR_MOUNT + "/v3.0"))
+    log.warning(
+        "DEV MODE (%s): callers are NOT authenticated and the demo page is on. Never expose this server.",
+        settings.dev_reason,
+    )
