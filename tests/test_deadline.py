@@ -8,13 +8,21 @@ instead of hanging it.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import socket
+import ssl
 import threading
 import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from cometchat import CometChatClient, UpstreamBadResponseError, UpstreamTimeoutError
 from cometchat.transport import path
@@ -34,13 +42,14 @@ class RawUpstream:
     """Accepts connections on 127.0.0.1; the n-th connection is answered by the n-th script
     (the last one repeats) once its request head and body are read."""
 
-    def __init__(self, *scripts: Script) -> None:
+    def __init__(self, *scripts: Script, tls: ssl.SSLContext | None = None) -> None:
         self.scripts = list(scripts)
+        self.tls = tls
         self.request_lines: list[str] = []
         self._stop = threading.Event()
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._listener.settimeout(0.1)
-        self.base_url = f"http://127.0.0.1:{self._listener.getsockname()[1]}/v3"
+        self.base_url = f"{'https' if tls else 'http'}://127.0.0.1:{self._listener.getsockname()[1]}/v3"
         self._threads: list[threading.Thread] = []
         self._accepter = threading.Thread(target=self._accept, daemon=True)
         self._accepter.start()
@@ -62,6 +71,8 @@ class RawUpstream:
         with conn:
             conn.settimeout(SCRIPT_LIMIT)
             try:
+                if self.tls:
+                    conn = self.tls.wrap_socket(conn, server_side=True)
                 head = b""
                 while b"\r\n\r\n" not in head:
                     chunk = conn.recv(65536)
@@ -144,8 +155,8 @@ def ok(conn: socket.socket, stop: threading.Event) -> None:
 def upstream() -> Iterator[Callable[..., RawUpstream]]:
     servers: list[RawUpstream] = []
 
-    def start(*scripts: Script) -> RawUpstream:
-        servers.append(RawUpstream(*scripts))
+    def start(*scripts: Script, tls: ssl.SSLContext | None = None) -> RawUpstream:
+        servers.append(RawUpstream(*scripts, tls=tls))
         return servers[-1]
 
     yield start
@@ -175,6 +186,44 @@ def test_an_answer_that_trickles_in_ends_at_the_deadline(upstream, script) -> No
     assert error.maybe_applied is True
     assert elapsed < DEADLINE + SLACK
     assert len(server.request_lines) == 1  # a slow upstream is not asked again
+
+
+def self_signed(tmp_path: Path) -> tuple[ssl.SSLContext, str]:
+    """A server context for 127.0.0.1 and the path of its certificate, for the client to trust."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_path, key_path)
+    return context, str(cert_path)
+
+
+def test_a_trickling_answer_over_tls_ends_at_the_deadline(upstream, tmp_path) -> None:
+    context, cert = self_signed(tmp_path)
+    server = upstream(body_drip, tls=context)
+    client = client_for(server)
+    client.transport.session.verify = cert  # this thread's session: the one the call uses
+    error, elapsed = timed_failure(client)
+    client.close()
+    assert isinstance(error, UpstreamTimeoutError), repr(error)
+    assert elapsed < DEADLINE + SLACK and len(server.request_lines) == 1
 
 
 def test_the_deadline_holds_when_it_expires_during_a_retry(upstream) -> None:
