@@ -55,7 +55,8 @@ class _Watchdog:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="cometchat-deadline", daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            elif self._heap[0][2] is alarm:  # only an earlier wake-up needs the thread now
+                self._cond.notify()
         return alarm
 
     def cancel(self, alarm: _Alarm) -> None:
