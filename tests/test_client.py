@@ -76,6 +76,17 @@ def test_base_url_from_app_and_region() -> None:
         CometChatClient("app", "us", "")
 
 
+def test_default_timeouts_live_in_one_place_importable_from_the_client() -> None:
+    from cometchat.client import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, DEFAULT_TOTAL_DEADLINE
+
+    sent = CometChatClient("app123", "us", "k").transport
+    assert (sent.connect_timeout, sent.read_timeout, sent.total_deadline) == (
+        DEFAULT_CONNECT_TIMEOUT,
+        DEFAULT_READ_TIMEOUT,
+        DEFAULT_TOTAL_DEADLINE,
+    )
+
+
 def test_get_user_sends_key_and_timeout_and_returns_typed_user(rsps, client) -> None:
     rsps.get(f"{BASE}/users/alice", json={"data": USER}, match=[matchers.header_matcher({"apikey": KEY})])
     user = client.get_user("Alice")  # lowercased, as CometChat does
