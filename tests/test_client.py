@@ -11,6 +11,8 @@ import time
 import pytest
 import requests
 import responses
+from hypothesis import given
+from hypothesis import strategies as st
 from responses import matchers
 from responses.registries import OrderedRegistry
 
@@ -474,6 +476,12 @@ def test_retry_logs_never_show_the_token_in_a_path(rsps, client, caplog) -> None
 )
 def test_retry_after_is_finite_and_bounded_or_none(header, expected) -> None:
     assert parse_retry_after(header) == expected
+
+
+@given(st.text(max_size=60) | st.from_regex(r"[A-Za-z]{3}, \d{1,2} [A-Za-z]{3} \d{1,6} [\d:]{1,9} [A-Z+-]{0,5}"))
+def test_no_retry_after_crashes_or_escapes_the_bounds(header) -> None:
+    seconds = parse_retry_after(header)
+    assert seconds is None or (math.isfinite(seconds) and 0 <= seconds <= MAX_RETRY_AFTER)
 
 
 def test_retry_after_as_an_http_date() -> None:
