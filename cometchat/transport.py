@@ -218,54 +218,19 @@ class Transport:
         params: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """One call, retried as the policy allows; the decoded ``{"data": ...}`` envelope."""
-        url = self.base_url + url_path + ("?" + urlencode(params) if params else "")
-        data = json.dumps(body).encode("utf-8") if body is not None else None
-        prepared = self.session.prepare_request(
-            requests.Request(method, url, data=data, headers=_JSON_HEADERS if data is not None else None)
-        )
-        # requests decodes %2E back to '.' when it prepares a URL: send ours as built.
-        prepared.url = url
+        prepared = self._prepare(method, url_path, body, params)
         deadline = time.monotonic() + self.total_deadline
         maybe_applied = False  # by any attempt so far
         attempt = 0
         while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise self._timed_out(maybe_applied)
-            timeout = (min(self.connect_timeout, remaining), min(self.read_timeout, remaining))
-            with deadline_scope(deadline) as watch:
-                try:
-                    response = self.session.send(prepared, timeout=timeout, stream=True, allow_redirects=False)
-                    try:
-                        _read_body(response, self.max_response_bytes)
-                    finally:
-                        response.close()
-                except _BodyTooLarge:
-                    limit = self.max_response_bytes
-                    raise _bad_answer(f"CometChat answered more than {limit} bytes", response) from None
-                except requests.RequestException as exc:
-                    if watch.fired:
-                        raise self._timed_out(True) from exc
-                    failure = _failure_from_exception(exc, timeout[1])
-                else:
-                    if watch.fired:  # the answer ended where the watchdog cut it
-                        raise self._timed_out(True)
-                    self._note_rate_limit(response)
-                    if response.ok:
-                        return self._decode(response)
-                    failure = _failure_from_answer(response)
-            error = failure.error
-            error.maybe_applied = maybe_applied or failure.maybe_applied
-            if not failure.retryable:
-                raise error
-            maybe_applied = error.maybe_applied
             attempt += 1
-            delay = error.retry_after
+            outcome = self._attempt(prepared, deadline, maybe_applied)
+            if isinstance(outcome, requests.Response):
+                return self._decode(outcome)
+            error = outcome.error
+            error.maybe_applied = maybe_applied = maybe_applied or outcome.maybe_applied
+            delay = self._retry_delay(error, attempt, deadline) if outcome.retryable else None
             if delay is None:
-                delay = self.backoff * (2 ** (attempt - 1)) * _jitter()
-            if attempt > self.max_retries or time.monotonic() + delay >= deadline:
-                if isinstance(error, RateLimitedError) or error.retry_after is not None:
-                    error.retry_after = max(error.retry_after or 1.0, 1.0)
                 raise error
             log.warning(
                 "CometChat %s %s failed (%s); retry %d in %.2f s",
@@ -276,6 +241,57 @@ class Transport:
                 delay,
             )
             self._sleep(delay)
+
+    def _prepare(
+        self, method: str, url_path: str, body: Mapping[str, Any] | None, params: Mapping[str, Any] | None
+    ) -> requests.PreparedRequest:
+        url = self.base_url + url_path + ("?" + urlencode(params) if params else "")
+        data = json.dumps(body).encode("utf-8") if body is not None else None
+        prepared = self.session.prepare_request(
+            requests.Request(method, url, data=data, headers=_JSON_HEADERS if data is not None else None)
+        )
+        # requests decodes %2E back to '.' when it prepares a URL: send ours as built.
+        prepared.url = url
+        return prepared
+
+    def _attempt(
+        self, prepared: requests.PreparedRequest, deadline: float, maybe_applied: bool
+    ) -> requests.Response | _Failure:
+        """Send once: a successful answer with its body read, or what went wrong. Raises at
+        once what no retry can mend: the deadline reached, a body over the cap."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise self._timed_out(maybe_applied)
+        timeout = (min(self.connect_timeout, remaining), min(self.read_timeout, remaining))
+        with deadline_scope(deadline) as watch:
+            try:
+                response = self.session.send(prepared, timeout=timeout, stream=True, allow_redirects=False)
+                try:
+                    _read_body(response, self.max_response_bytes)
+                finally:
+                    response.close()
+            except _BodyTooLarge:
+                limit = self.max_response_bytes
+                raise _bad_answer(f"CometChat answered more than {limit} bytes", response) from None
+            except requests.RequestException as exc:
+                if watch.fired:
+                    raise self._timed_out(True) from exc
+                return _failure_from_exception(exc, timeout[1])
+        if watch.fired:  # the answer ended where the watchdog cut it
+            raise self._timed_out(True)
+        self._note_rate_limit(response)
+        return response if response.ok else _failure_from_answer(response)
+
+    def _retry_delay(self, error: CometChatError, attempt: int, deadline: float) -> float | None:
+        """How long to wait before the next attempt, or None to give up now."""
+        delay = error.retry_after
+        if delay is None:
+            delay = self.backoff * (2 ** (attempt - 1)) * _jitter()
+        if attempt > self.max_retries or time.monotonic() + delay >= deadline:
+            if isinstance(error, RateLimitedError) or error.retry_after is not None:
+                error.retry_after = max(error.retry_after or 1.0, 1.0)
+            return None
+        return delay
 
     def _timed_out(self, maybe_applied: bool) -> UpstreamTimeoutError:
         error = UpstreamTimeoutError(f"no answer from CometChat within {self.total_deadline:g} s")
