@@ -7,10 +7,16 @@ kept for logs only: ``str()`` never includes it, nor any key or token.
 
 from __future__ import annotations
 
+import email.utils
 import json
+import math
+from datetime import UTC, datetime
 from typing import Any, Mapping
 
 import requests
+
+# A Retry-After beyond this is not a wait anyone will sit out: callers are told this much.
+MAX_RETRY_AFTER = 3600.0
 
 
 class CometChatError(Exception):
@@ -35,9 +41,10 @@ class CometChatError(Exception):
         self.details: dict[str, Any] = dict(details or {})
         self.dev_message = dev_message
         self.retry_after = retry_after
-        # Set by the client when an earlier attempt of the same call may have been applied
-        # upstream (a broken connection, a 502/504) before this answer came back.
-        self.after_uncertain_attempt = False
+        # Set by the transport: CometChat may have acted on this call although it ends in this
+        # error, because an attempt broke after it was sent (a dropped connection, a 502/504,
+        # a timeout). A later "already exists" or "not found" may then be our own doing.
+        self.maybe_applied = False
 
     def __str__(self) -> str:
         status = f"{self.status} " if self.status is not None else ""
@@ -114,14 +121,34 @@ _NOT_FOUND_BY_CODE: dict[str, type[NotFoundError]] = {
 
 
 def parse_retry_after(value: str | None) -> float | None:
-    """Retry-After in seconds (CometChat sends delta-seconds; an HTTP date is not expected)."""
+    """Retry-After in seconds, finite and within 0..MAX_RETRY_AFTER, or None when unusable.
+
+    CometChat sends delta-seconds; an HTTP date (the header's other legal form) is honoured
+    too. Anything else (``inf``, ``nan``, a negative number, garbage) is None: the caller
+    falls back to its own backoff.
+    """
     if not value:
         return None
+    value = value.strip()
     try:
-        seconds = float(value.strip())
+        seconds = float(value)
     except ValueError:
+        seconds = _seconds_until(value)
+        if seconds is None:
+            return None
+    if not math.isfinite(seconds) or seconds < 0:
         return None
-    return max(seconds, 0.0)
+    return min(seconds, MAX_RETRY_AFTER)
+
+
+def _seconds_until(http_date: str) -> float | None:
+    try:
+        when = email.utils.parsedate_to_datetime(http_date)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:  # "-0000": UTC by RFC 5322
+        when = when.replace(tzinfo=UTC)
+    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
 
 
 def _error_envelope(response: requests.Response) -> dict[str, Any] | None:

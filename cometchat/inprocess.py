@@ -35,6 +35,7 @@ class WSGIAdapter(BaseAdapter):
         response.status_code = answer.status_code
         response.headers = CaseInsensitiveDict(answer.headers)
         response._content = answer.get_data()
+        response._content_consumed = True  # the whole body is here: nothing left to stream
         response.url = request.url or ""
         response.request = request
         response.encoding = answer.mimetype_params.get("charset", "utf-8")

@@ -17,6 +17,12 @@ MAX_TAG = 100
 MAX_METADATA_BYTES = 5 * 1024
 MAX_ROLE = 100
 MAX_STATUS_MESSAGE = 1024
+# CometChat's list endpoints take perPage 1..1000 (default 100).
+MAX_PER_PAGE = 1000
+USER_STATUSES = ("available", "offline")
+# CometChat's tokens are letters, digits, '_' and '-' (uid + '_' + digits + hex, seen so far).
+# Nothing else is accepted: '.', '..' or '/' in a path would change which resource a call hits.
+AUTH_TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,512}")
 
 UNSETTABLE = ("avatar", "link", "metadata")
 
@@ -106,6 +112,18 @@ def check_unset(value: Any) -> list[str]:
 
 
 def check_auth_token(token: Any) -> str:
-    if not isinstance(token, str) or not token or len(token) > 512 or not token.isprintable():
-        raise invalid("authToken", "The authToken must be a non-empty string.")
+    if not isinstance(token, str) or not AUTH_TOKEN_PATTERN.fullmatch(token):
+        raise invalid("authToken", "The authToken must be 1 to 512 characters of letters, digits, '_' or '-'.")
     return token
+
+
+def check_per_page(per_page: Any) -> int:
+    if not isinstance(per_page, int) or isinstance(per_page, bool) or not 1 <= per_page <= MAX_PER_PAGE:
+        raise invalid("perPage", f"perPage must be between 1 and {MAX_PER_PAGE}.")
+    return per_page
+
+
+def check_user_status(status: Any) -> str:
+    if status not in USER_STATUSES:
+        raise invalid("status", "The status must be 'available' or 'offline'.")
+    return status

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import email.utils
 import json
+import logging
+import math
+import time
 
 import pytest
 import requests
 import responses
+from hypothesis import given
+from hypothesis import strategies as st
 from responses import matchers
 from responses.registries import OrderedRegistry
 
@@ -24,7 +30,10 @@ from cometchat import (
     UpstreamTimeoutError,
     UpstreamUnavailableError,
     ValidationError,
+    transport,
 )
+from cometchat.errors import MAX_RETRY_AFTER, parse_retry_after
+from cometchat.transport import path
 
 BASE = "https://app123.api-eu.cometchat.io/v3"
 KEY = "rest-key-SECRET-123"
@@ -69,13 +78,24 @@ def test_base_url_from_app_and_region() -> None:
         CometChatClient("app", "us", "")
 
 
+def test_default_timeouts_live_in_one_place_importable_from_the_client() -> None:
+    from cometchat.client import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, DEFAULT_TOTAL_DEADLINE
+
+    sent = CometChatClient("app123", "us", "k").transport
+    assert (sent.connect_timeout, sent.read_timeout, sent.total_deadline) == (
+        DEFAULT_CONNECT_TIMEOUT,
+        DEFAULT_READ_TIMEOUT,
+        DEFAULT_TOTAL_DEADLINE,
+    )
+
+
 def test_get_user_sends_key_and_timeout_and_returns_typed_user(rsps, client) -> None:
     rsps.get(f"{BASE}/users/alice", json={"data": USER}, match=[matchers.header_matcher({"apikey": KEY})])
     user = client.get_user("Alice")  # lowercased, as CometChat does
     assert user.uid == "alice" and user.name == "Alice" and user.created_at == 1700000000
     assert user.avatar is None and user.metadata == {} and user.tags == ()
     sent = rsps.calls[0].request
-    assert sent.req_kwargs["timeout"] == (client.connect_timeout, client.read_timeout)
+    assert sent.req_kwargs["timeout"] == (client.transport.connect_timeout, client.transport.read_timeout)
     assert "appid" not in {k.lower() for k in sent.headers}
 
 
@@ -105,9 +125,22 @@ def test_mint_token_forces_a_fresh_one(rsps, client) -> None:
 
 
 def test_token_and_uid_are_percent_encoded(rsps, client) -> None:
-    rsps.delete(f"{BASE}/users/a-b_c/auth_tokens/tok%2F..%2Fx%3Fy", json={"data": {"success": True}})
-    client.delete_auth_token("A-B_c", "tok/../x?y")
-    assert rsps.calls[0].request.url.endswith("/users/a-b_c/auth_tokens/tok%2F..%2Fx%3Fy")
+    rsps.delete(f"{BASE}/users/a-b_c/auth_tokens/{TOKEN['authToken']}", json={"data": {"success": True}})
+    client.delete_auth_token("A-B_c", TOKEN["authToken"])
+    assert rsps.calls[0].request.url.endswith(f"/users/a-b_c/auth_tokens/{TOKEN['authToken']}")
+    # Every segment stays one segment, whatever it holds ('.' too: servers drop dot segments).
+    assert path("users", "a-b_c", "auth_tokens", "tok/../x?y") == "/users/a-b_c/auth_tokens/tok%2F%2E%2E%2Fx%3Fy"
+    assert path("users", "..") == "/users/%2E%2E" and path(".") == "/%2E"
+    with pytest.raises(ValueError):
+        path("users", "")
+
+
+@pytest.mark.parametrize("token", [".", "..", "a/b", "../x", "tok.en", "a b", "t%2e", "é", "x" * 513])
+@pytest.mark.parametrize("method", ["delete_auth_token", "get_auth_token"])
+def test_a_token_that_could_change_the_path_is_refused(rsps, client, method, token) -> None:
+    with pytest.raises(ValidationError) as info:
+        getattr(client, method)("alice", token)
+    assert "authToken" in info.value.details and len(rsps.calls) == 0
 
 
 def test_update_delete_flush_get_token(rsps, client) -> None:
@@ -242,12 +275,30 @@ def test_5xx_is_retried_then_succeeds(rsps, client, sleep, status) -> None:
     assert sleep.calls[0] <= sleep.calls[1] * 2  # backoff grows
 
 
+def test_backoff_doubles_each_attempt_with_jitter_in_half_to_full(rsps, sleep, monkeypatch) -> None:
+    client = CometChatClient("app123", "eu", KEY, sleep=sleep, backoff=0.1, max_retries=4)
+    for _ in range(4):
+        rsps.get(f"{BASE}/users/alice", status=503, json=envelope("ERR_DOWN"))
+    rsps.get(f"{BASE}/users/alice", json={"data": USER})
+    monkeypatch.setattr(transport, "_jitter", lambda: 1.0)
+    client.get_user("alice")
+    assert sleep.calls == pytest.approx([0.1, 0.2, 0.4, 0.8])
+    monkeypatch.undo()
+    for _ in range(4):
+        rsps.get(f"{BASE}/users/alice", status=503, json=envelope("ERR_DOWN"))
+    rsps.get(f"{BASE}/users/alice", json={"data": USER})
+    sleep.calls.clear()
+    client.get_user("alice")
+    for attempt, delay in enumerate(sleep.calls):
+        assert 0.1 * 2**attempt * 0.5 <= delay <= 0.1 * 2**attempt
+
+
 def test_retries_are_bounded(rsps, client, sleep) -> None:
     for _ in range(3):
         rsps.get(f"{BASE}/users/alice", status=503, json=envelope("ERR_DOWN"))
     with pytest.raises(UpstreamUnavailableError):
         client.get_user("alice")
-    assert len(rsps.calls) == 3 == client.max_retries + 1
+    assert len(rsps.calls) == 3 == client.transport.max_retries + 1
 
 
 def test_429_honours_retry_after(rsps, client, sleep) -> None:
@@ -319,28 +370,28 @@ def test_plain_duplicate_is_a_conflict_in_one_call(rsps, client) -> None:
     assert len(rsps.calls) == 1
 
 
-def test_get_or_create_token_returning_user_is_one_call(rsps, client) -> None:
+def test_mint_token_returning_user_is_one_call(rsps, client) -> None:
     rsps.post(f"{BASE}/users/alice/auth_tokens", json={"data": TOKEN})
-    token, created = client.get_or_create_token("alice")
+    token, created = client.mint_token("alice")
     assert not created and token.auth_token == TOKEN["authToken"] and len(rsps.calls) == 1
 
 
-def test_get_or_create_token_new_user_is_two_calls(rsps, client) -> None:
+def test_mint_token_new_user_is_two_calls(rsps, client) -> None:
     rsps.post(f"{BASE}/users/bob/auth_tokens", status=404, json=envelope("ERR_UID_NOT_FOUND"))
     rsps.post(
         f"{BASE}/users",
         json={"data": {"uid": "bob", "name": "Bob", "authToken": "bob_tok"}},
         match=[matchers.json_params_matcher({"uid": "bob", "name": "Bob", "withAuthToken": True})],
     )
-    token, created = client.get_or_create_token("bob", name="Bob")
+    token, created = client.mint_token("bob", name="Bob")
     assert created and token.auth_token == "bob_tok" and len(rsps.calls) == 2
 
 
-def test_get_or_create_token_loses_a_create_race(rsps, client) -> None:
+def test_mint_token_loses_a_create_race(rsps, client) -> None:
     rsps.post(f"{BASE}/users/bob/auth_tokens", status=404, json=envelope("ERR_UID_NOT_FOUND"))
     rsps.post(f"{BASE}/users", status=400, json=envelope("ERR_UID_ALREADY_EXISTS"))
     rsps.post(f"{BASE}/users/bob/auth_tokens", json={"data": {"uid": "bob", "authToken": "bob_t2"}})
-    token, created = client.get_or_create_token("bob")
+    token, created = client.mint_token("bob")
     assert not created and token.auth_token == "bob_t2"
 
 
@@ -357,18 +408,27 @@ def test_one_session_per_thread(client) -> None:
     import threading
 
     sessions = []
-    first = client.session
-    assert client.session is first
-    thread = threading.Thread(target=lambda: sessions.append(client.session))
+    first = client.transport.session
+    assert client.transport.session is first
+    thread = threading.Thread(target=lambda: sessions.append(client.transport.session))
     thread.start()
     thread.join()
     assert sessions[0] is not first
     client.close()
 
 
-def test_secrets_stay_out_of_reprs(client) -> None:
-    assert KEY not in repr(client)
-    assert KEY not in json.dumps(str(CometChatError("x", status=1)))
+def test_secrets_stay_out_of_reprs_errors_and_logs(rsps, client, caplog) -> None:
+    caplog.set_level(logging.DEBUG)
+    assert KEY not in repr(client) and KEY not in repr(client.transport)
+    sent_key = [matchers.header_matcher({"apikey": KEY})]  # the key really is in play
+    rsps.get(f"{BASE}/users/alice", status=503, json=envelope("ERR_DOWN"), match=sent_key)
+    rsps.get(f"{BASE}/users/alice", status=401, json=envelope("AUTH_ERR_APIKEY_NOT_FOUND"), match=sent_key)
+    with pytest.raises(UpstreamAuthError) as info:
+        client.get_user("alice")
+    error = info.value
+    assert len(rsps.calls) == 2 and "retry 1" in caplog.text  # a logged retry, then the 401
+    for shown in (str(error), repr(error), json.dumps([str(a) for a in error.args]), caplog.text):
+        assert KEY not in shown
 
 
 def test_revoke_retried_after_an_uncertain_failure_is_done(rsps, client) -> None:
@@ -394,3 +454,105 @@ def test_retry_logs_never_show_the_token_in_a_path(rsps, client, caplog) -> None
     rsps.delete(f"{BASE}/users/alice/auth_tokens/{secret}", json={"data": {"success": True}})
     client.delete_auth_token("alice", secret)
     assert "retry 1" in caplog.text and secret not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("2", 2.0),
+        (" 1.5 ", 1.5),
+        ("0", 0.0),
+        ("99999999", MAX_RETRY_AFTER),
+        ("inf", None),
+        ("-inf", None),
+        ("nan", None),
+        ("1e999", None),
+        ("-5", None),
+        ("soon", None),
+        ("", None),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),  # a date in the past: now
+        ("Mon, 99 Foo 2015 99:99:99 GMT", None),
+    ],
+)
+def test_retry_after_is_finite_and_bounded_or_none(header, expected) -> None:
+    assert parse_retry_after(header) == expected
+
+
+@given(st.text(max_size=60) | st.from_regex(r"[A-Za-z]{3}, \d{1,2} [A-Za-z]{3} \d{1,6} [\d:]{1,9} [A-Z+-]{0,5}"))
+def test_no_retry_after_crashes_or_escapes_the_bounds(header) -> None:
+    seconds = parse_retry_after(header)
+    assert seconds is None or (math.isfinite(seconds) and 0 <= seconds <= MAX_RETRY_AFTER)
+
+
+def test_retry_after_as_an_http_date() -> None:
+    soon = email.utils.formatdate(time.time() + 30, usegmt=True)
+    assert 25 <= parse_retry_after(soon) <= 31
+
+
+@pytest.mark.parametrize("header", ["inf", "nan", "-1", "1e999", "99999999", "soon", "Wed, 21 Oct 2015 07:28:00 GMT"])
+def test_any_retry_after_gives_finite_sleeps_and_a_finite_error(rsps, client, sleep, header) -> None:
+    rsps.assert_all_requests_are_fired = False  # a long wait gives up at once
+    for _ in range(3):
+        rsps.get(
+            f"{BASE}/users/alice", status=429, json=envelope("ERR_TOO_MANY_REQUESTS"), headers={"Retry-After": header}
+        )
+    with pytest.raises(RateLimitedError) as info:
+        client.get_user("alice")
+    assert all(math.isfinite(s) and 0 <= s < client.transport.total_deadline for s in sleep.calls)
+    assert math.isfinite(info.value.retry_after) and 1 <= info.value.retry_after <= MAX_RETRY_AFTER
+
+
+def test_an_answer_past_the_size_cap_is_a_bad_response(rsps, sleep) -> None:
+    client = CometChatClient("app123", "eu", KEY, sleep=sleep, max_response_bytes=1000)
+    body = json.dumps({"data": USER}).encode()
+    rsps.get(f"{BASE}/users/alice", body=body.ljust(1000))  # exactly the cap: fine
+    assert client.get_user("alice").uid == "alice"
+    rsps.get(f"{BASE}/users/alice", body=body.ljust(1001))
+    with pytest.raises(UpstreamBadResponseError) as info:
+        client.get_user("alice")
+    assert "1000 bytes" in info.value.message and len(rsps.calls) == 2 and sleep.calls == []
+
+
+def test_the_default_size_cap_is_one_megabyte(rsps, client) -> None:
+    padding = " " * (transport.DEFAULT_MAX_RESPONSE_BYTES + 1)
+    rsps.get(f"{BASE}/users/alice", body=json.dumps({"data": USER}) + padding)
+    with pytest.raises(UpstreamBadResponseError):
+        client.get_user("alice")
+
+
+def test_a_redirect_is_not_followed_so_the_key_stays_home(rsps, client) -> None:
+    rsps.assert_all_requests_are_fired = False  # elsewhere must never be asked
+    rsps.get(f"{BASE}/users/alice", status=302, headers={"Location": "https://elsewhere.example/steal"})
+    rsps.get("https://elsewhere.example/steal", json={"data": USER})
+    with pytest.raises(UpstreamBadResponseError) as info:
+        client.get_user("alice")
+    assert info.value.status == 302 and len(rsps.calls) == 1
+
+
+def test_proxies_come_from_the_arguments_never_the_environment(rsps, sleep, monkeypatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("ALL_PROXY", "http://127.0.0.1:9")
+    rsps.get(f"{BASE}/users/alice", json={"data": USER})
+    rsps.get(f"{BASE}/users/alice", json={"data": USER})
+    CometChatClient("app123", "eu", KEY, sleep=sleep).get_user("alice")
+    assert not any(rsps.calls[0].request.req_kwargs["proxies"].values())
+    proxied = CometChatClient("app123", "eu", KEY, sleep=sleep, proxies={"https": "http://proxy.example:3128"})
+    proxied.get_user("alice")
+    assert rsps.calls[1].request.req_kwargs["proxies"] == {"https": "http://proxy.example:3128"}
+
+
+def test_maybe_applied_tells_whether_cometchat_may_have_acted(rsps, client) -> None:
+    rsps.post(f"{BASE}/users", status=400, json=envelope("ERR_BAD_REQUEST"))
+    with pytest.raises(ValidationError) as info:
+        client.create_user("alice", "Alice")
+    assert info.value.maybe_applied is False  # refused, and no earlier attempt
+    for _ in range(3):
+        rsps.post(f"{BASE}/users", status=504, body=b"")
+    with pytest.raises(UpstreamTimeoutError) as info:
+        client.create_user("alice", "Alice")
+    assert info.value.maybe_applied is True
+    for _ in range(3):
+        rsps.post(f"{BASE}/users", status=503, json=envelope("ERR_DOWN"))
+    with pytest.raises(UpstreamUnavailableError) as info:
+        client.create_user("alice", "Alice")
+    assert info.value.maybe_applied is False  # a 503 is never acted on

@@ -1,0 +1,336 @@
+"""How one CometChat call travels: its URL, the pooled session, the deadline, the retries,
+and what each failure means. ``client.py`` says what to call; this module says how.
+
+Every failure is classified in one place (``_failure_from_exception``,
+``_failure_from_answer``): which error the caller gets, whether another attempt may help,
+and whether CometChat may have acted on the attempt anyway (``maybe_applied``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+from urllib.parse import quote, urlencode
+
+import requests
+from requests.adapters import BaseAdapter
+from urllib3.exceptions import NewConnectionError
+
+from .deadline import DeadlineAdapter, deadline_scope
+from .errors import (
+    CometChatError,
+    RateLimitedError,
+    UpstreamBadResponseError,
+    UpstreamTimeoutError,
+    UpstreamUnavailableError,
+    error_from_response,
+)
+from .models import RateLimitInfo
+
+log = logging.getLogger("cometchat.transport")
+
+DEFAULT_CONNECT_TIMEOUT = 3.05
+DEFAULT_READ_TIMEOUT = 5.0
+# Well under gunicorn's worker timeout, so a worker never dies waiting on CometChat.
+DEFAULT_TOTAL_DEADLINE = 10.0
+DEFAULT_MAX_RETRIES = 2
+DEFAULT_BACKOFF = 0.2
+# CometChat answers in kilobytes (a page of 100 users with full profiles stays well under
+# this); a bigger body is not CometChat, and reading it would only cost memory.
+DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024
+_CHUNK_BYTES = 64 * 1024
+
+RETRIED_STATUSES = frozenset({429, 502, 503, 504})
+# Statuses after which CometChat certainly did not act on the request.
+_NOT_PROCESSED_STATUSES = frozenset({429, 503})
+
+_JSON_HEADERS = {"Content-Type": "application/json"}
+_SESSION_HEADERS = {
+    "Accept": "application/json",
+    "User-Agent": "cometchat-token-server/1.0 (python-requests)",
+}
+
+
+def path(*segments: str) -> str:
+    """The one way to build a CometChat path: every segment percent-encoded on its own."""
+    return "".join("/" + _seg(segment) for segment in segments)
+
+
+def _seg(value: str) -> str:
+    """Percent-encode one path segment so that it stays exactly one segment: nothing is
+    safe, not even '/', and '.' becomes %2E (servers drop '.' and '..' segments)."""
+    if not value:
+        raise ValueError("an empty path segment would change the path's shape")
+    return quote(value, safe="").replace(".", "%2E")
+
+
+def _loggable(url_path: str) -> str:
+    """The path without the auth token a revoke carries in it: tokens never reach the logs."""
+    head, sep, _token = url_path.partition("/auth_tokens/")
+    return head + sep + "***" if sep else url_path
+
+
+def _jitter() -> float:
+    return random.uniform(0.5, 1.0)
+
+
+@dataclass(frozen=True)
+class _Failure:
+    error: CometChatError
+    retryable: bool
+    # This attempt may have been acted on by CometChat although it failed.
+    maybe_applied: bool
+
+
+def _failure_from_exception(exc: requests.RequestException, read_timeout: float) -> _Failure:
+    if isinstance(exc, requests.ConnectTimeout):
+        error: CometChatError = UpstreamUnavailableError(f"could not connect to CometChat ({type(exc).__name__})")
+        return _Failure(error, retryable=True, maybe_applied=False)
+    if isinstance(exc, requests.ReadTimeout):
+        # A slow upstream rarely gets faster: give the caller its 504 now.
+        return _Failure(
+            UpstreamTimeoutError(f"CometChat did not answer within {read_timeout:g} s"),
+            retryable=False,
+            maybe_applied=True,
+        )
+    if isinstance(exc, requests.ConnectionError):
+        error = UpstreamUnavailableError(f"connection to CometChat failed ({type(exc).__name__})")
+        return _Failure(error, retryable=True, maybe_applied=not _never_sent(exc))
+    error = UpstreamBadResponseError(f"bad answer from CometChat ({type(exc).__name__})")
+    return _Failure(error, retryable=False, maybe_applied=True)
+
+
+def _failure_from_answer(response: requests.Response) -> _Failure:
+    status = response.status_code
+    return _Failure(
+        error_from_response(response),
+        retryable=status in RETRIED_STATUSES,
+        # A 4xx is CometChat refusing the call; a 502/504 may hide one it did.
+        maybe_applied=status in RETRIED_STATUSES and status not in _NOT_PROCESSED_STATUSES,
+    )
+
+
+def _never_sent(exc: requests.ConnectionError) -> bool:
+    """True when the connection could not even be opened, so CometChat never saw the request."""
+    reason = exc.args[0] if exc.args else None
+    reason = getattr(reason, "reason", reason)  # requests wraps urllib3's MaxRetryError
+    return isinstance(reason, NewConnectionError)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def _read_body(response: requests.Response, limit: int) -> None:
+    """Read a streamed body into ``response.content``, refusing more than ``limit`` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_content(_CHUNK_BYTES):
+        size += len(chunk)
+        if size > limit:
+            raise _BodyTooLarge
+        chunks.append(chunk)
+    response._content = b"".join(chunks)
+    response._content_consumed = True
+
+
+class Transport:
+    """Sends CometChat calls: one pooled ``requests.Session`` per thread, (connect, read)
+    timeouts on every attempt, and a total deadline that also bounds an answer trickling in.
+    Bounded retries with exponential backoff (or the upstream's ``Retry-After``) on
+    connection failures and 429/502/503/504, never past the deadline; 4xx never retried.
+
+    The environment is not consulted (``trust_env`` off): no ``HTTP(S)_PROXY``, ``.netrc``
+    or CA-bundle variables; pass ``proxies`` to go through a proxy.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        read_timeout: float = DEFAULT_READ_TIMEOUT,
+        total_deadline: float = DEFAULT_TOTAL_DEADLINE,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        backoff: float = DEFAULT_BACKOFF,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        proxies: Mapping[str, str] | None = None,
+        adapter_factory: Callable[[], BaseAdapter] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not api_key:
+            raise ValueError("api_key is required")
+        self.base_url = base_url.rstrip("/")
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.total_deadline = total_deadline
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.max_response_bytes = max_response_bytes
+        self._proxies = dict(proxies or {})
+        self._headers = {**_SESSION_HEADERS, "apikey": api_key}
+        self._adapter_factory = adapter_factory or (lambda: DeadlineAdapter(pool_connections=1, pool_maxsize=1))
+        self._sleep = sleep
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._sessions_lock = threading.Lock()
+        self.rate_limit = RateLimitInfo()
+
+    def __repr__(self) -> str:  # never show the key
+        return f"Transport(base_url={self.base_url!r})"
+
+    @property
+    def session(self) -> requests.Session:
+        """This thread's pooled session (keep-alive: later calls reuse its connection)."""
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            session.trust_env = False
+            session.proxies = dict(self._proxies)
+            session.headers.update(self._headers)
+            adapter = self._adapter_factory()
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            self._local.session = session
+            with self._sessions_lock:
+                self._sessions.append(session)
+        return session
+
+    def close(self) -> None:
+        with self._sessions_lock:
+            sessions, self._sessions = self._sessions, []
+        for session in sessions:
+            session.close()
+        self._local = threading.local()
+
+    def request(
+        self,
+        method: str,
+        url_path: str,
+        *,
+        body: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """One call, retried as the policy allows; the decoded ``{"data": ...}`` envelope."""
+        prepared = self._prepare(method, url_path, body, params)
+        deadline = time.monotonic() + self.total_deadline
+        maybe_applied = False  # by any attempt so far
+        attempt = 0
+        while True:
+            attempt += 1
+            outcome = self._attempt(prepared, deadline, maybe_applied)
+            if isinstance(outcome, requests.Response):
+                return self._decode(outcome)
+            error = outcome.error
+            error.maybe_applied = maybe_applied = maybe_applied or outcome.maybe_applied
+            delay = self._retry_delay(error, attempt, deadline) if outcome.retryable else None
+            if delay is None:
+                raise error
+            log.warning(
+                "CometChat %s %s failed (%s); retry %d in %.2f s",
+                method,
+                _loggable(url_path),
+                error.code,
+                attempt,
+                delay,
+            )
+            self._sleep(delay)
+
+    def _prepare(
+        self, method: str, url_path: str, body: Mapping[str, Any] | None, params: Mapping[str, Any] | None
+    ) -> requests.PreparedRequest:
+        url = self.base_url + url_path + ("?" + urlencode(params) if params else "")
+        data = json.dumps(body).encode("utf-8") if body is not None else None
+        prepared = self.session.prepare_request(
+            requests.Request(method, url, data=data, headers=_JSON_HEADERS if data is not None else None)
+        )
+        # requests decodes %2E back to '.' when it prepares a URL: send ours as built.
+        prepared.url = url
+        return prepared
+
+    def _attempt(
+        self, prepared: requests.PreparedRequest, deadline: float, maybe_applied: bool
+    ) -> requests.Response | _Failure:
+        """Send once: a successful answer with its body read, or what went wrong. Raises at
+        once what no retry can mend: the deadline reached, a body over the cap."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise self._timed_out(maybe_applied)
+        timeout = (min(self.connect_timeout, remaining), min(self.read_timeout, remaining))
+        with deadline_scope(deadline) as watch:
+            try:
+                response = self.session.send(prepared, timeout=timeout, stream=True, allow_redirects=False)
+                try:
+                    _read_body(response, self.max_response_bytes)
+                finally:
+                    response.close()
+            except _BodyTooLarge:
+                limit = self.max_response_bytes
+                raise _bad_answer(f"CometChat answered more than {limit} bytes", response) from None
+            except requests.RequestException as exc:
+                if watch.fired:
+                    raise self._timed_out(True) from exc
+                return _failure_from_exception(exc, timeout[1])
+        if watch.fired:  # the answer ended where the watchdog cut it
+            raise self._timed_out(True)
+        self._note_rate_limit(response)
+        return response if response.ok else _failure_from_answer(response)
+
+    def _retry_delay(self, error: CometChatError, attempt: int, deadline: float) -> float | None:
+        """How long to wait before the next attempt, or None to give up now."""
+        delay = error.retry_after
+        if delay is None:
+            delay = self.backoff * (2 ** (attempt - 1)) * _jitter()
+        if attempt > self.max_retries or time.monotonic() + delay >= deadline:
+            if isinstance(error, RateLimitedError) or error.retry_after is not None:
+                error.retry_after = max(error.retry_after or 1.0, 1.0)
+            return None
+        return delay
+
+    def _timed_out(self, maybe_applied: bool) -> UpstreamTimeoutError:
+        error = UpstreamTimeoutError(f"no answer from CometChat within {self.total_deadline:g} s")
+        error.maybe_applied = maybe_applied
+        return error
+
+    def _note_rate_limit(self, response: requests.Response) -> None:
+        def header(*names: str) -> int | None:
+            for name in names:
+                value = response.headers.get(name)
+                if value is not None:
+                    try:
+                        return int(value)
+                    except ValueError:
+                        return None
+            return None
+
+        limit = header("X-RateLimit-Limit", "X-Rate-Limit-Limit")
+        remaining = header("X-RateLimit-Remaining", "X-Rate-Limit-Remaining")
+        if limit is not None or remaining is not None:
+            self.rate_limit = RateLimitInfo(limit=limit, remaining=remaining)
+
+    @staticmethod
+    def _decode(response: requests.Response) -> dict[str, Any]:
+        try:
+            body = json.loads(response.content)
+        except ValueError as exc:
+            raise _bad_answer(
+                f"CometChat answered {response.status_code} with a body that is not JSON",
+                response,
+                dev_message=response.content[:200].decode("utf-8", "replace"),
+            ) from exc
+        if not isinstance(body, dict) or "data" not in body:
+            raise _bad_answer("CometChat answered without a data envelope", response)
+        return body
+
+
+def _bad_answer(message: str, response: requests.Response, *, dev_message: str | None = None) -> CometChatError:
+    """CometChat answered, unusably: whatever it was asked may have been done."""
+    error = UpstreamBadResponseError(message, status=response.status_code, dev_message=dev_message)
+    error.maybe_applied = True
+    return error
