@@ -46,7 +46,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     app = Flask(__name__, static_folder=None)
     _configure_flask(app, settings)
     configure_logging()
-    install_redaction([settings.api_key or "", settings.jwt_secret or "", *settings.service_keys])
+    install_redaction(settings.secrets)
     client, emulator_state = _build_client(settings)
     app.extensions[EMULATOR] = emulator_state
 

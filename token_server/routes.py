@@ -78,7 +78,7 @@ def _mint(uid: str) -> Response:
     for key in MINT_FIELDS & set(body):
         if not isinstance(body[key], str):
             raise bad_request(f"The {key} must be a string.", key)
-    token, _created = client().get_or_create_token(uid, name=body.get("name"), avatar=body.get("avatar"))
+    token, _created = client().mint_token(uid, name=body.get("name"), avatar=body.get("avatar"))
     return no_store(jsonify({"uid": token.uid, "authToken": token.auth_token}))
 
 
