@@ -14,7 +14,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Literal, Mapping
 from urllib.parse import quote, urlencode
 
 import requests
@@ -73,6 +73,51 @@ def _loggable(url_path: str) -> str:
     """The path without the auth token a revoke carries in it: tokens never reach the logs."""
     head, sep, _token = url_path.partition("/auth_tokens/")
     return head + sep + "***" if sep else url_path
+
+
+def endpoint_of(method: str, url_path: str) -> str:
+    """The call's endpoint as a template, ``POST /users/{uid}/auth_tokens``: the segment after
+    ``users`` is a uid and the one after ``auth_tokens`` a token, so neither leaves this module
+    through an observer (metrics labels, traces, logs)."""
+    parts = url_path.split("?", 1)[0].split("/")
+    for i in range(1, len(parts)):
+        if parts[i - 1] == "users" and parts[i] not in ("", "reactivate"):
+            parts[i] = "{uid}"
+        elif parts[i - 1] == "auth_tokens" and parts[i]:
+            parts[i] = "{authToken}"
+    return f"{method} {'/'.join(parts)}"
+
+
+Outcome = Literal["ok", "client_error", "rate_limited", "server_error", "timeout", "connection_error", "bad_response"]
+
+
+@dataclass(frozen=True)
+class UpstreamAttempt:
+    """What one attempt of one call did, as told to the transport's observers."""
+
+    endpoint: str  # templated: never a uid or a token
+    outcome: Outcome
+    status: int | None  # the HTTP status, None when no answer came
+    code: str | None  # CometChat's error code, when it sent one
+    seconds: float
+    attempt: int  # 1 for the first try of a call, 2 for its first retry, ...
+
+
+UpstreamObserver = Callable[[UpstreamAttempt], None]
+
+
+def _outcome_of(status: int | None, error: CometChatError | None) -> Outcome:
+    if error is None:
+        return "ok"
+    if isinstance(error, UpstreamTimeoutError):
+        return "timeout"
+    if status is None:
+        return "connection_error" if isinstance(error, UpstreamUnavailableError) else "bad_response"
+    if status == 429:
+        return "rate_limited"
+    if status >= 500:
+        return "server_error"
+    return "client_error" if status >= 400 else "bad_response"
 
 
 def _jitter() -> float:
@@ -181,6 +226,9 @@ class Transport:
         self._sessions: list[requests.Session] = []
         self._sessions_lock = threading.Lock()
         self.rate_limit = RateLimitInfo()
+        # Told about every attempt (metrics, dev-mode traces); an observer's own failure is
+        # logged and never breaks the call.
+        self.observers: list[UpstreamObserver] = []
 
     def __repr__(self) -> str:  # never show the key
         return f"Transport(base_url={self.base_url!r})"
@@ -224,9 +272,17 @@ class Transport:
         attempt = 0
         while True:
             attempt += 1
-            outcome = self._attempt(prepared, deadline, maybe_applied)
-            if isinstance(outcome, requests.Response):
-                return self._decode(outcome)
+            started = time.monotonic()
+            try:
+                outcome = self._attempt(prepared, deadline, maybe_applied)
+                answer = self._decode(outcome) if isinstance(outcome, requests.Response) else None
+            except CometChatError as exc:
+                self._tell(method, url_path, started, attempt, exc)
+                raise
+            self._tell(method, url_path, started, attempt, outcome)
+            if answer is not None:
+                return answer
+            assert isinstance(outcome, _Failure)
             error = outcome.error
             error.maybe_applied = maybe_applied = maybe_applied or outcome.maybe_applied
             delay = self._retry_delay(error, attempt, deadline) if outcome.retryable else None
@@ -241,6 +297,35 @@ class Transport:
                 delay,
             )
             self._sleep(delay)
+
+    def _tell(
+        self,
+        method: str,
+        url_path: str,
+        started: float,
+        attempt: int,
+        outcome: requests.Response | _Failure | CometChatError,
+    ) -> None:
+        if not self.observers:
+            return
+        if isinstance(outcome, requests.Response):
+            status, error = outcome.status_code, None
+        else:
+            error = outcome.error if isinstance(outcome, _Failure) else outcome
+            status = error.status
+        report = UpstreamAttempt(
+            endpoint=endpoint_of(method, url_path),
+            outcome=_outcome_of(status, error),
+            status=status,
+            code=error.code if error is not None and status is not None else None,
+            seconds=time.monotonic() - started,
+            attempt=attempt,
+        )
+        for observer in self.observers:
+            try:
+                observer(report)
+            except Exception:  # an observer must never break a call
+                log.exception("an upstream observer failed")
 
     def _prepare(
         self, method: str, url_path: str, body: Mapping[str, Any] | None, params: Mapping[str, Any] | None

@@ -556,3 +556,54 @@ def test_maybe_applied_tells_whether_cometchat_may_have_acted(rsps, client) -> N
     with pytest.raises(UpstreamUnavailableError) as info:
         client.create_user("alice", "Alice")
     assert info.value.maybe_applied is False  # a 503 is never acted on
+
+
+def test_observers_hear_every_attempt_with_templated_endpoints(rsps, client) -> None:
+    heard: list[transport.UpstreamAttempt] = []
+    client.transport.observers.append(heard.append)
+    rsps.post(f"{BASE}/users/alice/auth_tokens", status=503, json=envelope("ERR_SERVICE_UNAVAILABLE"))
+    rsps.post(f"{BASE}/users/alice/auth_tokens", json={"data": TOKEN})
+    rsps.delete(
+        f"{BASE}/users/alice/auth_tokens/{TOKEN['authToken']}", status=404, json=envelope("ERR_AUTH_TOKEN_NOT_FOUND")
+    )
+    rsps.get(f"{BASE}/users/alice", status=429, json=envelope("ERR_TOO_MANY_REQUESTS"), headers={"Retry-After": "60"})
+    rsps.get(f"{BASE}/users/alice", body=requests.ConnectionError("reset by peer"))
+    client.create_auth_token("alice")
+    with pytest.raises(AuthTokenNotFoundError):
+        client.delete_auth_token("alice", TOKEN["authToken"])
+    with pytest.raises(RateLimitedError):
+        client.get_user("alice")  # Retry-After 60 is past the deadline: no retry
+    with pytest.raises(UpstreamUnavailableError):
+        client.transport.max_retries = 0
+        client.get_user("alice")
+    seen = [(a.endpoint, a.outcome, a.status, a.code, a.attempt) for a in heard]
+    assert seen == [
+        ("POST /users/{uid}/auth_tokens", "server_error", 503, "ERR_SERVICE_UNAVAILABLE", 1),
+        ("POST /users/{uid}/auth_tokens", "ok", 200, None, 2),
+        ("DELETE /users/{uid}/auth_tokens/{authToken}", "client_error", 404, "ERR_AUTH_TOKEN_NOT_FOUND", 1),
+        ("GET /users/{uid}", "rate_limited", 429, "ERR_TOO_MANY_REQUESTS", 1),
+        ("GET /users/{uid}", "connection_error", None, None, 1),
+    ]
+    assert all(a.seconds >= 0 for a in heard)
+    assert "alice" not in repr(heard) and TOKEN["authToken"] not in repr(heard)
+
+
+def test_a_failing_observer_never_breaks_the_call(rsps, client, caplog) -> None:
+    def broken(_attempt: transport.UpstreamAttempt) -> None:
+        raise RuntimeError("observer bug")
+
+    heard: list[transport.UpstreamAttempt] = []
+    client.transport.observers.extend([broken, heard.append])
+    rsps.get(f"{BASE}/users/alice", json={"data": USER})
+    assert client.get_user("alice").uid == "alice"
+    assert [a.outcome for a in heard] == ["ok"]
+    assert "an upstream observer failed" in caplog.text
+
+
+def test_a_timed_out_attempt_is_told_as_a_timeout(rsps, client) -> None:
+    heard: list[transport.UpstreamAttempt] = []
+    client.transport.observers.append(heard.append)
+    rsps.get(f"{BASE}/users/alice", body=requests.ReadTimeout("slow"))
+    with pytest.raises(UpstreamTimeoutError):
+        client.get_user("alice")
+    assert [(a.outcome, a.status) for a in heard] == [("timeout", None)]
