@@ -39,9 +39,10 @@ EMULATOR_BASE_URL = "http://cometchat-emulator.invalid/v3"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
+def create_app(config: Settings | Mapping[str, str] | None = None, *, announce: bool = True) -> Flask:
     """The app factory. ``config``: Settings, or a mapping of the environment variable names
-    (tests pass one and never read a developer's ``.env``), or None to read the environment."""
+    (tests pass one and never read a developer's ``.env``), or None to read the environment.
+    ``announce=False`` leaves out the start-up log lines (``python server.py`` prints its own block)."""
     settings = _load_settings(config)
     app = Flask(__name__, static_folder=None)
     _configure_flask(app, settings)
@@ -61,8 +62,18 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     if dev_jwt is not None:
         devjwt.init_app(app, dev_jwt)
     errors.init_app(app)
-    log.info("token server ready: upstream is %s", settings.backend_label)
+    if announce:
+        _announce(settings)
     return app
+
+
+def _announce(settings: Settings) -> None:
+    if settings.dev:
+        log.warning(
+            "DEV MODE (%s): callers are NOT authenticated and the demo page is on. Never expose this server.",
+            settings.dev_reason,
+        )
+    log.info("token server ready: upstream is %s", settings.backend_label)
 
 
 def _load_settings(config: Settings | Mapping[str, str] | None) -> Settings:
@@ -135,7 +146,3 @@ def _init_dev_tools(app: Flask, settings: Settings, emulator_state: EmulatorStat
     if emulator_state is not None:
         register_emulator(app, emulator_state, url_prefix=EMULATOR_MOUNT)
     app.register_blueprint(create_demo_blueprint(settings, emulator_url=EMULATOR_MOUNT + "/v3.0"))
-    log.warning(
-        "DEV MODE (%s): callers are NOT authenticated and the demo page is on. Never expose this server.",
-        settings.dev_reason,
-    )
