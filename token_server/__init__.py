@@ -132,7 +132,7 @@ def _init_cors(app: Flask, settings: Settings) -> None:
         resources={f"{routes.URL_PREFIX}/*": {"origins": list(settings.cors_origins)}},
         supports_credentials=False,
         allow_headers=["Authorization", "Content-Type"],
-        methods=["GET", "POST", "OPTIONS"],
+        methods=["GET", "POST", "PATCH", "OPTIONS"],
         max_age=600,
         vary_header=True,
     )
