@@ -20,7 +20,7 @@ from cometchat import CometChatClient
 from cometchat.emulator import EmulatorState, create_emulator_app, register_emulator
 from cometchat.inprocess import WSGIAdapter
 
-from . import devguard, devjwt, errors, limits, routes
+from . import devguard, devjwt, errors, limits, openapi, routes
 from .auth import Authenticator
 from .config import Settings, load_dotenv_file, load_settings
 from .demo import create_demo_blueprint
@@ -57,6 +57,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None, *, announce: 
     dev_jwt = devjwt.issuer_for(settings)
     routes.init_app(app, client, Authenticator(settings, dev_jwt))
     app.add_url_rule("/healthz", "healthz", _healthz, methods=["GET"])
+    openapi.init_app(app)
     if settings.dev:
         _init_dev_tools(app, settings, emulator_state)
     if dev_jwt is not None:
