@@ -14,9 +14,10 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from flask_limiter import RateLimitExceeded
 
-from cometchat import CometChatClient, CometChatError, UidNotFoundError
+from cometchat import CometChatClient, CometChatError
 from cometchat.validation import UNSETTABLE, check_auth_token, normalize_uid
 
+from . import lifecycle
 from .auth import Caller, IdentifyCaller
 from .body import read_json_object
 from .errors import ApiError, bad_request, handle_api_error, handle_cometchat_error, handle_rate_limited
@@ -176,13 +177,8 @@ def update_user(uid: str) -> Response:
 
 @bp.delete("/users/<path:uid>")
 def delete_user(uid: str) -> Response:
-    """Deprovision: revoke every token, THEN deactivate (or delete for good).
-
-    Flush first: a deactivated uid cannot be flushed (CometChat answers it as not found),
-    so tokens left at deactivation would stay stored and work again if the user is ever
-    reactivated. A failure between the two steps leaves an active user without tokens; a
-    retry flushes (nothing) and finishes. A uid already gone is the same success.
-    """
+    """Deprovision: revoke every token, THEN deactivate (or delete for good); see
+    :mod:`token_server.lifecycle` for why in that order. A uid already gone is the same success."""
     current_caller()
     require_trusted("Only a service caller may delete a user.")
     uid = authorize(uid)
@@ -190,14 +186,5 @@ def delete_user(uid: str) -> Response:
     if mode is None:
         raise bad_request("permanent must be true or false.", "permanent")
     read_json_object(frozenset())  # options go in the query string; a body is refused
-    permanent = mode == "permanent"
-    try:
-        client().flush_auth_tokens(uid)
-    except UidNotFoundError:
-        if not permanent:  # deactivated already, or never existed: nothing left to do
-            return no_store(jsonify({"uid": uid, "deleted": mode}))
-    try:
-        client().delete_user(uid, permanent=permanent)
-    except UidNotFoundError:
-        pass  # deleted meanwhile, or never existed: the same end state
+    lifecycle.deprovision(client(), uid, permanent=mode == "permanent")
     return no_store(jsonify({"uid": uid, "deleted": mode}))
