@@ -158,7 +158,7 @@ def test_dotenv_in_a_parent_folder_never_opens_gunicorn(tmp_path) -> None:
     for name in ("server.py", "gunicorn.conf.py"):
         checkout.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / name, checkout / name)
-    for name in ("token_server", "cometchat", "templates", "static"):
+    for name in ("token_server", "cometchat"):
         shutil.copytree(ROOT / name, checkout / name, ignore=shutil.ignore_patterns("__pycache__"))
     (parent / ".env").write_text("TOKEN_SERVER_DEV=1\n")
     env = {"COMETCHAT_EMULATOR": "1", "TOKEN_SERVER_API_KEYS": SERVICE_KEY, "TOKEN_SERVER_SKIP_DOTENV": "0"}

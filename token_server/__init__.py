@@ -20,7 +20,7 @@ from cometchat import CometChatClient
 from cometchat.emulator import EmulatorState, create_emulator_app, register_emulator
 from cometchat.inprocess import WSGIAdapter
 
-from . import devguard, errors, limits, routes
+from . import devguard, devjwt, errors, limits, routes
 from .auth import Authenticator
 from .config import Settings, load_dotenv_file, load_settings
 from .demo import create_demo_blueprint
@@ -53,10 +53,13 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     devguard.init_app(app, settings)  # first: a foreign Host or Origin gets nothing else
     limits.init_app(app, settings)
     _init_cors(app, settings)
-    routes.init_app(app, client, Authenticator(settings))
+    dev_jwt = devjwt.issuer_for(settings)
+    routes.init_app(app, client, Authenticator(settings, dev_jwt))
     app.add_url_rule("/healthz", "healthz", _healthz, methods=["GET"])
     if settings.dev:
         _init_dev_tools(app, settings, emulator_state)
+    if dev_jwt is not None:
+        devjwt.init_app(app, dev_jwt)
     errors.init_app(app)
     log.info("token server ready: upstream is %s", settings.backend_label)
     return app

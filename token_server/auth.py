@@ -15,6 +15,7 @@ from cometchat import ValidationError, to_cometchat_uid
 from cometchat.validation import normalize_uid
 
 from .config import Settings
+from .devjwt import DevJwtIssuer
 from .errors import ApiError
 from .jwks import JwksKeys, JwksUnavailable
 
@@ -57,7 +58,7 @@ def unauthorized(message: str, code: str = "ERR_UNAUTHORIZED") -> ApiError:
 
 
 class Authenticator:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, dev_jwt: DevJwtIssuer | None = None) -> None:
         self._service_keys = [key.encode() for key in settings.service_keys]
         self._settings = settings
         self._jwks = JwksKeys(settings.jwks_url) if settings.jwks_url else None
@@ -65,6 +66,9 @@ class Authenticator:
         # Checked here too, not only at start: an unauthenticated caller is never trusted
         # while any caller-auth method is configured, whatever built these settings.
         self._dev_caller = settings.dev and not settings.has_caller_auth
+        # Test JWTs (dev mode's stand-in for an identity provider) count only where nobody is
+        # authenticated anyway: never next to real caller auth.
+        self._dev_jwt = dev_jwt if self._dev_caller else None
 
     def _match_service_key(self, presented: str) -> bool:
         candidate = presented.encode()
@@ -118,6 +122,18 @@ class Authenticator:
             raise unauthorized(f"The token is not valid ({type(exc).__name__}).", "ERR_INVALID_TOKEN") from None
         return self._user(claims.get(settings.jwt_uid_claim))
 
+    def _verify_dev_jwt(self, issuer: DevJwtIssuer, token: str) -> Caller:
+        try:
+            claims = issuer.verify(token)
+        except jwt.ExpiredSignatureError:
+            raise unauthorized("The test token has expired.", "ERR_TOKEN_EXPIRED") from None
+        except jwt.PyJWTError as exc:
+            raise unauthorized(f"The test token is not valid ({type(exc).__name__}).", "ERR_INVALID_TOKEN") from None
+        try:
+            return Caller.user(claims["sub"])
+        except ValidationError:
+            raise unauthorized("The test token's 'sub' claim is not a valid uid.", "ERR_INVALID_TOKEN") from None
+
     def _user(self, claim: Any) -> Caller:
         name = self._settings.jwt_uid_claim
         if self._settings.jwt_uid_mapping == "cometchat":
@@ -146,8 +162,11 @@ class Authenticator:
             raise unauthorized("The Authorization header must be 'Bearer <credential>'.")
         if self._match_service_key(credential):
             return Caller.service()
-        if self._jwt_enabled and credential.count(".") == _JWT_PARTS - 1:
+        looks_like_jwt = credential.count(".") == _JWT_PARTS - 1
+        if self._jwt_enabled and looks_like_jwt:
             return self._verify_jwt(credential)
+        if self._dev_jwt is not None and looks_like_jwt:
+            return self._verify_dev_jwt(self._dev_jwt, credential)
         if self._dev_caller:
             return Caller.dev()
         raise unauthorized("The credential is not valid.", "ERR_INVALID_CREDENTIALS")

@@ -53,12 +53,12 @@ def content_security_policy(live: bool) -> str:
 
 
 def create_demo_blueprint(settings: Settings, *, emulator_url: str) -> Blueprint:
-    root = Path(__file__).resolve().parent.parent
+    here = Path(__file__).resolve().parent
     bp = Blueprint(
         "demo",
         __name__,
-        template_folder=str(root / "templates"),
-        static_folder=str(root / "static"),
+        template_folder=str(here / "templates"),
+        static_folder=str(here / "static"),
         static_url_path="/demo/static",
     )
     live = not settings.emulator
