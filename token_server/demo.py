@@ -18,6 +18,7 @@ from cometchat.emulator import TEST_USERS
 
 from . import devtrace, routes
 from .config import Settings
+from .devjwt import DEV_JWT_PATH
 
 SDK_VERSION = "4.2.0"
 SDK_URL = f"https://unpkg.com/@cometchat/chat-sdk-javascript@{SDK_VERSION}/CometChat.js"
@@ -27,9 +28,6 @@ SDK_INTEGRITY = "sha384-T04ptml56Svi+//wMNdJvT+Fa8gC/WoUYjV3hehep92xWVkvbMGFtVvi
 TEST_UIDS = tuple(uid for uid, _name, _avatar in TEST_USERS)
 # Where CometChat serves its sample users' avatars: the one image host live mode may show.
 AVATAR_HOST = "data-us.cometchat.io"
-# The dev-mode helper that signs a short-lived test user JWT (the production path's stand-in
-# for an identity provider).
-DEV_JWT_ROUTE = "/api/dev/jwt"
 
 
 def content_security_policy(live: bool) -> str:
@@ -68,7 +66,8 @@ def create_demo_blueprint(settings: Settings, *, emulator_url: str) -> Blueprint
         "region": settings.region or "us",
         "emulatorUrl": None if live else emulator_url,
         "apiBase": routes.URL_PREFIX,
-        "devJwtRoute": DEV_JWT_ROUTE,
+        # The production path's stand-in for an identity provider: a short-lived test JWT.
+        "devJwtRoute": DEV_JWT_PATH,
         "traceHeader": devtrace.HEADER,
         "imageHosts": [AVATAR_HOST] if live else [],
         "testUids": list(TEST_UIDS),
