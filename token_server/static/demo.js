@@ -79,7 +79,7 @@
       options.body = JSON.stringify(body);
     }
     if (bearer) { options.headers.Authorization = "Bearer " + bearer; }
-    var step = flow.server(method, route + (bearer ? "  Authorization: Bearer " + flow.mask(bearer) : ""));
+    var step = flow.server(method, route, bearer ? "Authorization: Bearer " + flow.mask(bearer) : "");
     return fetch(route, options)
       .catch(function () { step.end("no answer", false); throw { code: "NETWORK" }; })
       .then(function (response) {
@@ -116,7 +116,7 @@
     initials.hidden = false;
     img.hidden = true;
     img.onload = function () { img.hidden = false; initials.hidden = true; };
-    img.onerror = function () { img.hidden = true; initials.hidden = false; };  // offline: keep the initials
+    img.onerror = function () { img.hidden = true; initials.hidden = false; };  // a broken image: keep the initials
     if (avatar) {
       img.alt = "Avatar of " + user.getName();
       img.src = avatar;
@@ -136,8 +136,8 @@
     return parsed.protocol === "https:" && config.imageHosts.indexOf(parsed.host) >= 0 ? parsed.href : null;
   }
 
-  function explain(uid, caller) {
-    var why = caller === "spa"
+  function explain(uid, how) {
+    var why = how === "spa"
       ? "The server used the uid in the JWT's sub claim. The route names no uid, and the page " +
         "cannot change the claim: the server checks the JWT's signature, and asking for another " +
         "user with this JWT is refused."
@@ -145,7 +145,7 @@
         "a backend holding a service key. An end user's browser in production cannot do this.";
     $("why-uid").textContent = "Token minted for " + uid + ". " + why;
     var other = config.testUids.filter(function (u) { return u !== uid.toLowerCase(); })[0];
-    $("try-other").hidden = caller !== "spa";
+    $("try-other").hidden = how !== "spa";
     $("try-other").textContent = "Ask for another user's token with this JWT";
     $("try-other").dataset.uid = other;
     $("try-other-result").hidden = true;

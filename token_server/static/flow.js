@@ -40,7 +40,7 @@
   }
 
   // A step appears when it starts ("…") and is completed in place when it ends.
-  function Step(actor, what, kind) {
+  function Step(actor, what, kind, sent) {
     this.item = el("li", "step step-" + kind);
     this.item.dataset.kind = kind;
     var line = el("div", "line");
@@ -49,6 +49,7 @@
     this.result = el("span", "result", "…");
     line.appendChild(this.result);
     this.item.appendChild(line);
+    if (sent) { this.item.appendChild(el("div", "sent", sent)); }
     list().appendChild(this.item);
     this.item.scrollIntoView({ block: "nearest" });
     this.started = performance.now();
@@ -64,22 +65,23 @@
   Step.prototype.upstream = function (trace) {
     var nested = el("ol", "upstream");
     if (!trace.length) {
-      nested.appendChild(el("li", "step step-upstream none", "Token server → CometChat: no call"));
+      nested.appendChild(el("li", "step step-upstream none", "Server → CometChat: no call"));
     }
     trace.forEach(function (call) {
       var item = el("li", "step step-upstream");
       item.dataset.kind = "upstream";
       item.dataset.call = call.call;
       var line = el("div", "line");
-      line.appendChild(el("span", "actor", "Token server → CometChat"));
+      line.appendChild(el("span", "actor", "Server → CometChat"));
       line.appendChild(el("code", "what", call.call));
       var result = el("span", "result");
       var ok = call.outcome === "ok";
-      result.appendChild(statusBadge(String(call.status || call.outcome) + (call.code ? " " + call.code : ""), ok));
+      result.appendChild(statusBadge(String(call.status || call.outcome), ok));
       result.appendChild(el("span", "ms", ms(call.ms)));
       line.appendChild(result);
       item.appendChild(line);
-      var words = (UPSTREAM[call.call] || "") + (call.attempt > 1 ? " (retry " + (call.attempt - 1) + ")" : "");
+      var words = (UPSTREAM[call.call] || "") + (call.attempt > 1 ? " (retry " + (call.attempt - 1) + ")" : "") +
+        (call.code ? ": " + call.code : "");
       if (words) { item.appendChild(el("div", "detail", words)); }
       nested.appendChild(item);
     });
@@ -91,13 +93,13 @@
     mask: mask,
     // A new action: a heading line for the steps that follow.
     begin: function (title, how) {
+      document.getElementById("flow-empty").hidden = true;
       var item = el("li", "action", title);
       if (how) { item.appendChild(el("span", "how", " " + how)); }
       list().appendChild(item);
     },
-    server: function (method, route) { return new Step("Page → token server", method + " " + route, "server"); },
-    sdk: function (call) { return new Step("Page → chat SDK", call, "sdk"); },
-    note: function (text) { list().appendChild(el("li", "note", text)); },
-    clear: function () { list().textContent = ""; }
+    // ``sent``: what else the request carried worth showing (its Authorization, masked).
+    server: function (method, route, sent) { return new Step("Page → server", method + " " + route, "server", sent); },
+    sdk: function (call) { return new Step("Page → SDK", call, "sdk"); }
   };
 })();
