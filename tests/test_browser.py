@@ -154,8 +154,8 @@ def test_favicon_is_not_a_404(page, server) -> None:
 
 def test_labels_sit_apart_from_their_inputs(page, server) -> None:
     page.goto(server)
-    for name in ("UID", "Name"):
-        label = page.locator("label", has_text=name).filter(has_not=page.locator("input")).bounding_box()
+    for name, field_id in (("UID", "uid"), ("Name", "name")):
+        label = page.locator(f"label[for={field_id}]").bounding_box()
         field = page.get_by_label(name).bounding_box()
         assert field["y"] - (label["y"] + label["height"]) >= 4, name  # a visible gap below the label
     uid_box = page.get_by_label("UID").bounding_box()
