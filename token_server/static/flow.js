@@ -32,6 +32,16 @@
     return node;
   }
 
+  // A route or call as code that may wrap after a "/" (never inside a word), copying as typed.
+  function codeOf(text) {
+    var node = el("code", "what");
+    text.split("/").forEach(function (part, i) {
+      if (i > 0) { node.appendChild(document.createTextNode("/")); node.appendChild(document.createElement("wbr")); }
+      node.appendChild(document.createTextNode(part));
+    });
+    return node;
+  }
+
   function list() { return document.getElementById("flow"); }
   function ms(value) { return (Math.round(value * 10) / 10) + " ms"; }
 
@@ -45,7 +55,7 @@
     this.item.dataset.kind = kind;
     var line = el("div", "line");
     line.appendChild(el("span", "actor", actor));
-    line.appendChild(el("code", "what", what));
+    line.appendChild(codeOf(what));
     this.result = el("span", "result", "…");
     line.appendChild(this.result);
     this.item.appendChild(line);
@@ -73,7 +83,7 @@
       item.dataset.call = call.call;
       var line = el("div", "line");
       line.appendChild(el("span", "actor", "Server → CometChat"));
-      line.appendChild(el("code", "what", call.call));
+      line.appendChild(codeOf(call.call));
       var result = el("span", "result");
       var ok = call.outcome === "ok";
       result.appendChild(statusBadge(String(call.status || call.outcome), ok));
