@@ -275,6 +275,22 @@ def test_single_page_app_path_uses_the_jwt_uid_only(page, server, shots) -> None
     assert upstream_calls(flow_steps(page, "server").last) == ["POST /users/{uid}/auth_tokens"]
 
 
+def test_single_page_app_sign_up_sends_the_jwt(page, server) -> None:
+    page.goto(server)
+    page.get_by_label("As a single-page app").check()
+    uid = f"spa-new-{os.getpid()}"
+    page.get_by_label("UID").fill(uid)
+    page.get_by_label("Name").fill("New Spa")
+    page.get_by_role("button", name="Sign up").click()
+    signed_in_as(page, uid)
+    jwt_step, create = flow_steps(page, "server").all()
+    expect(jwt_step).to_contain_text("POST /api/dev/jwt")
+    expect(create.locator(".what").first).to_have_text("POST /api/cometchat/users")
+    expect(create.locator(".sent")).to_contain_text("Authorization: Bearer eyJ")
+    expect(create.locator(".badge").first).to_have_text("201")
+    assert upstream_calls(create) == ["POST /users"]
+
+
 def test_keyboard_only_sign_in(page, server) -> None:
     page.goto(server)
     expect(page.get_by_label("UID")).to_be_visible()

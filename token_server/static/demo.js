@@ -17,7 +17,8 @@
   var CALLER_KEY = "cometchat-demo:caller";
   var $ = function (id) { return document.getElementById(id); };
   var flow = window.DemoFlow;
-  var jwt = null;  // the single-page app's user JWT, in memory only
+  var jwt = null;  // the single-page app's user JWT {token, uid, expiresAt}, in memory only
+  var JWT_MARGIN_MS = 30000;  // fetch a new JWT this long before the old one expires
   var CALLERS = {
     backend: "as a trusted backend (dev mode)",
     spa: "as a single-page app (production, user JWT)"
@@ -181,7 +182,16 @@
   function userJwt(uid) {
     return call("POST", config.devJwtRoute, { uid: uid }, null, function (data) {
       return "jwt " + flow.mask(data.jwt) + " for uid " + data.uid + ", expires in " + data.expiresIn + " s";
-    }).then(function (data) { jwt = data.jwt; return data.jwt; });
+    }).then(function (data) {
+      jwt = { token: data.jwt, uid: data.uid, expiresAt: Date.now() + data.expiresIn * 1000 };
+      return data.jwt;
+    });
+  }
+
+  // The JWT this page already holds for ``uid`` while it is still good, else a new one.
+  function jwtFor(uid) {
+    var fresh = jwt && jwt.uid === uid.toLowerCase() && Date.now() < jwt.expiresAt - JWT_MARGIN_MS;
+    return fresh ? Promise.resolve(jwt.token) : userJwt(uid);
   }
 
   function readUid() {
@@ -263,7 +273,7 @@
         showLogin();
         if (token && uid) {
           // This device's logout: revoke its token so it cannot be replayed.
-          var bearer = how === "spa" ? (jwt ? Promise.resolve(jwt) : userJwt(uid)) : Promise.resolve(null);
+          var bearer = how === "spa" ? jwtFor(uid) : Promise.resolve(null);
           return bearer
             .then(function (credential) {
               jwt = null;
@@ -284,7 +294,7 @@
     var result = $("try-other-result");
     clearError();
     flow.begin("Ask for " + other + "'s token with " + $("user-uid").textContent + "'s JWT", CALLERS.spa);
-    var bearer = jwt ? Promise.resolve(jwt) : userJwt($("user-uid").textContent);
+    var bearer = jwtFor($("user-uid").textContent);
     return bearer
       .then(function (token) { return api("POST", "/token/" + encodeURIComponent(other), {}, token, gotToken); })
       .then(
