@@ -16,10 +16,14 @@ from __future__ import annotations
 import os
 import sys
 
+from werkzeug.serving import make_server
+
 from token_server import configure_logging, create_app
+from token_server.banner import startup_block
 from token_server.config import ConfigError, load_dotenv_file, load_settings
 
 DEFAULT_PORT = 3000
+HOST = "127.0.0.1"  # local only: dev mode must not be reachable from the network
 
 
 def main() -> None:
@@ -31,13 +35,17 @@ def main() -> None:
         print(f"cannot start: {exc}", file=sys.stderr)
         sys.exit(2)
     port = int(os.environ.get("PORT") or DEFAULT_PORT)
-    application = create_app(settings)
-    mode = "dev mode (no caller auth), demo page on" if settings.dev else "caller auth on"
-    print(
-        f"CometChat token server on http://127.0.0.1:{port} (local only): upstream is {settings.backend_label}, {mode}",
-        flush=True,
-    )
-    application.run(host="127.0.0.1", port=port, threaded=True, use_reloader=False, debug=False)
+    application = create_app(settings, announce=False)  # the block below says it all
+    # werkzeug's server without run_simple's banner and development-server warning: the block
+    # printed below is the only start-up output. A port in use: werkzeug says so and exits 1.
+    server = make_server(HOST, port, application, threaded=True)
+    print(startup_block(settings, f"http://{HOST}:{port}"), flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
 
 
 if __name__ == "__main__":

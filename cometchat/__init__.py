@@ -16,7 +16,7 @@ from .errors import (
     ValidationError,
     error_from_response,
 )
-from .models import AuthToken, RateLimitInfo, User
+from .models import AuthToken, ImportOutcome, RateLimitInfo, User
 from .uids import to_cometchat_uid
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "AuthTokenNotFoundError",
     "CometChatClient",
     "CometChatError",
+    "ImportOutcome",
     "NotFoundError",
     "RateLimitInfo",
     "RateLimitedError",

@@ -14,11 +14,13 @@ from requests.adapters import BaseAdapter
 from . import validation
 from .errors import (
     AuthTokenNotFoundError,
+    CometChatError,
     UidAlreadyExistsError,
     UidNotFoundError,
     UpstreamBadResponseError,
+    ValidationError,
 )
-from .models import AuthToken, RateLimitInfo, User
+from .models import AuthToken, ImportOutcome, RateLimitInfo, User
 from .transport import (
     DEFAULT_BACKOFF,
     DEFAULT_CONNECT_TIMEOUT,
@@ -40,6 +42,9 @@ __all__ = [
 ]
 
 REGIONS = ("us", "eu", "in")
+# CometChat's caps: users a data-import request carries, uids a reactivate call takes.
+MAX_IMPORT_USERS = 50
+MAX_REACTIVATE_UIDS = 25
 
 
 def default_base_url(app_id: str, region: str) -> str:
@@ -218,6 +223,19 @@ class CometChatClient:
             if not exc.maybe_applied:  # else our own earlier attempt did it
                 raise
 
+    def reactivate_users(self, uids: Sequence[str]) -> list[str]:
+        """Reactivate deactivated users (``PUT /users``, at most 25 uids). Their old tokens
+        work again: flush them first if they must not (see ``token_server.lifecycle``).
+        Returns the uids CometChat lists in its answer (``nonDeactivatedUids``)."""
+        checked = [validation.normalize_uid(uid) for uid in uids]
+        if not 1 <= len(checked) <= MAX_REACTIVATE_UIDS:
+            raise validation.invalid("uidsToActivate", f"Send 1 to {MAX_REACTIVATE_UIDS} uids.")
+        answer = self._request("PUT", path("users"), body={"uidsToActivate": checked})
+        listed = self._data_object(answer).get("nonDeactivatedUids", [])
+        if not isinstance(listed, list):
+            raise UpstreamBadResponseError("CometChat answered a reactivation with an unexpected shape")
+        return [str(uid) for uid in listed]
+
     def iter_users(
         self,
         *,
@@ -289,6 +307,36 @@ class CometChatClient:
             raise UpstreamBadResponseError("CometChat created the user but returned no authToken")
         return AuthToken(uid=user.uid, auth_token=user.auth_token, created_at=user.created_at), True
 
+    # ---- data import -----------------------------------------------------------------
+
+    def import_users(self, users: Mapping[str, Mapping[str, Any]]) -> dict[str, ImportOutcome]:
+        """One ``POST /data_import/users`` of at most 50 users (uid -> profile fields).
+
+        Returns each uid's own outcome: read those, not the HTTP status alone. A uid missing
+        from the answer is absent from the result too (its fate is unknown: resend it). A
+        failure of the whole request raises as any call does; some rows may have landed
+        (CometChat documents a 500 after part of a batch was imported).
+        """
+        rows: dict[str, dict[str, Any]] = {}
+        for raw_uid, fields in users.items():
+            uid = validation.normalize_uid(raw_uid)
+            rows[uid] = {"uid": uid, **validation.check_user_fields(fields)}
+        if not 1 <= len(rows) <= MAX_IMPORT_USERS or len(rows) != len(users):
+            raise validation.invalid("users", f"Send 1 to {MAX_IMPORT_USERS} distinct uids.")
+        answer = self._data_object(self._request("POST", path("data_import", "users"), body={"users": rows}))
+        outcomes: dict[str, ImportOutcome] = {}
+        for key, row in answer.items():
+            uid = str(key).lower()
+            if uid not in rows:
+                continue  # not ours: never trust an answer about a uid we did not send
+            if not isinstance(row, dict):
+                raise UpstreamBadResponseError("CometChat answered an import row with an unexpected shape")
+            if row.get("success") is True and isinstance(row.get("data"), dict):
+                outcomes[uid] = ImportOutcome(uid, user=User.from_api(row["data"]))
+            else:
+                outcomes[uid] = ImportOutcome(uid, error=_row_error(row.get("error")))
+        return outcomes
+
     # ---- helpers ---------------------------------------------------------------------
 
     def _walk(self, url_path: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -308,3 +356,13 @@ class CometChatClient:
 
 def _with_token(user: User, token: str) -> User:
     return replace(user, auth_token=token)
+
+
+def _row_error(envelope: Any) -> CometChatError:
+    """The error of one failed import row, from its ``error`` object."""
+    envelope = envelope if isinstance(envelope, dict) else {}
+    code = str(envelope.get("code") or "") or None
+    message = str(envelope.get("message") or "") or "CometChat did not import this row"
+    details = envelope.get("details") if isinstance(envelope.get("details"), dict) else None
+    kind = {"ERR_UID_ALREADY_EXISTS": UidAlreadyExistsError, "ERR_BAD_REQUEST": ValidationError}
+    return kind.get(code or "", CometChatError)(message, code=code, details=details)

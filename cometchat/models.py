@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from .errors import UpstreamBadResponseError
+from .errors import CometChatError, UpstreamBadResponseError
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -95,3 +95,19 @@ class RateLimitInfo:
 
     limit: int | None = None
     remaining: int | None = None
+
+
+@dataclass(frozen=True)
+class ImportOutcome:
+    """One row of a data import: the user it created, or the error it failed with.
+
+    An ``ERR_UID_ALREADY_EXISTS`` row is a failure here; whether that counts as done is the
+    importer's call (it does: a row that landed before is not imported twice)."""
+
+    uid: str
+    user: User | None = None
+    error: CometChatError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None

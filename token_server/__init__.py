@@ -20,7 +20,7 @@ from cometchat import CometChatClient
 from cometchat.emulator import EmulatorState, create_emulator_app, register_emulator
 from cometchat.inprocess import WSGIAdapter
 
-from . import devguard, devjwt, errors, limits, routes
+from . import devguard, devjwt, errors, limits, openapi, routes
 from .auth import Authenticator
 from .config import Settings, load_dotenv_file, load_settings
 from .demo import create_demo_blueprint
@@ -39,9 +39,10 @@ EMULATOR_BASE_URL = "http://cometchat-emulator.invalid/v3"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
+def create_app(config: Settings | Mapping[str, str] | None = None, *, announce: bool = True) -> Flask:
     """The app factory. ``config``: Settings, or a mapping of the environment variable names
-    (tests pass one and never read a developer's ``.env``), or None to read the environment."""
+    (tests pass one and never read a developer's ``.env``), or None to read the environment.
+    ``announce=False`` leaves out the start-up log lines (``python server.py`` prints its own block)."""
     settings = _load_settings(config)
     app = Flask(__name__, static_folder=None)
     _configure_flask(app, settings)
@@ -56,13 +57,24 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     dev_jwt = devjwt.issuer_for(settings)
     routes.init_app(app, client, Authenticator(settings, dev_jwt))
     app.add_url_rule("/healthz", "healthz", _healthz, methods=["GET"])
+    openapi.init_app(app)
     if settings.dev:
         _init_dev_tools(app, settings, emulator_state)
     if dev_jwt is not None:
         devjwt.init_app(app, dev_jwt)
     errors.init_app(app)
-    log.info("token server ready: upstream is %s", settings.backend_label)
+    if announce:
+        _announce(settings)
     return app
+
+
+def _announce(settings: Settings) -> None:
+    if settings.dev:
+        log.warning(
+            "DEV MODE (%s): callers are NOT authenticated and the demo page is on. Never expose this server.",
+            settings.dev_reason,
+        )
+    log.info("token server ready: upstream is %s", settings.backend_label)
 
 
 def _load_settings(config: Settings | Mapping[str, str] | None) -> Settings:
@@ -121,7 +133,7 @@ def _init_cors(app: Flask, settings: Settings) -> None:
         resources={f"{routes.URL_PREFIX}/*": {"origins": list(settings.cors_origins)}},
         supports_credentials=False,
         allow_headers=["Authorization", "Content-Type"],
-        methods=["GET", "POST", "OPTIONS"],
+        methods=["GET", "POST", "PATCH", "OPTIONS"],
         max_age=600,
         vary_header=True,
     )
@@ -135,7 +147,3 @@ def _init_dev_tools(app: Flask, settings: Settings, emulator_state: EmulatorStat
     if emulator_state is not None:
         register_emulator(app, emulator_state, url_prefix=EMULATOR_MOUNT)
     app.register_blueprint(create_demo_blueprint(settings, emulator_url=EMULATOR_MOUNT + "/v3.0"))
-    log.warning(
-        "DEV MODE (%s): callers are NOT authenticated and the demo page is on. Never expose this server.",
-        settings.dev_reason,
-    )

@@ -15,8 +15,9 @@ from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from flask_limiter import RateLimitExceeded
 
 from cometchat import CometChatClient, CometChatError
-from cometchat.validation import check_auth_token, normalize_uid
+from cometchat.validation import UNSETTABLE, check_auth_token, normalize_uid
 
+from . import lifecycle
 from .auth import Caller, IdentifyCaller
 from .body import read_json_object
 from .errors import ApiError, bad_request, handle_api_error, handle_cometchat_error, handle_rate_limited
@@ -28,6 +29,8 @@ IDENTIFY_CALLER = "token_server.authenticator"
 MINT_FIELDS = frozenset({"name", "avatar"})
 CREATE_FIELDS = frozenset({"uid", "name", "avatar", "link", "role", "metadata", "tags"})
 REVOKE_FIELDS = frozenset({"authToken", "all"})
+UPDATE_FIELDS = frozenset({"name", "avatar", "link", "metadata", "tags", "role"})
+DELETE_MODES = {"false": "deactivated", "true": "permanent"}  # ?permanent= -> the answer's "deleted"
 
 bp = Blueprint("cometchat_tokens", __name__)
 # The blueprint answers its own errors in the contract's JSON shape, whatever the host app does.
@@ -66,6 +69,11 @@ def authorize(uid: Any) -> str:
     return uid
 
 
+def require_trusted(message: str) -> None:
+    if not current_caller().is_trusted:
+        raise ApiError(403, "ERR_FORBIDDEN", message)
+
+
 def no_store(response: Response, status: int = 200) -> Response:
     response.status_code = status
     response.headers["Cache-Control"] = "no-store"
@@ -102,9 +110,9 @@ def create_user() -> Response:
     current_caller()
     body = read_json_object(CREATE_FIELDS, required=("uid", "name"))
     uid = authorize(body["uid"])
-    if body.get("role") is not None and not current_caller().is_trusted:
+    if body.get("role") is not None:
         # A role decides what a user may do in the chat: never self-assigned.
-        raise ApiError(403, "ERR_FORBIDDEN", "Only a service caller may set a role.")
+        require_trusted("Only a service caller may set a role.")
     # The client validates every profile field before it makes any request.
     user = client().create_user(
         uid,
@@ -139,3 +147,44 @@ def revoke(uid: str) -> Response:
         client().flush_auth_tokens(uid)
         return no_store(jsonify({"uid": uid, "revoked": "all"}))
     raise bad_request('Send {"authToken": "<token>"} to revoke one token, or {"all": true} to revoke all.')
+
+
+@bp.patch("/users/<path:uid>")
+def update_user(uid: str) -> Response:
+    """Profile sync. JSON null unsets avatar, link or metadata (CometChat's ``unset``)."""
+    uid = authorize(uid)
+    body = read_json_object(UPDATE_FIELDS)
+    if not body:
+        raise bad_request(f"Send at least one of: {', '.join(sorted(UPDATE_FIELDS))}.")
+    if "role" in body:
+        require_trusted("Only a service caller may set a role.")
+    unset = [key for key in UNSETTABLE if key in body and body[key] is None]
+    for key in sorted(UPDATE_FIELDS - set(UNSETTABLE)):
+        if key in body and body[key] is None:
+            raise bad_request(f"The {key} cannot be null; only avatar, link and metadata can be unset.", key)
+    user = client().update_user(
+        uid,
+        name=body.get("name"),
+        avatar=body.get("avatar"),
+        link=body.get("link"),
+        role=body.get("role"),
+        metadata=body.get("metadata"),
+        tags=body.get("tags"),
+        unset=unset,
+    )
+    return no_store(jsonify({"user": user.to_dict()}))
+
+
+@bp.delete("/users/<path:uid>")
+def delete_user(uid: str) -> Response:
+    """Deprovision: revoke every token, THEN deactivate (or delete for good); see
+    :mod:`token_server.lifecycle` for why in that order. A uid already gone is the same success."""
+    current_caller()
+    require_trusted("Only a service caller may delete a user.")
+    uid = authorize(uid)
+    mode = DELETE_MODES.get(request.args.get("permanent", "false").lower())
+    if mode is None:
+        raise bad_request("permanent must be true or false.", "permanent")
+    read_json_object(frozenset())  # options go in the query string; a body is refused
+    lifecycle.deprovision(client(), uid, permanent=mode == "permanent")
+    return no_store(jsonify({"uid": uid, "deleted": mode}))

@@ -128,6 +128,10 @@ def create_emulator_blueprint(state: EmulatorState, *, name: str = "cometchat_em
         status = request.args.get("status")
         return jsonify(_paginate(state.list_users(request.args.get("searchKey"), status)))
 
+    @bp.put("/users")
+    def reactivate_users() -> Response:
+        return _ok(state.reactivate_users(_json_body()))
+
     @bp.get("/users/<uid>")
     def get_user(uid: str) -> Response:
         return _ok(state.get_user(uid))

@@ -26,6 +26,7 @@ TEST_USERS = tuple(
 )
 MAX_VALID_TOKENS = 100
 MAX_IMPORT_USERS = 50
+MAX_REACTIVATE_UIDS = 25
 PROFILE_KEYS = ("avatar", "link", "metadata", "tags", "statusMessage")
 
 
@@ -192,6 +193,24 @@ class EmulatorState:
                 return {"success": True, "message": f"User with UID {uid} has been deleted successfully."}
             record.deactivated_at = _now()
             return {"deactivatedUids": [uid]}
+
+    def reactivate_users(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``PUT /users`` with ``uidsToActivate``: deactivated users become active again,
+        their stored tokens valid again (documented). Unknown or active uids are skipped
+        (unconfirmed); the answer lists the uids reactivated."""
+        uids = body.get("uidsToActivate")
+        if not isinstance(uids, list) or not uids or any(not isinstance(u, str) for u in uids):
+            raise rules.bad_request("uidsToActivate", "The uidsToActivate field must be a list of uids.")
+        if len(uids) > MAX_REACTIVATE_UIDS:
+            raise rules.bad_request("uidsToActivate", f"At most {MAX_REACTIVATE_UIDS} uids in one request.")
+        reactivated = []
+        with self.lock:
+            for uid in dict.fromkeys(u.lower() for u in uids):
+                record = self.users.get(uid)
+                if record is not None and record.deactivated_at is not None:
+                    record.deactivated_at = None
+                    reactivated.append(uid)
+        return {"nonDeactivatedUids": reactivated}
 
     def list_users(self, search_key: str | None, status: str | None) -> list[dict[str, Any]]:
         with self.lock:
