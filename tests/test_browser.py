@@ -1,5 +1,9 @@
 """The demo page in a real headless Chromium (Debian's), against a real server on a free port.
 
+Offline means offline: every page records the hosts it asks for, and a test fails if the page
+reached any host other than the server it was opened from (only the live-mode test allows
+the SDK's host, and aborts that request).
+
 Without Chromium these tests skip with the reason, except under CI=true, where they must run
 (.ci/run installs the chromium package). Screenshots of each state are saved under the test
 run's temporary directory (the path is printed with -s, and listed in the test report).
@@ -12,6 +16,7 @@ import re
 import shutil
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -71,14 +76,37 @@ def shots(tmp_path_factory) -> Path:
     return folder
 
 
+def origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.netloc else parts.scheme + ":"
+
+
+def watch(page: Page) -> None:
+    """Record what a page asks for: CSP violations and every request's origin (anything not on
+    127.0.0.1 is also aborted, so a test never sends traffic off this machine)."""
+    page.csp_errors = []  # type: ignore[attr-defined]
+    page.origins = []  # type: ignore[attr-defined]
+    page.allowed_foreign = set()  # type: ignore[attr-defined]
+    page.on("console", lambda msg: "Content Security Policy" in msg.text and page.csp_errors.append(msg.text))
+    page.on("request", lambda req: page.origins.append(origin(req.url)))
+    page.context.route(re.compile(r"^(?!http://127\.0\.0\.1:)"), lambda route: route.abort())
+
+
+def check_stayed_home(page: Page) -> None:
+    assert page.csp_errors == [], page.csp_errors  # type: ignore[attr-defined]
+    pages = [o for o in page.origins if o.startswith("http://127.0.0.1:")]  # type: ignore[attr-defined]
+    home = pages[0] if pages else None
+    foreign = [o for o in page.origins if o not in (home, "data:") and o not in page.allowed_foreign]  # type: ignore[attr-defined]
+    assert foreign == [], f"the page reached other hosts: {foreign}"
+
+
 @pytest.fixture
 def page(browser, request):
     context = browser.new_context(viewport={"width": 1024, "height": 800})
     page = context.new_page()
-    page.csp_errors = []  # type: ignore[attr-defined]
-    page.on("console", lambda msg: "Content Security Policy" in msg.text and page.csp_errors.append(msg.text))
+    watch(page)
     yield page
-    assert page.csp_errors == [], page.csp_errors  # type: ignore[attr-defined]
+    check_stayed_home(page)
     context.close()
 
 
@@ -92,6 +120,19 @@ def signed_in_as(page: Page, uid: str) -> None:
     expect(page.get_by_role("button", name="Log out")).to_be_visible()
 
 
+def flow_steps(page: Page, kind: str):
+    """The flow panel's finished steps of one kind: "server" (the page's calls) or "sdk"."""
+    return page.locator(f"#flow li[data-kind={kind}][data-outcome]")
+
+
+def upstream_calls(step) -> list[str]:
+    return step.locator("li[data-kind=upstream]").evaluate_all("items => items.map(i => i.dataset.call)")
+
+
+def token_in_storage(page: Page) -> str:
+    return page.evaluate("localStorage.getItem('cometchat-demo:authToken')")
+
+
 def test_page_says_which_mode_it_is_in(page, server, shots) -> None:
     page.goto(server)
     expect(page.locator("#mode")).to_contain_text("Offline mode")
@@ -101,6 +142,25 @@ def test_page_says_which_mode_it_is_in(page, server, shots) -> None:
         expect(page.get_by_role("button", name=f"cometchat-uid-{n}")).to_be_visible()
     assert "COMETCHAT_API_KEY" not in page.content()
     snap(page, shots, "01-signed-out")
+
+
+def test_favicon_is_not_a_404(page, server) -> None:
+    page.goto(server)
+    expect(page.get_by_label("UID")).to_be_visible()
+    icon = page.request.get(server + "/favicon.ico")
+    assert icon.status == 200
+    assert icon.headers["content-type"].startswith("image/")
+
+
+def test_labels_sit_apart_from_their_inputs(page, server) -> None:
+    page.goto(server)
+    for name, field_id in (("UID", "uid"), ("Name", "name")):
+        label = page.locator(f"label[for={field_id}]").bounding_box()
+        field = page.get_by_label(name).bounding_box()
+        assert field["y"] - (label["y"] + label["height"]) >= 4, name  # a visible gap below the label
+    uid_box = page.get_by_label("UID").bounding_box()
+    name_label = page.locator("label[for=name]").bounding_box()
+    assert name_label["y"] - (uid_box["y"] + uid_box["height"]) >= 12  # the next label starts a new group
 
 
 def test_sign_up_a_new_user(page, server, shots) -> None:
@@ -113,6 +173,16 @@ def test_sign_up_a_new_user(page, server, shots) -> None:
     expect(page.locator("#user-name")).to_have_text("Browser Person")
     expect(page.locator("#user-status")).to_have_text("available")
     expect(page.locator("#events li").last).to_contain_text(f"loginSuccess: {uid}")
+    # The flow: one call to the token server, one upstream call (create with token), the SDK login.
+    [create] = flow_steps(page, "server").all()
+    expect(create).to_contain_text("POST /api/cometchat/users")
+    expect(create.locator(".badge").first).to_have_text("201")
+    assert upstream_calls(create) == ["POST /users"]
+    expect(create).to_contain_text("withAuthToken")
+    expect(flow_steps(page, "sdk").last).to_contain_text(f"logged in as {uid}")
+    token = token_in_storage(page)
+    flow_text = page.locator("#flow").inner_text()
+    assert token not in flow_text and f"{token[:6]}…{token[-4:]}" in flow_text  # masked
     snap(page, shots, "02-signed-up")
     # Signing up again with the same uid is refused in words.
     page.get_by_role("button", name="Log out").click()
@@ -129,24 +199,96 @@ def test_sign_in_as_a_test_user_reload_and_log_out(page, server, shots) -> None:
     expect(page.locator("#user-name")).to_have_text("George Alan")
     # Offline the avatar URL cannot load: the initials stand in for it.
     expect(page.locator("#user-initials")).to_have_text("GA")
+    expect(page.locator("#user-avatar")).not_to_have_attribute("src", re.compile("."))  # no remote image
+    # A returning user: the server asked CometChat once per call, and minted in one round trip.
+    read, mint = flow_steps(page, "server").all()
+    expect(read).to_contain_text("GET /api/cometchat/users/cometchat-uid-2")
+    assert upstream_calls(read) == ["GET /users/{uid}"]
+    expect(mint).to_contain_text("POST /api/cometchat/token/cometchat-uid-2")
+    assert upstream_calls(mint) == ["POST /users/{uid}/auth_tokens"]
+    expect(mint.locator(".ms").first).to_have_text(re.compile(r"^[0-9.]+ ms$"))
+    expect(flow_steps(page, "sdk").last).to_contain_text("CometChat.login(")
+    expect(page.locator("#why-uid")).to_contain_text("named the uid in the route")
     snap(page, shots, "03-signed-in")
-    token = page.evaluate("localStorage.getItem('cometchat-demo:authToken')")
+    token = token_in_storage(page)
     assert token
 
     page.reload()
     signed_in_as(page, "cometchat-uid-2")  # the session survives, as the real SDK's does
-    assert page.locator("#events li").count() == 0  # no new login happened
+    [restored] = page.locator("#events li").all()  # no new login happened, and the panel says so
+    expect(restored).to_contain_text("sessionRestored: cometchat-uid-2")
     snap(page, shots, "04-after-reload")
 
     page.get_by_role("button", name="Log out").click()
     expect(page.get_by_role("heading", name="Sign up or sign in")).to_be_visible()
     expect(page.locator("#events li").last).to_contain_text("logoutSuccess")
+    expect(flow_steps(page, "sdk").last).to_contain_text("CometChat.logout()")
+    revoke = flow_steps(page, "server").last
+    expect(revoke).to_contain_text("/revoke")
+    assert upstream_calls(revoke) == ["DELETE /users/{uid}/auth_tokens/{authToken}"]
+    assert token not in page.locator("#flow").inner_text()
     snap(page, shots, "05-logged-out")
     # This device's token was revoked on the server: CometChat (the emulator) refuses it now.
     me = requests.put(server + "/emulator/v3.0/me", headers={"authToken": token}, timeout=5)
     assert me.status_code == 401
     page.reload()
     expect(page.get_by_role("heading", name="Sign up or sign in")).to_be_visible()
+
+
+def test_single_page_app_path_uses_the_jwt_uid_only(page, server, shots) -> None:
+    page.goto(server)
+    page.get_by_label("As a single-page app").check()
+    uid = f"spa-{os.getpid()}"
+    page.get_by_label("UID").fill(uid)
+    page.get_by_label("Name").fill("Spa Person")
+    page.get_by_role("button", name="Sign in").click()
+    signed_in_as(page, uid)
+    jwt_step, mint = flow_steps(page, "server").all()
+    expect(jwt_step).to_contain_text("POST /api/dev/jwt")
+    expect(jwt_step).to_contain_text(f"for uid {uid}")
+    # The production route: no uid in it, the JWT (masked) in the Authorization header.
+    expect(mint.locator(".what").first).to_have_text("POST /api/cometchat/token")
+    expect(mint.locator(".sent")).to_have_text(re.compile(r"^Authorization: Bearer eyJ\S{3}…\S{4}$"))
+    # A first login: the mint found no user, so the server created it with its token.
+    assert upstream_calls(mint) == ["POST /users/{uid}/auth_tokens", "POST /users"]
+    not_found = mint.locator("li[data-kind=upstream]").first
+    expect(not_found.locator(".badge")).to_have_text("404")
+    expect(not_found.locator(".detail")).to_contain_text("ERR_UID_NOT_FOUND")
+    expect(page.locator("#why-uid")).to_contain_text(f"Token minted for {uid}")
+    expect(page.locator("#why-uid")).to_contain_text("sub claim")
+    # ... and the JWT gets no token for anyone else.
+    page.get_by_role("button", name="Ask for another user's token with this JWT").click()
+    expect(page.locator("#try-other-result")).to_contain_text("Refused (ERR_FORBIDDEN)")
+    refused = flow_steps(page, "server").last
+    expect(refused.locator(".badge").first).to_have_text("403")
+    assert upstream_calls(refused) == []  # refused before any CometChat call
+    snap(page, shots, "11-single-page-app")
+
+    # A returning user on the production path: one round trip.
+    page.get_by_role("button", name="Log out").click()
+    revoke = flow_steps(page, "server").last
+    expect(revoke.locator(".sent")).to_contain_text("Authorization: Bearer eyJ")
+    expect(revoke.locator(".badge").first).to_have_text("200")
+    page.get_by_label("UID").fill(uid)
+    page.get_by_role("button", name="Sign in").click()
+    signed_in_as(page, uid)
+    assert upstream_calls(flow_steps(page, "server").last) == ["POST /users/{uid}/auth_tokens"]
+
+
+def test_single_page_app_sign_up_sends_the_jwt(page, server) -> None:
+    page.goto(server)
+    page.get_by_label("As a single-page app").check()
+    uid = f"spa-new-{os.getpid()}"
+    page.get_by_label("UID").fill(uid)
+    page.get_by_label("Name").fill("New Spa")
+    page.get_by_role("button", name="Sign up").click()
+    signed_in_as(page, uid)
+    jwt_step, create = flow_steps(page, "server").all()
+    expect(jwt_step).to_contain_text("POST /api/dev/jwt")
+    expect(create.locator(".what").first).to_have_text("POST /api/cometchat/users")
+    expect(create.locator(".sent")).to_contain_text("Authorization: Bearer eyJ")
+    expect(create.locator(".badge").first).to_have_text("201")
+    assert upstream_calls(create) == ["POST /users"]
 
 
 def test_keyboard_only_sign_in(page, server) -> None:
@@ -195,7 +337,7 @@ def test_live_mode_without_the_sdk_says_so(page, tmp_path, shots) -> None:
         tmp_path, {"COMETCHAT_APP_ID": "demoapp", "COMETCHAT_REGION": "eu", "COMETCHAT_API_KEY": "never-shown-rest-key"}
     )
     try:
-        page.route(re.compile(r"https://unpkg\.com/.*"), lambda route: route.abort())
+        page.allowed_foreign.add("https://unpkg.com")  # the pinned SDK, and only it (aborted here)
         page.goto(root)
         expect(page.locator("#mode")).to_contain_text("Live mode")
         expect(page.get_by_role("alert")).to_contain_text("could not be loaded")
@@ -203,6 +345,9 @@ def test_live_mode_without_the_sdk_says_so(page, tmp_path, shots) -> None:
         assert script.get_attribute("integrity").startswith("sha384-")
         assert "@4.2.0/" in script.get_attribute("src")
         assert "never-shown-rest-key" not in page.content()
+        assert "https://data-us.cometchat.io" in page.evaluate(
+            "JSON.parse(document.getElementById('demo-config').textContent).imageHosts.map(h => 'https://' + h).join(' ')"
+        )
         snap(page, shots, "09-sdk-missing")
     finally:
         proc.stop()
@@ -211,6 +356,7 @@ def test_live_mode_without_the_sdk_says_so(page, tmp_path, shots) -> None:
 def test_phone_sized_screen(browser, server, shots) -> None:
     context = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True)
     page = context.new_page()
+    watch(page)
     page.goto(server)
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
@@ -218,4 +364,5 @@ def test_phone_sized_screen(browser, server, shots) -> None:
     signed_in_as(page, "cometchat-uid-5")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     snap(page, shots, "10-phone")
+    check_stayed_home(page)
     context.close()

@@ -3,17 +3,22 @@
 Live mode loads the official SDK at a pinned version with a subresource-integrity hash;
 emulator mode loads a small stand-in with the same surface (``static/cometchat-standin.js``)
 that logs in against the embedded emulator. The REST key never reaches the page.
+Offline means offline: in emulator mode the page loads nothing from another host, not even
+an avatar (it shows initials), and its Content-Security-Policy says so.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, Response, render_template
+from flask import Blueprint, Response, render_template, send_from_directory
+from flask.blueprints import BlueprintSetupState
 
 from cometchat.emulator import TEST_USERS
 
+from . import devtrace, routes
 from .config import Settings
+from .devjwt import DEV_JWT_PATH
 
 SDK_VERSION = "4.2.0"
 SDK_URL = f"https://unpkg.com/@cometchat/chat-sdk-javascript@{SDK_VERSION}/CometChat.js"
@@ -21,18 +26,22 @@ SDK_URL = f"https://unpkg.com/@cometchat/chat-sdk-javascript@{SDK_VERSION}/Comet
 # exact bytes unpkg serves); recompute when SDK_VERSION changes.
 SDK_INTEGRITY = "sha384-T04ptml56Svi+//wMNdJvT+Fa8gC/WoUYjV3hehep92xWVkvbMGFtVviry0BsxJc"
 TEST_UIDS = tuple(uid for uid, _name, _avatar in TEST_USERS)
+# Where CometChat serves its sample users' avatars: the one image host live mode may show.
+AVATAR_HOST = "data-us.cometchat.io"
 
 
 def content_security_policy(live: bool) -> str:
     # The SDK's exact URL, not its host: unpkg serves every npm package.
     scripts = f"'self' {SDK_URL}" if live else "'self'"
     connect = "'self' https://*.cometchat.io wss://*.cometchat.io" if live else "'self'"
+    # Exactly the images each mode shows: offline, initials and our own files only.
+    images = f"'self' data: https://{AVATAR_HOST}" if live else "'self' data:"
     return "; ".join(
         (
             "default-src 'none'",
             f"script-src {scripts}",
             f"connect-src {connect}",
-            "img-src 'self' data: https:",
+            f"img-src {images}",
             "style-src 'self'",
             "base-uri 'none'",
             "form-action 'none'",
@@ -56,9 +65,19 @@ def create_demo_blueprint(settings: Settings, *, emulator_url: str) -> Blueprint
         "appId": settings.app_id or "emulator",
         "region": settings.region or "us",
         "emulatorUrl": None if live else emulator_url,
-        "apiBase": "/api/cometchat",
+        "apiBase": routes.URL_PREFIX,
+        # The production path's stand-in for an identity provider: a short-lived test JWT.
+        "devJwtRoute": DEV_JWT_PATH,
+        "traceHeader": devtrace.HEADER,
+        "imageHosts": [AVATAR_HOST] if live else [],
         "testUids": list(TEST_UIDS),
     }
+
+    def install_trace(state: BlueprintSetupState) -> None:
+        # The demo page shows what the token routes did upstream; only a dev app has the page.
+        devtrace.init_app(state.app, settings, state.app.extensions[routes.CLIENT])
+
+    bp.record_once(install_trace)
 
     @bp.get("/")
     def index() -> Response:
@@ -76,5 +95,9 @@ def create_demo_blueprint(settings: Settings, *, emulator_url: str) -> Blueprint
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"
         return response
+
+    @bp.get("/favicon.ico")
+    def favicon() -> Response:
+        return send_from_directory(str(bp.static_folder), "favicon.ico", mimetype="image/vnd.microsoft.icon")
 
     return bp
