@@ -173,3 +173,14 @@ def test_no_configuration_uses_the_embedded_emulator_and_says_it_does_not_persis
     gone = runner.invoke(cli, ["users", "get", "temp"], env=env)
     assert gone.exit_code == 1  # a new process-local emulator each time
     assert "COMETCHAT_BASE_URL" in runner.invoke(cli, ["--help"], env=env).stdout
+
+
+def test_a_clean_dry_run_exits_0_and_calls_nothing(run, emulator, tmp_path) -> None:
+    path = tmp_path / "users.csv"
+    path.write_text("uid,name\nann,Ann\nbob,Bob\n", encoding="utf-8")
+    before = emulator.stats()["requests"]
+    result = run("users", "import", str(path), "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "Would send 2 users in 1 request(s)" in result.stdout
+    assert emulator.stats()["requests"] == before
+    assert not path.with_name("users.csv.journal.jsonl").exists()
