@@ -184,3 +184,12 @@ def test_a_clean_dry_run_exits_0_and_calls_nothing(run, emulator, tmp_path) -> N
     assert "Would send 2 users in 1 request(s)" in result.stdout
     assert emulator.stats()["requests"] == before
     assert not path.with_name("users.csv.journal.jsonl").exists()
+
+
+def test_an_unwritable_journal_is_a_usage_error_before_anything_is_sent(run, emulator, tmp_path) -> None:
+    path = tmp_path / "users.csv"
+    path.write_text("uid,name\nann,Ann\n", encoding="utf-8")
+    before = emulator.stats()["requests"]
+    result = run("users", "import", str(path), "--journal", str(tmp_path / "missing-dir" / "j.jsonl"))
+    assert result.exit_code == 2 and "missing-dir" in result.stderr
+    assert emulator.stats()["requests"] == before

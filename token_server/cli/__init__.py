@@ -46,6 +46,8 @@ class _Cli(click.Group):
             sys.exit(EXIT_FAILED)
         except (ConfigError, InputError) as exc:
             _fail(str(exc), EXIT_USAGE)
+        except OSError as exc:  # a journal or report path that cannot be written
+            _fail(f"{exc.filename or 'file'}: {exc.strerror or exc}", EXIT_USAGE)
         except UpstreamAuthError as exc:
             _fail(f"CometChat rejected the REST key ({exc.code}): check COMETCHAT_API_KEY", EXIT_USAGE)
         except CometChatError as exc:

@@ -103,6 +103,8 @@ def import_users(
         _dry_run(rows, journal, via, per_minute, as_json)
         return
     report = report or file.with_name(file.name + REPORT_SUFFIX)
+    for target in (journal.path, report):  # fail now, not after rows have landed
+        open(target, "a").close()
     bar = tqdm(
         total=0, unit="user", file=sys.stderr, disable=not (progress and sys.stderr.isatty()), dynamic_ncols=True
     )
