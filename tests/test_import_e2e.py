@@ -149,6 +149,7 @@ def test_injected_500s_drops_and_429s_lose_and_duplicate_nothing(emulator, tmp_p
     summary = json.loads(result.stdout)
     assert summary["created"] + summary["already_existed"] == 300 and summary["failed"] == 0
     assert summary["already_existed"] >= 20  # rows that landed before their request failed, resent
+    assert summary["rate_limited"] == 1  # the injected one, seen and waited out
     assert_exactly_once(emulator, expected)
     report = json.loads(csv_path.with_name("users.csv.failures.json").read_text())
     assert report["failures"] == []

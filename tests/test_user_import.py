@@ -296,6 +296,14 @@ def test_429_waits_for_retry_after_then_resends(upstream, tmp_path) -> None:
     assert any(6.9 <= s <= 7.0 for s in slept), slept
 
 
+def test_429s_the_client_retried_itself_are_counted_too(upstream, tmp_path) -> None:
+    upstream.faults.extend([Fault("status", status=429, retry_after=1)] * 2)
+    client = make_client(upstream)
+    importer, _ = run(upstream, make_rows(10), tmp_path, client=client)
+    assert importer.summary.ok and importer.summary.rate_limited == 2
+    assert client.transport.observers == []  # the importer leaves no observer behind
+
+
 def test_an_outage_stops_the_run_and_the_rerun_finishes(upstream, tmp_path) -> None:
     rows = make_rows(120)
     client = make_client(upstream, max_retries=0)

@@ -30,6 +30,7 @@ from cometchat import (
     UpstreamUnavailableError,
 )
 from cometchat.client import MAX_IMPORT_USERS
+from cometchat.transport import UpstreamAttempt
 
 from .journal import Entry, Journal
 from .pacing import MINUTE_SECONDS, Pacer
@@ -57,7 +58,7 @@ class Summary:
     failed: list[Entry] = field(default_factory=list)
     unsent: int = 0
     requests: int = 0
-    rate_limited: int = 0
+    rate_limited: int = 0  # 429 answers seen, the client's own retries included
     stopped: str | None = None
 
     @property
@@ -107,6 +108,9 @@ class Importer:
 
     def run(self, rows: Sequence[Row]) -> Summary:
         """Send ``rows`` (from :meth:`pending`); the summary says what became of each."""
+        # The transport tells its observers about every attempt, its own retries included.
+        observers = getattr(getattr(self.client, "transport", None), "observers", [])
+        observers.append(self._observe)
         try:
             if self.via == "data-import":
                 for start in range(0, len(rows), MAX_IMPORT_USERS):
@@ -118,8 +122,14 @@ class Importer:
             self.summary.stopped = str(exc)
         except KeyboardInterrupt:
             self.summary.stopped = "interrupted (Ctrl-C)"
+        finally:
+            observers.remove(self._observe)
         self.summary.unsent = sum(1 for row in rows if row.uid not in self._landed)
         return self.summary
+
+    def _observe(self, attempt: UpstreamAttempt) -> None:
+        if attempt.outcome == "rate_limited":
+            self.summary.rate_limited += 1
 
     # ---- data import ---------------------------------------------------------------------
 
@@ -190,7 +200,6 @@ class Importer:
     # ---- shared ----------------------------------------------------------------------------
 
     def _rate_limited(self, exc: RateLimitedError, count: int) -> int:
-        self.summary.rate_limited += 1
         if count + 1 >= MAX_RATE_LIMITED:
             raise ImportStopped("CometChat kept answering 429 (another client may be using the quota)")
         self.pacer.hold(exc.retry_after or 1.0)
