@@ -105,23 +105,16 @@ def import_users(
     report = report or file.with_name(file.name + REPORT_SUFFIX)
     for target in (journal.path, report):  # fail now, not after rows have landed
         open(target, "a").close()
-    bar = tqdm(
-        total=0, unit="user", file=sys.stderr, disable=not (progress and sys.stderr.isatty()), dynamic_ncols=True
-    )
     ceiling = per_minute or (IMPORT_REQUESTS_PER_MINUTE if via == "data-import" else CORE_OPERATIONS_PER_MINUTE)
     try:
-        importer = Importer(
-            ctx.client, journal, via=via, per_minute=ceiling, minute_seconds=minute_seconds, progress=bar.update
-        )  # type: ignore[arg-type]
+        importer = Importer(ctx.client, journal, via=via, per_minute=ceiling, minute_seconds=minute_seconds)  # type: ignore[arg-type]
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     pending = importer.pending(rows)
-    bar.total = len(pending)
-    bar.refresh()
-    try:
+    # Rows done, rate and time left, on a terminal only (stderr: stdout stays parseable).
+    with tqdm(total=len(pending), unit="user", file=sys.stderr, disable=not (progress and sys.stderr.isatty())) as bar:
+        importer.progress = bar.update
         summary = importer.run(pending)
-    finally:
-        bar.close()
     write_failures(report, summary)
     _print_summary(summary, report, as_json)
     if not summary.ok:
