@@ -193,3 +193,10 @@ def test_an_unwritable_journal_is_a_usage_error_before_anything_is_sent(run, emu
     result = run("users", "import", str(path), "--journal", str(tmp_path / "missing-dir" / "j.jsonl"))
     assert result.exit_code == 2 and "missing-dir" in result.stderr
     assert emulator.stats()["requests"] == before
+
+
+def test_an_unreachable_upstream_is_a_failure_not_a_usage_error(run) -> None:
+    from .procs import free_port
+
+    result = run("users", "get", "cometchat-uid-1", COMETCHAT_BASE_URL=f"http://127.0.0.1:{free_port()}/v3")
+    assert result.exit_code == 1 and "ERR_UPSTREAM_UNAVAILABLE" in result.stderr

@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from cometchat import CometChatClient, CometChatError, UpstreamAuthError
+from cometchat import CometChatClient, CometChatError, UpstreamAuthError, ValidationError
 
 from ..config import ConfigError, load_dotenv_file, load_settings
 from ..user_import import InputError
@@ -52,7 +52,8 @@ class _Cli(click.Group):
             _fail(f"CometChat rejected the REST key ({exc.code}): check COMETCHAT_API_KEY", EXIT_USAGE)
         except CometChatError as exc:
             # Refused by our own checks (no status): bad usage; else the upstream's failure.
-            _fail(_error_text(exc), EXIT_USAGE if exc.status is None else EXIT_FAILED)
+            refused_here = isinstance(exc, ValidationError) and exc.status is None
+            _fail(_error_text(exc), EXIT_USAGE if refused_here else EXIT_FAILED)
 
 
 def _fail(message: str, code: int) -> None:
