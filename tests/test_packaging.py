@@ -123,6 +123,23 @@ def test_the_wheel_installs_and_works_outside_the_checkout(tmp_path) -> None:
         run = subprocess.run(
             [python, "-c", script], cwd=elsewhere, capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin"}
         )
+        # The console script reads the same configuration as the server.
+        cli_env = {
+            "PATH": "/usr/bin",
+            "COMETCHAT_BASE_URL": f"http://127.0.0.1:{port}/v3",
+            "COMETCHAT_API_KEY": "packaged-key",
+            "TOKEN_SERVER_SKIP_DOTENV": "1",
+        }
+        cli = subprocess.run(
+            [str(venv / "bin" / "cometchat-token-server"), "users", "get", "cometchat-uid-1", "--json"],
+            cwd=elsewhere,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=cli_env,
+        )
     finally:
         emulator.stop()
     assert run.returncode == 0 and "installed package works" in run.stdout, run.stdout + run.stderr
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+    assert '"cometchat-uid-1"' in cli.stdout and "packaged-key" not in cli.stdout + cli.stderr
