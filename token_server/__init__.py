@@ -20,13 +20,14 @@ from cometchat import CometChatClient
 from cometchat.emulator import EmulatorState, create_emulator_app, register_emulator
 from cometchat.inprocess import WSGIAdapter
 
-from . import devguard, errors, limits, routes
+from . import devguard, errors, limits, metrics, requestid, routes
 from .auth import Authenticator
 from .config import Settings, load_dotenv_file, load_settings
 from .demo import create_demo_blueprint
+from .logformat import configure_logging
 from .redaction import install_redaction
 
-__all__ = ["create_app"]
+__all__ = ["configure_logging", "create_app"]
 
 log = logging.getLogger("token_server")
 
@@ -36,7 +37,6 @@ EMULATOR_MOUNT = "/emulator"
 # The in-process emulator answers at this address; ".invalid" can never resolve, so a
 # mistake in wiring fails loudly instead of reaching the network.
 EMULATOR_BASE_URL = "http://cometchat-emulator.invalid/v3"
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
@@ -45,10 +45,13 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     settings = _load_settings(config)
     app = Flask(__name__, static_folder=None)
     _configure_flask(app, settings)
-    configure_logging()
+    configure_logging(settings.log_format)
     install_redaction(settings.secrets)
     client, emulator_state = _build_client(settings)
     app.extensions[EMULATOR] = emulator_state
+
+    requestid.init_app(app, settings.secrets)
+    metrics.init_app(app, client, settings.metrics_token)
 
     devguard.init_app(app, settings)  # first: a foreign Host or Origin gets nothing else
     limits.init_app(app, settings)
@@ -81,12 +84,6 @@ def _configure_flask(app: Flask, settings: Settings) -> None:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies
         )
-
-
-def configure_logging() -> None:
-    """Under gunicorn or a test runner our loggers need a handler too."""
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
 
 
 def _build_client(settings: Settings) -> tuple[CometChatClient, EmulatorState | None]:
