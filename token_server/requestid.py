@@ -5,9 +5,9 @@ backend made it); anything else is replaced by a new one. The id goes back on ev
 errors and 404s included, onto every log line of the request, and with every CometChat call
 the request makes (``cometchat.transport.current_request_id``).
 
-A WSGI middleware rather than Flask hooks: it wraps everything the app answers, and the id
-stays set while the answer is written out, when the development server logs its access line.
-The route (the URL rule, never the raw path) is known only once Flask has matched the URL;
+A WSGI middleware rather than Flask hooks: it wraps everything the app answers, before any
+hook can refuse a request, and leaves the id in the environ for gunicorn's access line. The
+route (the URL rule, never the raw path) is known only once Flask has matched the URL;
 :func:`init_app` records it then, for the log lines and gunicorn's access line.
 """
 
@@ -16,11 +16,10 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from contextvars import ContextVar
+from contextvars import ContextVar, copy_context
 from typing import Any, Callable, Iterable
 
 from flask import Flask, request, request_started
-from werkzeug.wsgi import ClosingIterator
 
 from cometchat.transport import REQUEST_ID_HEADER, current_request_id
 
@@ -58,6 +57,11 @@ class RequestIdMiddleware:
         request_id = accept_request_id(environ.get("HTTP_X_REQUEST_ID"), self.secrets)
         environ[ENVIRON_REQUEST_ID] = request_id
         environ[ENVIRON_STARTED] = time.perf_counter()
+        # A context of its own: the ids live exactly as long as the app handles this request,
+        # and never linger in the server's thread for whatever it runs next.
+        return copy_context().run(self._handle, request_id, environ, start_response)
+
+    def _handle(self, request_id: str, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         current_request_id.set(request_id)
         current_route.set(None)
 
@@ -66,19 +70,7 @@ class RequestIdMiddleware:
             headers.append((REQUEST_ID_HEADER, request_id))
             return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
 
-        try:
-            body = self.app(environ, start_with_id)
-        except BaseException:
-            _forget()
-            raise
-        # Closing the answer is the server's last step with it: the request's ids end there.
-        return ClosingIterator(body, _forget)
-
-
-def _forget() -> None:
-    # Set, not reset: a server thread serves one request after another, never two at once.
-    current_request_id.set(None)
-    current_route.set(None)
+        return self.app(environ, start_with_id)
 
 
 def _note_route(sender: Flask, **_: Any) -> None:
