@@ -168,6 +168,22 @@ def test_a_json_line_is_one_object_with_every_field_and_redaction_kept(lines) ->
     assert "ValueError" in second["exception"] and JWT_SECRET not in raw[1]
 
 
+def test_a_json_line_never_holds_a_raw_line_break_even_without_the_filter() -> None:
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "a\u2028b\u0085c\nd", None, None)
+    line = JsonFormatter().format(record)
+    assert line.isascii() and "\n" not in line
+    assert json.loads(line)["message"] == "a\u2028b\u0085c\nd"
+
+
+def test_the_emulator_echoes_and_records_the_request_id() -> None:
+    from cometchat.emulator import create_emulator_app
+
+    emulator = create_emulator_app()
+    answer = emulator.test_client().get("/v3/users/cometchat-uid-1", headers={"apikey": "k", "X-Request-ID": "echo-1"})
+    assert answer.status_code == 200 and answer.headers["X-Request-ID"] == "echo-1"
+    assert list(emulator.extensions["cometchat_emulator"].request_ids) == ["echo-1"]
+
+
 def test_log_format_is_validated() -> None:
     assert load_settings(app_env()).log_format == "plain"
     assert load_settings(app_env(LOG_FORMAT="JSON")).log_format == "json"

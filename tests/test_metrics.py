@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -45,7 +46,12 @@ def samples(text: str) -> dict[tuple[str, frozenset], float]:
 
 
 def value(text: str, name: str, **labels: str) -> float:
-    return samples(text).get((name, frozenset(labels.items())), 0.0)
+    """The sum of ``name``'s samples whose labels include ``labels`` (0 when there is none)."""
+    return sum(v for (n, key), v in samples(text).items() if n == name and labels.items() <= dict(key).items())
+
+
+def delta(before: str, after: str, name: str, **labels: str) -> float:
+    return value(after, name, **labels) - value(before, name, **labels)
 
 
 @pytest.fixture
@@ -99,27 +105,20 @@ def test_requests_mints_and_user_creations_are_counted(client) -> None:
     created = client.post("/api/cometchat/users", json={"uid": "metrics-made", "name": "M"}, headers=service())
     assert created.status_code == 201
     assert client.get("/api/cometchat/users/nobody-here", headers=service()).status_code == 404
-    after = scrape(client)
+    counted = partial(delta, before, scrape(client))
 
-    def delta(name: str, **labels: str) -> float:
-        return value(after, name, **labels) - value(before, name, **labels)
-
-    assert delta("token_server_requests_total", route=MINT_ROUTE, method="POST", status="200") == 2
-    assert delta("token_server_requests_total", route="/api/cometchat/users", method="POST", status="201") == 1
-    assert (
-        delta("token_server_requests_total", route="/api/cometchat/users/<path:uid>", method="GET", status="404") == 1
-    )
-    assert delta("token_server_request_duration_seconds_count", route=MINT_ROUTE) == 2
-    assert delta("token_server_tokens_minted_total") == 3
-    assert delta("token_server_users_created_total") == 2  # the first login and the explicit create
+    assert counted("token_server_requests_total", route=MINT_ROUTE, method="POST", status="200") == 2
+    assert counted("token_server_requests_total", route="/api/cometchat/users", method="POST", status="201") == 1
+    assert counted("token_server_requests_total", route="/api/cometchat/users/<path:uid>", status="404") == 1
+    assert counted("token_server_request_duration_seconds_count", route=MINT_ROUTE) == 2
+    assert counted("token_server_tokens_minted_total") == 3
+    assert counted("token_server_users_created_total") == 2  # the first login and the explicit create
     mint = "POST /users/{uid}/auth_tokens"
-    assert delta("token_server_upstream_requests_total", endpoint=mint, outcome="ok", status="200", code="") == 1
+    assert counted("token_server_upstream_requests_total", endpoint=mint, outcome="ok", status="200", code="") == 1
     not_found = dict(endpoint=mint, outcome="client_error", status="404", code="ERR_UID_NOT_FOUND")
-    assert delta("token_server_upstream_requests_total", **not_found) == 1
-    assert (
-        delta("token_server_upstream_requests_total", endpoint="POST /users", outcome="ok", status="200", code="") == 2
-    )
-    assert delta("token_server_upstream_duration_seconds_count", endpoint=mint) == 2
+    assert counted("token_server_upstream_requests_total", **not_found) == 1
+    assert counted("token_server_upstream_requests_total", endpoint="POST /users", outcome="ok", status="200") == 2
+    assert counted("token_server_upstream_duration_seconds_count", endpoint=mint) == 2
 
 
 def test_upstream_failures_and_retries_are_counted(client, metered) -> None:
@@ -127,22 +126,11 @@ def test_upstream_failures_and_retries_are_counted(client, metered) -> None:
     before = scrape(client)
     state.faults.extend([Fault("status", status=503), Fault("status", status=429, retry_after=0.01)])
     assert client.post("/api/cometchat/token/cometchat-uid-1", headers=service()).status_code == 200
-    after = scrape(client)
+    counted = partial(delta, before, scrape(client))
     mint = "POST /users/{uid}/auth_tokens"
-
-    def delta(name: str, **labels: str) -> float:
-        return value(after, name, **labels) - value(before, name, **labels)
-
-    outcomes = {"server_error": "503", "rate_limited": "429", "ok": "200"}
-    for outcome, status in outcomes.items():
-        labels = dict(endpoint=mint, outcome=outcome, status=status)
-        found = sum(
-            v - value(before, name, **dict(key))
-            for (name, key), v in samples(after).items()
-            if name == "token_server_upstream_requests_total" and labels.items() <= dict(key).items()
-        )
-        assert found == 1, outcome
-    assert delta("token_server_upstream_retries_total", endpoint=mint) == 2
+    for outcome, status in {"server_error": "503", "rate_limited": "429", "ok": "200"}.items():
+        assert counted("token_server_upstream_requests_total", endpoint=mint, outcome=outcome, status=status) == 1
+    assert counted("token_server_upstream_retries_total", endpoint=mint) == 2
 
 
 def test_a_connection_error_is_counted_with_its_outcome() -> None:
@@ -157,13 +145,9 @@ def test_a_connection_error_is_counted_with_its_outcome() -> None:
     http = app.test_client()
     before = scrape(http)
     assert http.post("/api/cometchat/token/cometchat-uid-1", headers=service()).status_code == 503
-    after = scrape(http)
     labels = dict(endpoint="POST /users/{uid}/auth_tokens", outcome="connection_error", status="", code="")
-    assert (
-        value(after, "token_server_upstream_requests_total", **labels)
-        - value(before, "token_server_upstream_requests_total", **labels)
-        == 3
-    )  # the first try and two retries
+    # The first try and two retries.
+    assert delta(before, scrape(http), "token_server_upstream_requests_total", **labels) == 3
 
 
 def test_an_attempt_that_timed_out_is_counted_as_a_timeout(metered, client) -> None:
@@ -171,11 +155,8 @@ def test_an_attempt_that_timed_out_is_counted_as_a_timeout(metered, client) -> N
     observers = metered.extensions["token_server.client"].transport.observers
     for observe in observers:
         observe(UpstreamAttempt("GET /users/{uid}", "timeout", None, None, 5.0, 1))
-    after = scrape(client)
     labels = dict(endpoint="GET /users/{uid}", outcome="timeout", status="", code="")
-    assert value(after, "token_server_upstream_requests_total", **labels) == value(
-        before, "token_server_upstream_requests_total", **labels
-    ) + len(observers)
+    assert delta(before, scrape(client), "token_server_upstream_requests_total", **labels) == len(observers) == 1
 
 
 def test_the_last_rate_limit_remaining_is_a_gauge(client, metered) -> None:
@@ -206,10 +187,7 @@ def test_auth_failures_are_counted_by_reason(client) -> None:
     client.post(uid_route, headers=as_user("someone-else"))
     after = scrape(client)
     for reason in ("ERR_UNAUTHORIZED", "ERR_INVALID_CREDENTIALS", "ERR_TOKEN_EXPIRED", "ERR_FORBIDDEN"):
-        assert (
-            value(after, "token_server_auth_failures_total", reason=reason)
-            == value(before, "token_server_auth_failures_total", reason=reason) + 1
-        ), reason
+        assert delta(before, after, "token_server_auth_failures_total", reason=reason) == 1, reason
 
 
 @pytest.mark.parametrize(

@@ -43,7 +43,7 @@ class PlainFormatter(logging.Formatter):
 class JsonFormatter(logging.Formatter):
     """One JSON object a line: time (UTC, ISO 8601), level, logger, message, request_id, route,
     status, duration_ms (null when not known), and exception when there is one. JSON escaping
-    keeps every object on one line (non-ASCII included, so no U+2028 line breaks either)."""
+    keeps every object on one line."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -60,7 +60,7 @@ class JsonFormatter(logging.Formatter):
             record.exc_text = self.formatException(record.exc_info)
         if record.exc_text:
             entry["exception"] = record.exc_text
-        return json.dumps(entry, ensure_ascii=True, default=str)
+        return json.dumps(entry, default=str)  # ASCII only: \u2028 is escaped, never a raw break
 
 
 def make_formatter(log_format: str) -> logging.Formatter:
