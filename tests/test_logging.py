@@ -118,6 +118,14 @@ def test_every_answer_carries_a_request_id(http, upstream, monkeypatch) -> None:
         assert NEW_ID.fullmatch(answer.headers.get("X-Request-ID", "")), expected
 
 
+def test_a_cross_origin_page_may_read_the_request_id() -> None:
+    origin = "https://app.example.com"
+    http = create_app(app_env(CORS_ORIGINS=origin)).test_client()
+    answer = http.post("/api/cometchat/token/cometchat-uid-1", headers={**service(), "Origin": origin})
+    assert answer.headers["Access-Control-Allow-Origin"] == origin
+    assert "x-request-id" in answer.headers["Access-Control-Expose-Headers"].lower()
+
+
 def test_the_request_id_goes_with_every_upstream_call(http, upstream) -> None:
     http.post("/api/cometchat/token/trace-new-user", headers={**service(), "X-Request-ID": "login-7"})
     assert list(upstream.request_ids) == ["login-7", "login-7"]  # the 404 mint, then the create

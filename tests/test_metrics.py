@@ -229,6 +229,12 @@ def test_no_uid_token_or_key_is_ever_a_label_value(client, metered) -> None:
             assert "leaky" not in label_value.lower()
 
 
+def test_the_mode_chosen_at_import_holds_whatever_the_environment_says_later(client, monkeypatch, tmp_path) -> None:
+    client.post("/api/cometchat/token/cometchat-uid-5", headers=service())
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))  # as running gunicorn.conf.py in-process does
+    assert value(scrape(client), "token_server_tokens_minted_total") >= 1
+
+
 # ---- under gunicorn's two workers --------------------------------------------------------
 
 

@@ -1,8 +1,8 @@
 """The CometChat token server as a Flask app: ``create_app(config=None)``.
 
 The factory reads the settings, builds the one CometChat client, then wires each
-extension in its own small step: logging, the rate limits, the dev-mode guard, CORS, the
-routes, the dev tools (emulator + demo page), the JSON errors.
+extension in its own small step: logging, request ids, metrics, the rate limits, the
+dev-mode guard, CORS, the routes, the dev tools (emulator + demo page), the JSON errors.
 """
 
 from __future__ import annotations
@@ -115,6 +115,7 @@ def _init_cors(app: Flask, settings: Settings) -> None:
         resources={f"{routes.URL_PREFIX}/*": {"origins": list(settings.cors_origins)}},
         supports_credentials=False,
         allow_headers=["Authorization", "Content-Type"],
+        expose_headers=[requestid.REQUEST_ID_HEADER],  # a front end can quote it in a bug report
         methods=["GET", "POST", "OPTIONS"],
         max_age=600,
         vary_header=True,

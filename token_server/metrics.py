@@ -25,6 +25,7 @@ from typing import Any
 from flask import Flask, Response, request, request_finished
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import multiprocess as prometheus_multiprocess
+from prometheus_client import values as prometheus_values
 
 from cometchat import CometChatClient
 from cometchat.transport import UpstreamAttempt
@@ -157,10 +158,16 @@ def _count_answer(sender: Flask, response: Response, **_: Any) -> None:
             AUTH_FAILURES.labels(_code_label(code) or OTHER).inc()
 
 
+def _multiprocess() -> bool:
+    # prometheus_client chose its mode once, when first imported: follow that choice, not
+    # the environment as it is now.
+    return prometheus_values.ValueClass is not prometheus_values.MutexValue
+
+
 def exposition() -> bytes:
     """The scrape: every worker's values in multiprocess mode, else this process's."""
     directory = os.environ.get(MULTIPROC_DIR_VARIABLE)
-    if not directory:
+    if not directory or not _multiprocess():
         return generate_latest(REGISTRY)
     registry = CollectorRegistry()
     prometheus_multiprocess.MultiProcessCollector(registry, path=directory)

@@ -18,8 +18,8 @@ API_PREFIXES = ("/v3", "/v3.0")
 # Core operations have their own per-minute bucket: create and delete a user, mint a token.
 CORE_ENDPOINTS = frozenset({"create_user", "delete_user", "create_token"})
 IMPORT_ENDPOINTS = frozenset({"import_users"})
-NO_KEY_ENDPOINTS = frozenset({"me"})
-REQUEST_ID_HEADER = "X-Request-ID"  # the SDK's login carries an auth token, no REST key
+NO_KEY_ENDPOINTS = frozenset({"me"})  # the SDK's login carries an auth token, no REST key
+REQUEST_ID_HEADER = "X-Request-ID"
 
 
 class _QuotaExceeded(Exception):
