@@ -4,6 +4,7 @@ The server is an I/O-bound proxy: each request mostly waits on CometChat, so thr
 workers (gthread) serve many requests per process cheaply.
 """
 
+import atexit
 import os
 import shutil
 import sys
@@ -15,15 +16,23 @@ from gunicorn.glogging import Logger
 # Prometheus multiprocess mode: each worker keeps its metrics in files in one folder, and
 # /metrics adds them up whichever worker answers. prometheus_client picks the mode when it is
 # first imported, so this comes before the app's modules. A folder given by the operator is
-# emptied (a restart starts from zero); otherwise a fresh one is made, and removed at exit.
-_metrics_dir_given = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
-if _metrics_dir_given:
+# emptied (a restart starts from zero); otherwise a fresh one is made, and removed when the
+# master exits, a refusal to start included.
+
+
+def _remove_metrics_dir(owner: int, path: str) -> None:
+    if os.getpid() == owner:  # workers run atexit handlers too, on their way out
+        shutil.rmtree(path, ignore_errors=True)
+
+
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     _metrics_dir = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     _metrics_dir.mkdir(parents=True, exist_ok=True)
     for _stale in _metrics_dir.glob("*.db"):
         _stale.unlink()
 else:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="token-server-metrics-")
+    atexit.register(_remove_metrics_dir, os.getpid(), os.environ["PROMETHEUS_MULTIPROC_DIR"])
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from token_server.config import (  # noqa: E402
@@ -114,8 +123,3 @@ def on_starting(server):
 def child_exit(server, worker):
     # A dead worker's "live" gauges leave the scrape; its counters stay in the totals.
     mark_process_dead(worker.pid)
-
-
-def on_exit(server):
-    if not _metrics_dir_given:
-        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

@@ -24,7 +24,7 @@ from token_server.metrics import _code_label
 
 from .conftest import EMULATOR_KEY
 from .helpers import JWT_SECRET, ROTATED_KEY, SERVICE_KEY, app_env, as_user, bearer, service, user_jwt
-from .procs import free_port, start_emulator, start_gunicorn
+from .procs import Process, free_port, procfile_command, start_emulator, start_gunicorn
 
 METRICS_TOKEN = "metrics-token-for-tests-0123"
 MINT_ROUTE = "/api/cometchat/token/<path:uid>"
@@ -236,6 +236,24 @@ def test_the_mode_chosen_at_import_holds_whatever_the_environment_says_later(cli
 
 
 # ---- under gunicorn's two workers --------------------------------------------------------
+
+
+def test_gunicorn_removes_the_metrics_folder_it_made(tmp_path) -> None:
+    env = {"TMPDIR": str(tmp_path), "COMETCHAT_EMULATOR": "1", "TOKEN_SERVER_API_KEYS": SERVICE_KEY}
+    server, root = start_gunicorn(tmp_path, env)
+    [made] = tmp_path.glob("token-server-metrics-*")
+    master = server.proc.pid
+    [worker] = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    os.kill(int(worker), signal.SIGTERM)  # a worker leaving (and replaced) leaves the folder be
+    deadline = time.monotonic() + 20
+    while Path(f"/proc/{master}/task/{master}/children").read_text().split() in ([], [worker]):
+        assert time.monotonic() < deadline, "gunicorn did not replace its worker"
+        time.sleep(0.1)
+    assert made.is_dir() and requests.get(root + "/healthz", timeout=10).ok
+    server.stop()
+    refused = Process(procfile_command(), env={"TMPDIR": str(tmp_path)}, log_path=tmp_path / "refused.log")
+    assert refused.proc.wait(timeout=60) != 0 and "refusing to start" in refused.stop()
+    assert not list(tmp_path.glob("token-server-metrics-*"))  # and gone after a stop, or a refusal
 
 
 def _stale_counter(directory: Path) -> None:
