@@ -11,6 +11,7 @@ import time
 from functools import partial
 from pathlib import Path
 
+import jwt as pyjwt
 import pytest
 import requests
 from prometheus_client.mmap_dict import MmapedDict, mmap_key
@@ -20,7 +21,7 @@ from cometchat.emulator.faults import Fault
 from cometchat.transport import UpstreamAttempt
 from token_server import create_app
 from token_server.config import ConfigError, load_settings
-from token_server.metrics import _code_label
+from token_server.metrics import code_label
 
 from .conftest import EMULATOR_KEY
 from .helpers import JWT_SECRET, ROTATED_KEY, SERVICE_KEY, app_env, as_user, bearer, service, user_jwt
@@ -190,6 +191,34 @@ def test_auth_failures_are_counted_by_reason(client) -> None:
         assert delta(before, after, "token_server_auth_failures_total", reason=reason) == 1, reason
 
 
+def test_an_unreachable_key_provider_is_an_auth_failure_and_a_busy_cometchat_is_not() -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    app = create_app(
+        app_env(
+            AUTH_JWT_SECRET=None,
+            AUTH_JWKS_URL=f"http://127.0.0.1:{free_port()}/jwks",  # nothing listens there
+            AUTH_JWT_AUDIENCE="tests",
+            METRICS_TOKEN=METRICS_TOKEN,
+        )
+    )
+    http = app.test_client()
+    before = scrape(http)
+    token = pyjwt.encode(
+        {"sub": "cometchat-uid-1", "aud": "tests", "exp": int(time.time()) + 300},
+        ec.generate_private_key(ec.SECP256R1()),
+        algorithm="ES256",
+        headers={"kid": "k1"},
+    )
+    answer = http.post("/api/cometchat/token", headers=bearer(token))
+    assert answer.status_code == 503 and answer.json["error"]["code"] == "ERR_AUTH_UNAVAILABLE"
+    app.extensions["token_server.emulator"].faults.extend([Fault("status", status=503)] * 3)
+    assert http.post("/api/cometchat/token/cometchat-uid-1", headers=service()).status_code == 503
+    counted = partial(delta, before, scrape(http))
+    assert counted("token_server_auth_failures_total", reason="ERR_AUTH_UNAVAILABLE") == 1
+    assert counted("token_server_auth_failures_total") == 1
+
+
 @pytest.mark.parametrize(
     ("code", "label"),
     [
@@ -203,7 +232,7 @@ def test_auth_failures_are_counted_by_reason(client) -> None:
     ],
 )
 def test_an_error_code_becomes_a_label_only_in_its_known_shape(code, label) -> None:
-    assert _code_label(code) == label
+    assert code_label(code) == label
 
 
 def test_no_uid_token_or_key_is_ever_a_label_value(client, metered) -> None:

@@ -42,7 +42,8 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 # upper case, so never a (lowercased) uid, and short.
 ERROR_CODE = re.compile(r"(?:[A-Z]{1,16}_)?ERR_[A-Z0-9_]{1,48}")
 OTHER = "other"
-# Answers whose error code says why a caller was refused (401, 403; 503 when keys are unreachable).
+# Answers whose error code says why a caller was refused: 401, 403, and the 503 of a JWKS
+# provider out of reach (other 503s are CometChat's).
 AUTH_FAILURE_STATUSES = frozenset({401, 403})
 AUTH_UNAVAILABLE = "ERR_AUTH_UNAVAILABLE"
 SECONDS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0)
@@ -108,7 +109,8 @@ def count_mint(*, user_created: bool) -> None:
         USERS_CREATED.inc()
 
 
-def _code_label(code: str | None) -> str:
+def code_label(code: str | None) -> str:
+    """An error code as a label value: as it is when it has a known code's shape."""
     if not code:
         return ""
     return code if ERROR_CODE.fullmatch(code) else OTHER
@@ -120,7 +122,7 @@ def observe_upstream(client: CometChatClient) -> None:
 
     def observe(attempt: UpstreamAttempt) -> None:
         status = "" if attempt.status is None else str(attempt.status)
-        UPSTREAM_CALLS.labels(attempt.endpoint, attempt.outcome, status, _code_label(attempt.code)).inc()
+        UPSTREAM_CALLS.labels(attempt.endpoint, attempt.outcome, status, code_label(attempt.code)).inc()
         UPSTREAM_SECONDS.labels(attempt.endpoint).observe(attempt.seconds)
         if attempt.attempt > 1:
             UPSTREAM_RETRIES.labels(attempt.endpoint).inc()
@@ -152,10 +154,18 @@ def _count_answer(sender: Flask, response: Response, **_: Any) -> None:
         REQUEST_SECONDS.labels(route).observe(time.perf_counter() - started)
     if status == 429:
         REFUSED_BY_LIMITS.labels(route).inc()
-    elif status in AUTH_FAILURE_STATUSES or status == 503:
-        code = _error_code(response)
-        if status != 503 or code == AUTH_UNAVAILABLE:
-            AUTH_FAILURES.labels(_code_label(code) or OTHER).inc()
+    reason = _auth_failure_reason(response)
+    if reason is not None:
+        AUTH_FAILURES.labels(reason).inc()
+
+
+def _auth_failure_reason(response: Response) -> str | None:
+    if response.status_code not in AUTH_FAILURE_STATUSES and response.status_code != 503:
+        return None
+    code = _error_code(response)
+    if response.status_code == 503 and code != AUTH_UNAVAILABLE:
+        return None
+    return code_label(code) or OTHER
 
 
 def _multiprocess() -> bool:
