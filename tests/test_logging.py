@@ -8,6 +8,7 @@ import io
 import json
 import logging
 import re
+import sys
 import time
 from typing import Iterator
 
@@ -24,7 +25,7 @@ from token_server.requestid import accept_request_id
 
 from .conftest import EMULATOR_KEY
 from .helpers import JWT_SECRET, SERVICE_KEY, app_env, as_user, bearer, service, user_jwt
-from .procs import start_emulator, start_gunicorn
+from .procs import Process, free_port, start_emulator, start_gunicorn
 
 NEW_ID = re.compile(r"[0-9a-f]{32}")
 JSON_FIELDS = {"time", "level", "logger", "message", "request_id", "route", "status", "duration_ms"}
@@ -266,3 +267,27 @@ def test_gunicorn_logs_json_lines_with_the_request_id(tmp_path) -> None:
     assert not any(e["message"].startswith("FORGED") for e in entries)
     for secret in (EMULATOR_KEY, SERVICE_KEY, token):
         assert secret not in output
+
+
+def test_python_server_py_logs_json_too(tmp_path) -> None:
+    port = free_port()
+    env = {"PORT": str(port), "LOG_FORMAT": "json"}
+    proc = Process([sys.executable, "server.py"], env=env, log_path=tmp_path / "embedded-json.log")
+    try:
+        proc.wait_http(f"http://127.0.0.1:{port}/healthz")
+        answer = requests.post(
+            f"http://127.0.0.1:{port}/api/cometchat/token/cometchat-uid-1",
+            headers={"X-Request-ID": "dev-1"},
+            timeout=10,
+        )
+        assert answer.status_code == 200 and answer.headers["X-Request-ID"] == "dev-1"
+        time.sleep(0.3)
+    finally:
+        output = proc.stop()
+    # The banners (ours, Flask's) are prints for the person who started it; every log line is an object.
+    lines = [line for line in output.splitlines() if not line.startswith(("CometChat token server on", " * "))]
+    entries = [json.loads(line) for line in lines]
+    assert any(e["logger"] == "token_server" and "DEV MODE" in e["message"] for e in entries)
+    assert any(
+        e["logger"] == "werkzeug" and "POST /api/cometchat/token/cometchat-uid-1" in e["message"] for e in entries
+    )
