@@ -270,18 +270,23 @@ def test_the_mode_chosen_at_import_holds_whatever_the_environment_says_later(cli
 def test_gunicorn_removes_the_metrics_folder_it_made(tmp_path) -> None:
     env = {"TMPDIR": str(tmp_path), "COMETCHAT_EMULATOR": "1", "TOKEN_SERVER_API_KEYS": SERVICE_KEY}
     server, root = start_gunicorn(tmp_path, env)
-    [made] = tmp_path.glob("token-server-metrics-*")
-    master = server.proc.pid
-    [worker] = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-    os.kill(int(worker), signal.SIGTERM)  # a worker leaving (and replaced) leaves the folder be
-    deadline = time.monotonic() + 20
-    while Path(f"/proc/{master}/task/{master}/children").read_text().split() in ([], [worker]):
-        assert time.monotonic() < deadline, "gunicorn did not replace its worker"
-        time.sleep(0.1)
-    assert made.is_dir() and requests.get(root + "/healthz", timeout=10).ok
-    server.stop()
+    try:
+        [made] = tmp_path.glob("token-server-metrics-*")
+        master = server.proc.pid
+        [worker] = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+        os.kill(int(worker), signal.SIGTERM)  # a worker leaving (and replaced) leaves the folder be
+        deadline = time.monotonic() + 20
+        while Path(f"/proc/{master}/task/{master}/children").read_text().split() in ([], [worker]):
+            assert time.monotonic() < deadline, "gunicorn did not replace its worker"
+            time.sleep(0.1)
+        assert made.is_dir() and requests.get(root + "/healthz", timeout=10).ok
+    finally:
+        server.stop()
     refused = Process(procfile_command(), env={"TMPDIR": str(tmp_path)}, log_path=tmp_path / "refused.log")
-    assert refused.proc.wait(timeout=60) != 0 and "refusing to start" in refused.stop()
+    try:
+        assert refused.proc.wait(timeout=60) != 0
+    finally:
+        assert "refusing to start" in refused.stop()
     assert not list(tmp_path.glob("token-server-metrics-*"))  # and gone after a stop, or a refusal
 
 
