@@ -4,10 +4,35 @@ The server is an I/O-bound proxy: each request mostly waits on CometChat, so thr
 workers (gthread) serve many requests per process cheaply.
 """
 
+import atexit
 import os
+import shutil
 import sys
+import tempfile
+from pathlib import Path
 
 from gunicorn.glogging import Logger
+
+# Prometheus multiprocess mode: each worker keeps its metrics in files in one folder, and
+# /metrics adds them up whichever worker answers. prometheus_client picks the mode when it is
+# first imported, so this comes before the app's modules. A folder given by the operator is
+# emptied (a restart starts from zero); otherwise a fresh one is made, and removed when the
+# master exits, a refusal to start included.
+
+
+def _remove_metrics_dir(owner: int, path: str) -> None:
+    if os.getpid() == owner:  # workers run atexit handlers too, on their way out
+        shutil.rmtree(path, ignore_errors=True)
+
+
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    _metrics_dir = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    _metrics_dir.mkdir(parents=True, exist_ok=True)
+    for _stale in _metrics_dir.glob("*.db"):
+        _stale.unlink()
+else:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="token-server-metrics-")
+    atexit.register(_remove_metrics_dir, os.getpid(), os.environ["PROMETHEUS_MULTIPROC_DIR"])
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from token_server.config import (  # noqa: E402
@@ -16,6 +41,8 @@ from token_server.config import (  # noqa: E402
     load_dotenv_file,
     load_settings,
 )
+from token_server.logformat import JsonFormatter, access_fields  # noqa: E402
+from token_server.metrics import mark_process_dead  # noqa: E402
 from token_server.redaction import install_redaction  # noqa: E402
 
 # .env for local runs; it never overrides the real environment.
@@ -41,10 +68,10 @@ timeout = WORKER_TIMEOUT
 graceful_timeout = 20
 # Keep connections from a load balancer open between requests.
 keepalive = 5
-# Access log on stdout: method, path (never the query string), status, size, time.
+# Access log on stdout: method, path (never the query string), status, size, time, request id.
 # Tokens travel only in bodies and the Authorization header, which are never logged.
 accesslog = "-"
-access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms %({x-request-id}o)s'
 errorlog = "-"
 
 
@@ -55,7 +82,22 @@ class RedactingLogger(Logger):
 
     def setup(self, cfg):
         super().setup(cfg)
+        if _settings.log_format == "json":
+            for handler in (*self.error_log.handlers, *self.access_log.handlers):
+                handler.setFormatter(JsonFormatter())
         install_redaction(_settings.secrets)
+
+    def access(self, resp, req, environ, request_time):
+        """gunicorn's access line, with the request id, route, status and duration as fields
+        (the JSON format shows them; the plain one shows its message)."""
+        if not self.access_log_enabled:
+            return
+        atoms = self.atoms_wrapper_class(self.atoms(resp, req, environ, request_time))
+        extra = access_fields(resp.status_code, environ, request_time.total_seconds())
+        try:
+            self.access_log.info(self.cfg.access_log_format, atoms, extra=extra)
+        except Exception:
+            self.exception("access log failed")
 
 
 logger_class = RedactingLogger
@@ -76,3 +118,8 @@ def on_starting(server):
             workers,
             workers,
         )
+
+
+def child_exit(server, worker):
+    # A dead worker's "live" gauges leave the scrape; its counters stay in the totals.
+    mark_process_dead(worker.pid)

@@ -13,6 +13,7 @@ import logging
 import random
 import threading
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Callable, Literal, Mapping
 from urllib.parse import quote, urlencode
@@ -50,6 +51,10 @@ RETRIED_STATUSES = frozenset({429, 502, 503, 504})
 _NOT_PROCESSED_STATUSES = frozenset({429, 503})
 
 _JSON_HEADERS = {"Content-Type": "application/json"}
+REQUEST_ID_HEADER = "X-Request-ID"
+# The id of the request a call serves, sent upstream as X-Request-ID so one login can be followed
+# from the caller through our logs to CometChat; a server sets it around each request it answers.
+current_request_id: ContextVar[str | None] = ContextVar("cometchat_request_id", default=None)
 _SESSION_HEADERS = {
     "Accept": "application/json",
     "User-Agent": "cometchat-token-server/1.0 (python-requests)",
@@ -332,9 +337,11 @@ class Transport:
     ) -> requests.PreparedRequest:
         url = self.base_url + url_path + ("?" + urlencode(params) if params else "")
         data = json.dumps(body).encode("utf-8") if body is not None else None
-        prepared = self.session.prepare_request(
-            requests.Request(method, url, data=data, headers=_JSON_HEADERS if data is not None else None)
-        )
+        headers = dict(_JSON_HEADERS) if data is not None else {}
+        request_id = current_request_id.get()
+        if request_id:
+            headers[REQUEST_ID_HEADER] = request_id
+        prepared = self.session.prepare_request(requests.Request(method, url, data=data, headers=headers))
         # requests decodes %2E back to '.' when it prepares a URL: send ours as built.
         prepared.url = url
         return prepared

@@ -14,6 +14,8 @@ from typing import Mapping
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
+# The shell's settings a test's process never inherits: each test says what it runs with.
+NOT_INHERITED = ("COMETCHAT_", "AUTH_", "TOKEN_SERVER", "PROMETHEUS_")
 
 
 def free_port() -> int:
@@ -30,7 +32,7 @@ class Process:
     ) -> None:
         self.log_path = log_path
         self._log = open(log_path, "wb")
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith(("COMETCHAT_", "AUTH_", "TOKEN_SERVER"))}
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith(NOT_INHERITED)}
         # A developer's .env never leaks into a test (a test of .env itself passes "0").
         full_env["TOKEN_SERVER_SKIP_DOTENV"] = "1"
         full_env.update(env or {})

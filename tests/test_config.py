@@ -287,7 +287,7 @@ def test_traceback_lines_keep_their_breaks_but_lose_other_controls() -> None:
     assert "\x1b" not in formatted and "\\x1b[2J" in formatted and "Traceback" in formatted.splitlines()[1]
 
 
-def test_gunicorn_logger_filters_its_own_handlers(monkeypatch, capsys) -> None:
+def test_gunicorn_logger_filters_its_own_handlers(monkeypatch, capsys, tmp_path) -> None:
     """gunicorn.conf.py's logger class puts the filter on gunicorn's handlers itself, so the
     master's lines and every access line go through it, whatever the app does."""
     from gunicorn.config import Config
@@ -300,6 +300,7 @@ def test_gunicorn_logger_filters_its_own_handlers(monkeypatch, capsys) -> None:
         monkeypatch.setenv(name, value)
     for name in ("TOKEN_SERVER_DEV", "AUTH_JWT_SECRET", "AUTH_JWKS_URL"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))  # else the file makes one, in os.environ
     settings = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
     cfg = Config()
     cfg.set("accesslog", "-")

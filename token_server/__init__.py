@@ -1,8 +1,8 @@
 """The CometChat token server as a Flask app: ``create_app(config=None)``.
 
 The factory reads the settings, builds the one CometChat client, then wires each
-extension in its own small step: logging, the rate limits, the dev-mode guard, CORS, the
-routes, the dev tools (emulator + demo page), the JSON errors.
+extension in its own small step: logging, request ids, metrics, the rate limits, the
+dev-mode guard, CORS, the routes, the dev tools (emulator + demo page), the JSON errors.
 """
 
 from __future__ import annotations
@@ -20,13 +20,14 @@ from cometchat import CometChatClient
 from cometchat.emulator import EmulatorState, create_emulator_app, register_emulator
 from cometchat.inprocess import WSGIAdapter
 
-from . import devguard, devjwt, errors, limits, openapi, routes
+from . import devguard, devjwt, errors, limits, metrics, openapi, requestid, routes
 from .auth import Authenticator
 from .config import Settings, load_dotenv_file, load_settings
 from .demo import create_demo_blueprint
+from .logformat import configure_logging
 from .redaction import install_redaction
 
-__all__ = ["create_app"]
+__all__ = ["configure_logging", "create_app"]
 
 log = logging.getLogger("token_server")
 
@@ -36,7 +37,6 @@ EMULATOR_MOUNT = "/emulator"
 # The in-process emulator answers at this address; ".invalid" can never resolve, so a
 # mistake in wiring fails loudly instead of reaching the network.
 EMULATOR_BASE_URL = "http://cometchat-emulator.invalid/v3"
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def create_app(config: Settings | Mapping[str, str] | None = None, *, announce: bool = True) -> Flask:
@@ -46,10 +46,13 @@ def create_app(config: Settings | Mapping[str, str] | None = None, *, announce: 
     settings = _load_settings(config)
     app = Flask(__name__, static_folder=None)
     _configure_flask(app, settings)
-    configure_logging()
+    configure_logging(settings.log_format)
     install_redaction(settings.secrets)
     client, emulator_state = _build_client(settings)
     app.extensions[EMULATOR] = emulator_state
+
+    requestid.init_app(app, settings.secrets)
+    metrics.init_app(app, client, settings.metrics_token)
 
     devguard.init_app(app, settings)  # first: a foreign Host or Origin gets nothing else
     limits.init_app(app, settings)
@@ -98,12 +101,6 @@ def _configure_flask(app: Flask, settings: Settings) -> None:
         )
 
 
-def configure_logging() -> None:
-    """Under gunicorn or a test runner our loggers need a handler too."""
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
-
-
 def _build_client(settings: Settings) -> tuple[CometChatClient, EmulatorState | None]:
     timeouts: dict[str, Any] = {
         "connect_timeout": settings.upstream_connect_timeout,
@@ -133,6 +130,7 @@ def _init_cors(app: Flask, settings: Settings) -> None:
         resources={f"{routes.URL_PREFIX}/*": {"origins": list(settings.cors_origins)}},
         supports_credentials=False,
         allow_headers=["Authorization", "Content-Type"],
+        expose_headers=[requestid.REQUEST_ID_HEADER],  # a front end can quote it in a bug report
         methods=["GET", "POST", "PATCH", "OPTIONS"],
         max_age=600,
         vary_header=True,

@@ -22,6 +22,9 @@ DEFAULT_MAX_BODY = 64 * 1024
 DEFAULT_RATE_LIMIT_PER_USER = "30 per minute"
 DEFAULT_RATE_LIMIT_PER_ADDRESS = "120 per minute"
 DEFAULT_RATELIMIT_STORAGE_URI = "memory://"
+LOG_FORMATS = ("plain", "json")
+# Service keys and the metrics token: long enough that guessing is hopeless.
+MIN_KEY_LENGTH = 16
 # gunicorn's worker timeout (gunicorn.conf.py reads it from here). The upstream deadline must
 # end this much earlier: the deadline is checked between attempts, and one attempt may run on.
 WORKER_TIMEOUT = 30
@@ -104,6 +107,9 @@ class Settings:
     upstream_deadline: float = DEFAULT_TOTAL_DEADLINE
     # Why dev mode is on, for the start-up warning ("" when it is off).
     dev_reason: str = ""
+    log_format: Literal["plain", "json"] = "plain"
+    # /metrics is served only when set, to callers presenting it as a bearer token.
+    metrics_token: str | None = field(default=None, repr=False)
 
     @property
     def has_caller_auth(self) -> bool:
@@ -112,7 +118,7 @@ class Settings:
     @property
     def secrets(self) -> tuple[str, ...]:
         """Every secret value configured, for the log filter to mask."""
-        return tuple(s for s in (self.api_key, self.jwt_secret, *self.service_keys) if s)
+        return tuple(s for s in (self.api_key, self.jwt_secret, self.metrics_token, *self.service_keys) if s)
 
     @property
     def backend_label(self) -> str:
@@ -199,9 +205,9 @@ def load_settings(env: Mapping[str, str] | None = None, *, mode: Mode = "product
             problems.append("COMETCHAT_BASE_URL must be an http(s) URL")
 
     service_keys = _list(env.get("TOKEN_SERVER_API_KEYS"))
-    short = [k for k in service_keys if len(k) < 16]
+    short = [k for k in service_keys if len(k) < MIN_KEY_LENGTH]
     if short:
-        problems.append("TOKEN_SERVER_API_KEYS: every key must be at least 16 characters")
+        problems.append(f"TOKEN_SERVER_API_KEYS: every key must be at least {MIN_KEY_LENGTH} characters")
     jwt_secret, jwks_url = get("AUTH_JWT_SECRET"), get("AUTH_JWKS_URL")
     if jwt_secret and jwks_url:
         problems.append("set AUTH_JWT_SECRET or AUTH_JWKS_URL, not both")
@@ -277,6 +283,13 @@ def load_settings(env: Mapping[str, str] | None = None, *, mode: Mode = "product
             f"({DEADLINE_HEADROOM} s below gunicorn's {WORKER_TIMEOUT} s worker timeout)"
         )
 
+    log_format = (get("LOG_FORMAT") or "plain").lower()
+    if log_format not in LOG_FORMATS:
+        problems.append(f"LOG_FORMAT must be plain or json (got {log_format!r})")
+    metrics_token = get("METRICS_TOKEN")
+    if metrics_token is not None and (len(metrics_token) < MIN_KEY_LENGTH or any(c.isspace() for c in metrics_token)):
+        problems.append(f"METRICS_TOKEN must be at least {MIN_KEY_LENGTH} characters, without spaces")
+
     if problems:
         raise ConfigError(problems)
     return Settings(
@@ -303,4 +316,6 @@ def load_settings(env: Mapping[str, str] | None = None, *, mode: Mode = "product
         upstream_read_timeout=read_timeout,
         upstream_deadline=deadline,
         dev_reason=dev_reason,
+        log_format=log_format,  # type: ignore[arg-type]  # checked above
+        metrics_token=metrics_token,
     )

@@ -17,7 +17,7 @@ from flask_limiter import RateLimitExceeded
 from cometchat import CometChatClient, CometChatError
 from cometchat.validation import UNSETTABLE, check_auth_token, normalize_uid
 
-from . import lifecycle
+from . import lifecycle, metrics
 from .auth import Caller, IdentifyCaller
 from .body import read_json_object
 from .errors import ApiError, bad_request, handle_api_error, handle_cometchat_error, handle_rate_limited
@@ -86,7 +86,8 @@ def _mint(uid: str) -> Response:
     for key in MINT_FIELDS & set(body):
         if not isinstance(body[key], str):
             raise bad_request(f"The {key} must be a string.", key)
-    token, _created = client().mint_token(uid, name=body.get("name"), avatar=body.get("avatar"))
+    token, created = client().mint_token(uid, name=body.get("name"), avatar=body.get("avatar"))
+    metrics.count_mint(user_created=created)
     return no_store(jsonify({"uid": token.uid, "authToken": token.auth_token}))
 
 
@@ -124,6 +125,7 @@ def create_user() -> Response:
         tags=body.get("tags"),
         with_auth_token=True,
     )
+    metrics.count_mint(user_created=True)
     return no_store(jsonify({"user": user.to_dict(), "authToken": user.auth_token}), 201)
 
 

@@ -19,6 +19,7 @@ API_PREFIXES = ("/v3", "/v3.0")
 CORE_ENDPOINTS = frozenset({"create_user", "delete_user", "create_token"})
 IMPORT_ENDPOINTS = frozenset({"import_users"})
 NO_KEY_ENDPOINTS = frozenset({"me"})  # the SDK's login carries an auth token, no REST key
+REQUEST_ID_HEADER = "X-Request-ID"
 
 
 class _QuotaExceeded(Exception):
@@ -73,6 +74,7 @@ def create_emulator_blueprint(state: EmulatorState, *, name: str = "cometchat_em
     @bp.before_request
     def check_key_quota_and_faults() -> Response | None:
         endpoint = (request.endpoint or "").rpartition(".")[2]
+        state.note_request_id(request.headers.get(REQUEST_ID_HEADER))
         if endpoint in NO_KEY_ENDPOINTS:
             return None
         key = request.headers.get("apikey", "")  # header names are case-insensitive
@@ -101,6 +103,9 @@ def create_emulator_blueprint(state: EmulatorState, *, name: str = "cometchat_em
         if verdict is not None:
             response.headers.update(verdict.headers())
         state.note_answer(response.status_code)
+        request_id = request.headers.get(REQUEST_ID_HEADER)
+        if request_id:  # echoed, as tracing proxies do, so a caller can match the answer
+            response.headers[REQUEST_ID_HEADER] = request_id
         interval = g.get("drip")
         return drip(response, interval) if interval is not None else response
 

@@ -171,6 +171,7 @@ def create_control_blueprint(state: EmulatorState, *, name: str = "cometchat_emu
                     "connections": state.connections,
                     "users": sum(1 for r in state.users.values() if r.deactivated_at is None),
                     "rate_limited": state.rate_limited,
+                    "request_ids": list(state.request_ids),
                 }
             )
 

@@ -27,6 +27,7 @@ TEST_USERS = tuple(
 MAX_VALID_TOKENS = 100
 MAX_IMPORT_USERS = 50
 MAX_REACTIVATE_UIDS = 25
+REQUEST_IDS_KEPT = 100
 PROFILE_KEYS = ("avatar", "link", "metadata", "tags", "statusMessage")
 
 
@@ -76,6 +77,8 @@ class EmulatorState:
         self.requests = 0
         self.rate_limited = 0  # 429 answers sent, injected or earned
         self.connections = 0
+        # The last X-Request-IDs received, newest last, so a test can follow a request here.
+        self.request_ids: deque[str] = deque(maxlen=REQUEST_IDS_KEPT)
         self.peers: set[tuple[Any, Any]] = set()
         self._order = itertools.count()
         self.reset()
@@ -90,6 +93,7 @@ class EmulatorState:
             self.quota.reset_counts()
             self.requests = 0
             self.rate_limited = 0
+            self.request_ids.clear()
             for uid, name, avatar in TEST_USERS:
                 self._insert(uid, {"name": name, "avatar": avatar})
 
@@ -116,6 +120,11 @@ class EmulatorState:
         with self.lock:
             self.requests += 1
         return self.quota.take(bucket)
+
+    def note_request_id(self, request_id: str | None) -> None:
+        if request_id:
+            with self.lock:
+                self.request_ids.append(request_id)
 
     def note_answer(self, status: int) -> None:
         if status == 429:
