@@ -45,6 +45,7 @@ DEFAULT_WORKDIR = Path(tempfile.gettempdir()) / "cometchat-token-server-mutation
 DEFAULT_BUDGET_MINUTES = 25.0
 # `mutmut results --all true` prints "    <mutant name>: <status>".
 RESULT_LINE = re.compile(r"^\s+(\S+): (.+)$")
+UNKILLED = ("survived", "timeout", "suspicious", "no tests")
 
 
 def tracked_files() -> list[str]:
@@ -120,7 +121,7 @@ def summarise(group: str, outcome: dict[str, str]) -> None:
         shown = ", ".join(f"{status} {n}" for status, n in sorted(counts.items()))
         print(f"[{group}] {module}: {sum(counts.values())} mutants: {shown}")
     for name, status in sorted(outcome.items()):
-        if status not in ("killed", "not checked"):
+        if status in UNKILLED:
             print(f"[{group}]   {status}: {name}")
 
 
@@ -128,12 +129,20 @@ def run_group(group: str, args: argparse.Namespace) -> None:
     scratch = args.workdir / group
     prepare(scratch, group, args.fresh)
     budget = args.budget_minutes * 60
+    # mutmut keeps a verdict until the mutated function changes, so a survivor of an earlier
+    # run is named again here: the tests may have changed since.
+    earlier = results(scratch) if (scratch / "mutants").is_dir() else {}
     print(f"[{group}] mutmut run in {scratch} (budget {args.budget_minutes:g} min)", flush=True)
     code, out = mutmut(scratch, "run", "--max-children", "1", timeout=budget)
     if code is None:
         print(f"[{group}] stopped at the budget: the rest is 'not checked'", flush=True)
     elif code != 0:
         sys.exit(f"[{group}] mutmut run failed ({code}):\n{out[-4000:]}")
+    now = results(scratch)
+    again = sorted(name for name, status in earlier.items() if status in UNKILLED and now.get(name) == status)
+    if again and code is not None:
+        print(f"[{group}] checking {len(again)} earlier survivors again", flush=True)
+        mutmut(scratch, "run", "--max-children", "1", *again, timeout=budget)
     if args.sample:
         unchecked = sorted(name for name, status in results(scratch).items() if status == "not checked")
         picked = random.Random(args.seed).sample(unchecked, min(args.sample, len(unchecked)))
