@@ -17,7 +17,7 @@ from token_server.config import Settings
 from token_server.errors import ApiError
 from token_server.jwks import JwksUnavailable, SigningKey
 
-from .helpers import JWT_SECRET, bearer, user_jwt
+from .helpers import JWT_SECRET, SERVICE_KEY, bearer, user_jwt
 
 SECRET = Settings(emulator=True, jwt_secret=JWT_SECRET, jwt_algorithms=("HS256",))
 JWKS = Settings(emulator=True, jwks_url="http://127.0.0.1:9/jwks", jwt_algorithms=("RS256", "ES256"))
@@ -118,3 +118,35 @@ def test_a_jwks_key_verifies_a_matching_token(rsa_key) -> None:
 def test_an_audience_claim_is_not_checked_when_no_audience_is_configured() -> None:
     # With a shared secret and no AUTH_JWT_AUDIENCE, the app's own tokens may carry any aud.
     assert identify(SECRET, user_jwt("alice", aud="some-app")) == Caller.user("alice")
+
+
+def refusal_of(settings: Settings, headers: dict[str, str]) -> ApiError:
+    with pytest.raises(ApiError) as info, Flask(__name__).test_request_context("/", headers=headers):
+        Authenticator(settings)(flask_request)
+    return info.value
+
+
+def test_header_refusals_say_what_to_send() -> None:
+    keys_only = Settings(emulator=True, service_keys=(SERVICE_KEY,))
+    cases = [
+        ({}, "ERR_UNAUTHORIZED", "Send Authorization: Bearer <service key or user JWT>."),
+        ({"Authorization": "Basic abc"}, "ERR_UNAUTHORIZED", "The Authorization header must be 'Bearer <credential>'."),
+        # Shaped like a JWT, but no JWT auth is configured: an unknown credential, not a bad token.
+        (bearer("abc.def.ghi"), "ERR_INVALID_CREDENTIALS", "The credential is not valid."),
+    ]
+    for headers, code, message in cases:
+        error = refusal_of(keys_only, headers)
+        assert (error.status, error.code, error.message) == (401, code, message)
+        assert error.headers == {"WWW-Authenticate": REALM}
+
+
+def test_spaces_around_the_credential_are_tolerated() -> None:
+    keys_only = Settings(emulator=True, service_keys=(SERVICE_KEY,))
+    with Flask(__name__).test_request_context("/", headers={"Authorization": f"Bearer  {SERVICE_KEY} "}):
+        assert Authenticator(keys_only)(flask_request) == Caller.service()
+
+
+def test_a_jwt_shaped_credential_is_still_a_dev_caller_without_jwt_auth() -> None:
+    dev = Settings(emulator=True, dev=True)
+    with Flask(__name__).test_request_context("/", headers=bearer("abc.def.ghi")):
+        assert Authenticator(dev)(flask_request) == Caller.dev()
