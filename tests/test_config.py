@@ -318,3 +318,16 @@ def test_gunicorn_logger_filters_its_own_handlers(monkeypatch, capsys) -> None:
         for log in (logger.access_log, logger.error_log):
             for handler in [h for h in log.handlers if getattr(h, "_gunicorn", False)]:
                 log.removeHandler(handler)
+
+
+def _gunicorn_bind(monkeypatch, **env: str) -> str:
+    for name in ("TOKEN_SERVER_DEV", "TOKEN_SERVER_API_KEYS", "AUTH_JWT_SECRET", "AUTH_JWKS_URL", "PORT"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in {"COMETCHAT_EMULATOR": "1", "TOKEN_SERVER_SKIP_DOTENV": "1", "PORT": "8123", **env}.items():
+        monkeypatch.setenv(name, value)
+    return runpy.run_path(str(ROOT / "gunicorn.conf.py"))["bind"]
+
+
+def test_gunicorn_binds_loopback_only_in_dev_mode(monkeypatch) -> None:
+    assert _gunicorn_bind(monkeypatch, TOKEN_SERVER_DEV="1") == "127.0.0.1:8123"
+    assert _gunicorn_bind(monkeypatch, TOKEN_SERVER_API_KEYS=SERVICE_KEY) == "0.0.0.0:8123"
