@@ -5,6 +5,7 @@ How a call travels (session, timeouts, deadline, retries) is ``transport.py``'s 
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import replace
 from typing import Any, Callable, Iterator, Mapping, Sequence
@@ -33,6 +34,7 @@ from .transport import (
 )
 
 __all__ = [
+    "APP_ID",
     "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_READ_TIMEOUT",
     "DEFAULT_TOTAL_DEADLINE",
@@ -42,12 +44,17 @@ __all__ = [
 ]
 
 REGIONS = ("us", "eu", "in")
+# CometChat app ids are letters and digits; the id becomes the first label of the host name,
+# so anything else ("evil.example/#") could point the REST key at another host.
+APP_ID = re.compile(r"[A-Za-z0-9]{1,63}")
 # CometChat's caps: users a data-import request carries, uids a reactivate call takes.
 MAX_IMPORT_USERS = 50
 MAX_REACTIVATE_UIDS = 25
 
 
 def default_base_url(app_id: str, region: str) -> str:
+    if not APP_ID.fullmatch(app_id):
+        raise ValueError("app_id must be 1 to 63 letters and digits")
     return f"https://{app_id}.api-{region}.cometchat.io/v3"
 
 

@@ -32,6 +32,7 @@ from cometchat import (
     ValidationError,
     transport,
 )
+from cometchat.client import default_base_url
 from cometchat.errors import MAX_RETRY_AFTER, parse_retry_after
 from cometchat.transport import path
 
@@ -76,6 +77,15 @@ def test_base_url_from_app_and_region() -> None:
         CometChatClient("app", "mars", "k")
     with pytest.raises(ValueError):
         CometChatClient("app", "us", "")
+
+
+@pytest.mark.parametrize("app_id", ["evil.example/#", "evil.example?", "a.b", "a-b", "", "x" * 64])
+def test_an_app_id_that_is_not_letters_and_digits_builds_no_url(app_id) -> None:
+    """``evil.example/#`` would make evil.example the host that receives the REST key."""
+    with pytest.raises(ValueError, match="letters and digits"):
+        default_base_url(app_id, "us")
+    with pytest.raises(ValueError):
+        CometChatClient(app_id, "us", "k")
 
 
 def test_default_timeouts_live_in_one_place_importable_from_the_client() -> None:
