@@ -157,6 +157,14 @@ def test_audience_issuer_and_uid_claim() -> None:
         assert answer.status_code == 401, wrong
 
 
+def test_without_a_configured_audience_a_token_naming_one_is_refused(http) -> None:
+    """A token issued for another application (it says so in `aud`) is not ours to honour."""
+    assert http.post(MINT, headers=as_user("cometchat-uid-1")).status_code == 200
+    for aud in ("some-other-app", ["some-other-app", "chat-app"]):
+        answer = http.post(MINT, headers=as_user("cometchat-uid-1", aud=aud))
+        assert answer.status_code == 401 and answer.json["error"]["code"] == "ERR_INVALID_TOKEN", aud
+
+
 # ---- JWKS ------------------------------------------------------------------------------
 
 AUDIENCE = "chat-app"
