@@ -470,7 +470,15 @@ def test_retry_logs_never_show_the_token_in_a_path(rsps, client, caplog) -> None
     ("header", "expected"),
     [
         ("2", 2.0),
-        (" 1.5 ", 1.5),
+        (" 2 ", 2.0),
+        ("9" * 5000, MAX_RETRY_AFTER),
+        # RFC 9110 delay-seconds is digits only: no exponent, fraction, sign, other scripts' digits
+        ("1e3", None),
+        ("1.5", None),
+        ("+5", None),
+        ("1_000", None),
+        ("0x10", None),
+        ("\u0663", None),
         ("0", 0.0),
         ("99999999", MAX_RETRY_AFTER),
         ("inf", None),
