@@ -405,6 +405,42 @@ def test_mint_token_loses_a_create_race(rsps, client) -> None:
     assert not created and token.auth_token == "bob_t2"
 
 
+OTHER = {"uid": "someone-else", "name": "S", "authToken": "someone-else_tok", "createdAt": 1700000000}
+
+
+def test_an_answer_about_another_uid_is_a_bad_response_on_a_returning_mint(rsps, client) -> None:
+    rsps.post(f"{BASE}/users/victim/auth_tokens", json={"data": OTHER})
+    with pytest.raises(UpstreamBadResponseError):
+        client.mint_token("victim")
+
+
+def test_an_answer_about_another_uid_is_a_bad_response_on_a_first_login(rsps, client) -> None:
+    rsps.post(f"{BASE}/users/victim/auth_tokens", status=404, json=envelope("ERR_UID_NOT_FOUND"))
+    rsps.post(f"{BASE}/users", json={"data": OTHER})
+    with pytest.raises(UpstreamBadResponseError):
+        client.mint_token("victim")
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "call"),
+    [
+        ("GET", "/users/victim", lambda c: c.get_user("victim")),
+        ("PUT", "/users/victim", lambda c: c.update_user("victim", name="V")),
+        ("POST", "/users", lambda c: c.create_user("victim", "V", with_auth_token=True)),
+        ("GET", "/users/victim/auth_tokens/tok123", lambda c: c.get_auth_token("victim", "tok123")),
+    ],
+)
+def test_no_answer_about_another_uid_is_passed_on(rsps, client, method, url, call) -> None:
+    rsps.add(method, f"{BASE}{url}", json={"data": OTHER})
+    with pytest.raises(UpstreamBadResponseError):
+        call(client)
+
+
+def test_an_answer_in_another_case_of_the_same_uid_is_the_same_user(rsps, client) -> None:
+    rsps.post(f"{BASE}/users/alice/auth_tokens", json={"data": {**TOKEN, "uid": "Alice"}})
+    assert client.create_auth_token("ALICE").auth_token == TOKEN["authToken"]
+
+
 @pytest.mark.parametrize("prefix", ["X-RateLimit", "X-Rate-Limit"])
 def test_rate_limit_headers_both_spellings(rsps, client, prefix) -> None:
     rsps.get(
