@@ -263,6 +263,7 @@ def jwks_app(url: str, **env: str):
             AUTH_JWT_AUDIENCE=AUDIENCE,
             RATE_LIMIT_PER_USER="100000 per minute",
             RATE_LIMIT_PER_ADDRESS="100000 per minute",
+            RATE_LIMIT_AUTH_FAILURES="100000 per minute",  # these floods of 401s test JWKS fetching
             **env,
         )
     )

@@ -347,7 +347,7 @@ def test_timeouts_must_be_finite_positive_numbers(name, value) -> None:
     assert f"{name} must be a finite positive number" in str(info.value)
 
 
-@pytest.mark.parametrize("name", ["RATE_LIMIT_PER_USER", "RATE_LIMIT_PER_ADDRESS"])
+@pytest.mark.parametrize("name", ["RATE_LIMIT_PER_USER", "RATE_LIMIT_PER_ADDRESS", "RATE_LIMIT_AUTH_FAILURES"])
 @pytest.mark.parametrize("value", ["lots", "30 per fortnight", "per minute", "30"])
 def test_a_rate_limit_that_does_not_parse_is_refused(name, value) -> None:
     with pytest.raises(ConfigError) as info:

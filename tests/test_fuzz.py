@@ -52,7 +52,10 @@ class RecordingAdapter(WSGIAdapter):
 
 @pytest.fixture(scope="module")
 def fuzz_app():
-    app = create_app(app_env(RATE_LIMIT_PER_USER="1000000 per minute", RATE_LIMIT_PER_ADDRESS="1000000 per minute"))
+    unlimited = "1000000 per minute"
+    app = create_app(
+        app_env(RATE_LIMIT_PER_USER=unlimited, RATE_LIMIT_PER_ADDRESS=unlimited, RATE_LIMIT_AUTH_FAILURES=unlimited)
+    )
     seen: list[requests.PreparedRequest] = []
     emulator = create_emulator_app(EmulatorState(api_keys=["fuzz-key"]))
     # The app's one client handle, swapped for one whose every request is recorded.

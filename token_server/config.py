@@ -30,6 +30,8 @@ ALLOWED_JWT_ALGORITHMS = ("HS256", "HS384", "HS512", "RS256", "RS384", "RS512", 
 DEFAULT_MAX_BODY = 64 * 1024
 DEFAULT_RATE_LIMIT_PER_USER = "30 per minute"
 DEFAULT_RATE_LIMIT_PER_ADDRESS = "120 per minute"
+# 401s a client address may collect before it gets 429 on every route (guessing credentials).
+DEFAULT_RATE_LIMIT_AUTH_FAILURES = "30 per minute"
 DEFAULT_RATELIMIT_STORAGE_URI = "memory://"
 # gunicorn's worker timeout (gunicorn.conf.py reads it from here). The upstream deadline must
 # end this much earlier: the deadline is checked between attempts, and one attempt may run on.
@@ -108,6 +110,7 @@ class Settings:
     ratelimit_storage_uri: str = DEFAULT_RATELIMIT_STORAGE_URI
     rate_limit_per_user: str = DEFAULT_RATE_LIMIT_PER_USER
     rate_limit_per_address: str = DEFAULT_RATE_LIMIT_PER_ADDRESS
+    rate_limit_auth_failures: str = DEFAULT_RATE_LIMIT_AUTH_FAILURES
     max_body: int = DEFAULT_MAX_BODY
     # Client timeouts (seconds); the total deadline stays below gunicorn's worker timeout.
     upstream_connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
@@ -327,6 +330,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, mode: Mode = "product
 
     rate_limit_per_user = _rate_limit(env, "RATE_LIMIT_PER_USER", DEFAULT_RATE_LIMIT_PER_USER, problems)
     rate_limit_per_address = _rate_limit(env, "RATE_LIMIT_PER_ADDRESS", DEFAULT_RATE_LIMIT_PER_ADDRESS, problems)
+    rate_limit_auth_failures = _rate_limit(env, "RATE_LIMIT_AUTH_FAILURES", DEFAULT_RATE_LIMIT_AUTH_FAILURES, problems)
     connect_timeout = _number(env, "COMETCHAT_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT, problems)
     read_timeout = _number(env, "COMETCHAT_READ_TIMEOUT", DEFAULT_READ_TIMEOUT, problems)
     deadline = _number(env, "COMETCHAT_DEADLINE", DEFAULT_TOTAL_DEADLINE, problems)
@@ -358,6 +362,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, mode: Mode = "product
         ratelimit_storage_uri=get("RATELIMIT_STORAGE_URI") or DEFAULT_RATELIMIT_STORAGE_URI,
         rate_limit_per_user=rate_limit_per_user,
         rate_limit_per_address=rate_limit_per_address,
+        rate_limit_auth_failures=rate_limit_auth_failures,
         upstream_connect_timeout=connect_timeout,
         upstream_read_timeout=read_timeout,
         upstream_deadline=deadline,
