@@ -256,15 +256,15 @@ def load_settings(env: Mapping[str, str] | None = None, *, mode: Mode = "product
     short = [k for k in service_keys if len(k) < 16]
     if short:
         problems.append("TOKEN_SERVER_API_KEYS: every key must be at least 16 characters")
-    if not all(key.isascii() and key.isprintable() for key in service_keys):
-        problems.append(
-            "TOKEN_SERVER_API_KEYS: every key must be printable ASCII (no spaces inside, no control characters)"
-        )
     jwt_secret, jwks_url = get("AUTH_JWT_SECRET"), get("AUTH_JWKS_URL")
     if jwt_secret and jwks_url:
         problems.append("set AUTH_JWT_SECRET or AUTH_JWKS_URL, not both")
     if jwt_secret and len(jwt_secret) < 32:
         problems.append("AUTH_JWT_SECRET must be at least 32 characters (HS256 needs a 256-bit key)")
+    if not all(key.isascii() and key.isprintable() for key in service_keys):
+        problems.append(
+            "TOKEN_SERVER_API_KEYS: every key must be printable ASCII (no spaces inside, no control characters)"
+        )
     if jwks_url:
         parsed = urlparse(jwks_url)
         if not parsed.netloc or not (
