@@ -55,7 +55,10 @@ except ConfigError as exc:
     print(f"refusing to start: {exc}", file=sys.stderr, flush=True)
     raise SystemExit(3) from None
 
-bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
+# Production listens on every interface; dev mode mints for anyone who asks: this machine
+# only (the app refuses remote clients too).
+_host = "127.0.0.1" if _settings.dev else "0.0.0.0"  # noqa: S104
+bind = f"{_host}:{os.environ.get('PORT', '8000')}"
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS", "16"))
 # The embedded emulator keeps its state in one process: one worker then. For several
@@ -109,6 +112,8 @@ control_socket_disable = True
 
 
 def on_starting(server):
+    if _settings.dev:
+        server.log.warning("DEV MODE: listening on %s only (this machine); never expose this server", bind)
     # In memory, each worker counts alone: N workers let a user through N times the limit.
     if workers > 1 and _settings.ratelimit_storage_uri.startswith("memory://"):
         server.log.warning(

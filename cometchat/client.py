@@ -5,6 +5,7 @@ How a call travels (session, timeouts, deadline, retries) is ``transport.py``'s 
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import replace
 from typing import Any, Callable, Iterator, Mapping, Sequence
@@ -33,6 +34,7 @@ from .transport import (
 )
 
 __all__ = [
+    "APP_ID",
     "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_READ_TIMEOUT",
     "DEFAULT_TOTAL_DEADLINE",
@@ -42,12 +44,17 @@ __all__ = [
 ]
 
 REGIONS = ("us", "eu", "in")
+# CometChat app ids are letters and digits; the id becomes the first label of the host name,
+# so anything else ("evil.example/#") could point the REST key at another host.
+APP_ID = re.compile(r"[A-Za-z0-9]{1,63}")
 # CometChat's caps: users a data-import request carries, uids a reactivate call takes.
 MAX_IMPORT_USERS = 50
 MAX_REACTIVATE_UIDS = 25
 
 
 def default_base_url(app_id: str, region: str) -> str:
+    if not APP_ID.fullmatch(app_id):
+        raise ValueError("app_id must be 1 to 63 letters and digits")
     return f"https://{app_id}.api-{region}.cometchat.io/v3"
 
 
@@ -129,6 +136,15 @@ class CometChatClient:
             raise UpstreamBadResponseError("CometChat answered with an unexpected data shape")
         return data
 
+    @classmethod
+    def _data_for(cls, uid: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """The data object of an answer about ``uid`` (normalised): an answer about any other
+        user (a confused proxy, a cache, a bug upstream) must never reach this uid's caller."""
+        data = cls._data_object(body)
+        if str(data.get("uid", "")).lower() != uid:
+            raise UpstreamBadResponseError("CometChat answered about another uid than the one asked for")
+        return data
+
     # ---- users -----------------------------------------------------------------------
 
     def create_user(
@@ -177,12 +193,12 @@ class CometChatClient:
                 return existing
             token = self.create_auth_token(uid, force=True)
             return _with_token(existing, token.auth_token)
-        return User.from_api(self._data_object(answer))
+        return User.from_api(self._data_for(uid, answer))
 
     def get_user(self, uid: str) -> User:
         uid = validation.normalize_uid(uid)
         answer = self._request("GET", path("users", uid))
-        return User.from_api(self._data_object(answer))
+        return User.from_api(self._data_for(uid, answer))
 
     def update_user(
         self,
@@ -212,7 +228,7 @@ class CometChatClient:
         if unset:
             body["unset"] = validation.check_unset(unset)
         answer = self._request("PUT", path("users", uid), body=body)
-        return User.from_api(self._data_object(answer))
+        return User.from_api(self._data_for(uid, answer))
 
     def delete_user(self, uid: str, *, permanent: bool = False) -> None:
         """Deactivate a user, or delete it for good with ``permanent=True``."""
@@ -258,13 +274,13 @@ class CometChatClient:
         """Mint a token. ``force`` (the default) always mints a fresh one: one token per device."""
         uid = validation.normalize_uid(uid)
         answer = self._request("POST", path("users", uid, "auth_tokens"), body={"force": True} if force else {})
-        return AuthToken.from_api(self._data_object(answer))
+        return AuthToken.from_api(self._data_for(uid, answer))
 
     def get_auth_token(self, uid: str, auth_token: str) -> AuthToken:
         uid = validation.normalize_uid(uid)
         auth_token = validation.check_auth_token(auth_token)
         answer = self._request("GET", path("users", uid, "auth_tokens", auth_token))
-        return AuthToken.from_api(self._data_object(answer))
+        return AuthToken.from_api(self._data_for(uid, answer))
 
     def iter_auth_tokens(self, uid: str, *, per_page: int = 100) -> Iterator[AuthToken]:
         uid = validation.normalize_uid(uid)

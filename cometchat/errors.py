@@ -10,6 +10,7 @@ from __future__ import annotations
 import email.utils
 import json
 import math
+import re
 from datetime import UTC, datetime
 from typing import Any, Mapping
 
@@ -17,6 +18,8 @@ import requests
 
 # A Retry-After beyond this is not a wait anyone will sit out: callers are told this much.
 MAX_RETRY_AFTER = 3600.0
+# RFC 9110's delay-seconds: 1*DIGIT (str.isdigit would take other scripts' digits too).
+DELAY_SECONDS = re.compile(r"[0-9]+")
 
 
 class CometChatError(Exception):
@@ -123,20 +126,18 @@ _NOT_FOUND_BY_CODE: dict[str, type[NotFoundError]] = {
 def parse_retry_after(value: str | None) -> float | None:
     """Retry-After in seconds, finite and within 0..MAX_RETRY_AFTER, or None when unusable.
 
-    CometChat sends delta-seconds; an HTTP date (the header's other legal form) is honoured
-    too. Anything else (``inf``, ``nan``, a negative number, garbage) is None: the caller
-    falls back to its own backoff.
+    CometChat sends delay-seconds, which RFC 9110 spells as ASCII digits only; an HTTP date
+    (the header's other legal form) is honoured too. Anything else (``1e3``, ``1.5``, ``inf``,
+    ``nan``, a sign, garbage) is None: the caller falls back to its own backoff.
     """
     if not value:
         return None
     value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = _seconds_until(value)
-        if seconds is None:
-            return None
-    if not math.isfinite(seconds) or seconds < 0:
+    if DELAY_SECONDS.fullmatch(value):
+        # float, not int: no digit-count limit, and any length beyond the cap is the cap.
+        return min(float(value), MAX_RETRY_AFTER)
+    seconds = _seconds_until(value)
+    if seconds is None or not math.isfinite(seconds):
         return None
     return min(seconds, MAX_RETRY_AFTER)
 

@@ -157,6 +157,14 @@ def test_audience_issuer_and_uid_claim() -> None:
         assert answer.status_code == 401, wrong
 
 
+def test_without_a_configured_audience_a_token_naming_one_is_refused(http) -> None:
+    """A token issued for another application (it says so in `aud`) is not ours to honour."""
+    assert http.post(MINT, headers=as_user("cometchat-uid-1")).status_code == 200
+    for aud in ("some-other-app", ["some-other-app", "chat-app"]):
+        answer = http.post(MINT, headers=as_user("cometchat-uid-1", aud=aud))
+        assert answer.status_code == 401 and answer.json["error"]["code"] == "ERR_INVALID_TOKEN", aud
+
+
 # ---- JWKS ------------------------------------------------------------------------------
 
 AUDIENCE = "chat-app"
@@ -255,6 +263,7 @@ def jwks_app(url: str, **env: str):
             AUTH_JWT_AUDIENCE=AUDIENCE,
             RATE_LIMIT_PER_USER="100000 per minute",
             RATE_LIMIT_PER_ADDRESS="100000 per minute",
+            RATE_LIMIT_AUTH_FAILURES="100000 per minute",  # these floods of 401s test JWKS fetching
             **env,
         )
     )
@@ -617,7 +626,7 @@ def test_cors_allow_list_and_preflight() -> None:
             "Access-Control-Request-Headers": "authorization, content-type",
         },
     )
-    assert preflight.status_code == 200
+    assert preflight.status_code == 204 and preflight.data == b""  # any 2xx passes a preflight
     assert preflight.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
     assert "authorization" in preflight.headers["Access-Control-Allow-Headers"].lower()
     bad_preflight = http.options(

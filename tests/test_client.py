@@ -32,6 +32,7 @@ from cometchat import (
     ValidationError,
     transport,
 )
+from cometchat.client import default_base_url
 from cometchat.errors import MAX_RETRY_AFTER, parse_retry_after
 from cometchat.transport import path
 
@@ -76,6 +77,15 @@ def test_base_url_from_app_and_region() -> None:
         CometChatClient("app", "mars", "k")
     with pytest.raises(ValueError):
         CometChatClient("app", "us", "")
+
+
+@pytest.mark.parametrize("app_id", ["evil.example/#", "evil.example?", "a.b", "a-b", "", "x" * 64])
+def test_an_app_id_that_is_not_letters_and_digits_builds_no_url(app_id) -> None:
+    """``evil.example/#`` would make evil.example the host that receives the REST key."""
+    with pytest.raises(ValueError, match="letters and digits"):
+        default_base_url(app_id, "us")
+    with pytest.raises(ValueError):
+        CometChatClient(app_id, "us", "k")
 
 
 def test_default_timeouts_live_in_one_place_importable_from_the_client() -> None:
@@ -395,6 +405,42 @@ def test_mint_token_loses_a_create_race(rsps, client) -> None:
     assert not created and token.auth_token == "bob_t2"
 
 
+OTHER = {"uid": "someone-else", "name": "S", "authToken": "someone-else_tok", "createdAt": 1700000000}
+
+
+def test_an_answer_about_another_uid_is_a_bad_response_on_a_returning_mint(rsps, client) -> None:
+    rsps.post(f"{BASE}/users/victim/auth_tokens", json={"data": OTHER})
+    with pytest.raises(UpstreamBadResponseError):
+        client.mint_token("victim")
+
+
+def test_an_answer_about_another_uid_is_a_bad_response_on_a_first_login(rsps, client) -> None:
+    rsps.post(f"{BASE}/users/victim/auth_tokens", status=404, json=envelope("ERR_UID_NOT_FOUND"))
+    rsps.post(f"{BASE}/users", json={"data": OTHER})
+    with pytest.raises(UpstreamBadResponseError):
+        client.mint_token("victim")
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "call"),
+    [
+        ("GET", "/users/victim", lambda c: c.get_user("victim")),
+        ("PUT", "/users/victim", lambda c: c.update_user("victim", name="V")),
+        ("POST", "/users", lambda c: c.create_user("victim", "V", with_auth_token=True)),
+        ("GET", "/users/victim/auth_tokens/tok123", lambda c: c.get_auth_token("victim", "tok123")),
+    ],
+)
+def test_no_answer_about_another_uid_is_passed_on(rsps, client, method, url, call) -> None:
+    rsps.add(method, f"{BASE}{url}", json={"data": OTHER})
+    with pytest.raises(UpstreamBadResponseError):
+        call(client)
+
+
+def test_an_answer_in_another_case_of_the_same_uid_is_the_same_user(rsps, client) -> None:
+    rsps.post(f"{BASE}/users/alice/auth_tokens", json={"data": {**TOKEN, "uid": "Alice"}})
+    assert client.create_auth_token("ALICE").auth_token == TOKEN["authToken"]
+
+
 @pytest.mark.parametrize("prefix", ["X-RateLimit", "X-Rate-Limit"])
 def test_rate_limit_headers_both_spellings(rsps, client, prefix) -> None:
     rsps.get(
@@ -460,7 +506,15 @@ def test_retry_logs_never_show_the_token_in_a_path(rsps, client, caplog) -> None
     ("header", "expected"),
     [
         ("2", 2.0),
-        (" 1.5 ", 1.5),
+        (" 2 ", 2.0),
+        ("9" * 5000, MAX_RETRY_AFTER),
+        # RFC 9110 delay-seconds is digits only: no exponent, fraction, sign, other scripts' digits
+        ("1e3", None),
+        ("1.5", None),
+        ("+5", None),
+        ("1_000", None),
+        ("0x10", None),
+        ("\u0663", None),
         ("0", 0.0),
         ("99999999", MAX_RETRY_AFTER),
         ("inf", None),

@@ -10,6 +10,7 @@ import sys
 import pytest
 from dotenv import dotenv_values
 
+from cometchat import to_cometchat_uid
 from token_server.config import (
     DEADLINE_HEADROOM,
     WORKER_TIMEOUT,
@@ -319,3 +320,102 @@ def test_gunicorn_logger_filters_its_own_handlers(monkeypatch, capsys, tmp_path)
         for log in (logger.access_log, logger.error_log):
             for handler in [h for h in log.handlers if getattr(h, "_gunicorn", False)]:
                 log.removeHandler(handler)
+
+
+def _gunicorn_bind(monkeypatch, **env: str) -> str:
+    for name in ("TOKEN_SERVER_DEV", "TOKEN_SERVER_API_KEYS", "AUTH_JWT_SECRET", "AUTH_JWKS_URL", "PORT"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in {"COMETCHAT_EMULATOR": "1", "TOKEN_SERVER_SKIP_DOTENV": "1", "PORT": "8123", **env}.items():
+        monkeypatch.setenv(name, value)
+    return runpy.run_path(str(ROOT / "gunicorn.conf.py"))["bind"]
+
+
+def test_gunicorn_binds_loopback_only_in_dev_mode(monkeypatch) -> None:
+    assert _gunicorn_bind(monkeypatch, TOKEN_SERVER_DEV="1") == "127.0.0.1:8123"
+    assert _gunicorn_bind(monkeypatch, TOKEN_SERVER_API_KEYS=SERVICE_KEY) == "0.0.0.0:8123"
+
+
+# ---- values that would quietly switch a guard off ---------------------------------------
+
+PRODUCTION = {"COMETCHAT_APP_ID": "abc123", "COMETCHAT_REGION": "eu", "COMETCHAT_API_KEY": "k" * 40}
+
+
+@pytest.mark.parametrize("name", ["COMETCHAT_DEADLINE", "COMETCHAT_CONNECT_TIMEOUT", "COMETCHAT_READ_TIMEOUT"])
+@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-inf", "1e999", "0", "-1"])
+def test_timeouts_must_be_finite_positive_numbers(name, value) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings({"COMETCHAT_EMULATOR": "1", "TOKEN_SERVER_DEV": "1", name: value})
+    assert f"{name} must be a finite positive number" in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["RATE_LIMIT_PER_USER", "RATE_LIMIT_PER_ADDRESS", "RATE_LIMIT_AUTH_FAILURES"])
+@pytest.mark.parametrize("value", ["lots", "30 per fortnight", "per minute", "30"])
+def test_a_rate_limit_that_does_not_parse_is_refused(name, value) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings({"COMETCHAT_EMULATOR": "1", "TOKEN_SERVER_DEV": "1", name: value})
+    assert name in str(info.value) and value in str(info.value)
+
+
+def test_rate_limits_in_flask_limiter_syntax_pass() -> None:
+    settings = load_settings(
+        {
+            "COMETCHAT_EMULATOR": "1",
+            "TOKEN_SERVER_DEV": "1",
+            "RATE_LIMIT_PER_USER": "5/second; 100 per hour",
+            "RATE_LIMIT_PER_ADDRESS": "1000 per day",
+        }
+    )
+    assert (settings.rate_limit_per_user, settings.rate_limit_per_address) == ("5/second; 100 per hour", "1000 per day")
+
+
+@pytest.mark.parametrize(
+    ("url", "accepted"),
+    [
+        ("https://proxy.example.com/v3", True),
+        ("http://127.0.0.1:8787/v3", True),
+        ("http://localhost:8787/v3", True),
+        ("http://[::1]:8787/v3", True),
+        ("http://evil.example/v3", False),
+        ("http://127.0.0.1.evil.example/v3", False),
+        ("https:///v3", False),
+        ("ftp://127.0.0.1/v3", False),
+    ],
+)
+def test_base_url_is_https_except_on_loopback(url, accepted) -> None:
+    env = {"COMETCHAT_BASE_URL": url, "COMETCHAT_API_KEY": "k" * 40, "TOKEN_SERVER_API_KEYS": SERVICE_KEY}
+    if accepted:
+        assert load_settings(env).base_url == url
+    else:
+        with pytest.raises(ConfigError, match="COMETCHAT_BASE_URL must be an"):
+            load_settings(env)
+
+
+@pytest.mark.parametrize("app_id", ["evil.example/#", "a.b", "abc-123", "abc 123", "x" * 64, "ünï"])
+def test_app_id_is_letters_and_digits(app_id) -> None:
+    with pytest.raises(ConfigError, match="COMETCHAT_APP_ID must be letters and digits"):
+        load_settings({**PRODUCTION, "COMETCHAT_APP_ID": app_id, "TOKEN_SERVER_API_KEYS": SERVICE_KEY})
+
+
+def test_a_letters_and_digits_app_id_passes() -> None:
+    settings = load_settings({**PRODUCTION, "COMETCHAT_APP_ID": "2493458aBc", "TOKEN_SERVER_API_KEYS": SERVICE_KEY})
+    assert settings.app_id == "2493458aBc"
+
+
+@pytest.mark.parametrize(
+    "key", ["tab\there-0123456789", "newline\n0123456789ab", "nul\x00-0123456789abc", "ünicode-0123456789"]
+)
+def test_service_keys_must_be_printable_ascii(key) -> None:
+    with pytest.raises(ConfigError, match="printable ASCII"):
+        load_settings({"COMETCHAT_EMULATOR": "1", "TOKEN_SERVER_API_KEYS": f"{SERVICE_KEY},{key}"})
+
+
+@pytest.mark.parametrize("claim", ["email", "name", "preferred_username"])
+def test_the_cometchat_mapping_on_a_claim_users_choose_is_refused(claim) -> None:
+    env = {"COMETCHAT_EMULATOR": "1", "AUTH_JWT_SECRET": JWT_SECRET, "AUTH_JWT_UID_MAPPING": "cometchat"}
+    with pytest.raises(ConfigError, match="AUTH_JWT_UID_MAPPING_ANY_CLAIM"):
+        load_settings({**env, "AUTH_JWT_UID_CLAIM": claim})
+    opted_in = load_settings({**env, "AUTH_JWT_UID_CLAIM": claim, "AUTH_JWT_UID_MAPPING_ANY_CLAIM": "1"})
+    assert opted_in.jwt_uid_claim == claim
+    assert to_cometchat_uid("Alice") == to_cometchat_uid("alice_11ptgg")  # why: not one-to-one
+    assert load_settings(env).jwt_uid_claim == "sub"  # the provider's own id: allowed
+    assert load_settings({**env, "AUTH_JWT_UID_MAPPING": "strict", "AUTH_JWT_UID_CLAIM": claim}).jwt_uid_claim == claim

@@ -82,3 +82,33 @@ def test_a_cross_site_text_plain_post_cannot_act(dev, upstream) -> None:
 def test_production_answers_on_any_host_name() -> None:
     http = create_app(app_env()).test_client()
     assert http.post(MINT, headers={**service(), "Host": "tokens.example.com"}).status_code == 200
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1"])
+def test_loopback_clients_are_served(dev, address) -> None:
+    answer = dev.post(MINT, headers={"Host": "localhost"}, environ_base={"REMOTE_ADDR": address})
+    assert answer.status_code == 200, answer.json
+
+
+@pytest.mark.parametrize("address", ["203.0.113.7", "10.0.0.2", "::ffff:10.0.0.2", "2001:db8::1", ""])
+def test_a_remote_client_forging_a_loopback_host_gets_nothing(dev, upstream, address) -> None:
+    """`curl -H 'Host: localhost'` from another machine: the Host header is the client's to write."""
+    before = upstream.requests
+    for method, path in (("POST", MINT), ("GET", "/"), ("POST", "/api/dev/jwt")):
+        answer = dev.open(path, method=method, headers={"Host": "localhost"}, environ_base={"REMOTE_ADDR": address})
+        assert answer.status_code == 403 and answer.json["error"]["code"] == "ERR_NOT_LOCAL", (method, path)
+    assert upstream.requests == before
+
+
+def test_behind_trusted_proxies_both_the_peer_and_the_forwarded_client_must_be_local() -> None:
+    http = create_app(
+        app_env(TOKEN_SERVER_API_KEYS=None, AUTH_JWT_SECRET=None, TOKEN_SERVER_DEV="1", TRUSTED_PROXIES="1")
+    ).test_client()
+
+    def mint(peer: str, forwarded: str) -> int:
+        headers = {"Host": "localhost", "X-Forwarded-For": forwarded}
+        return http.post(MINT, headers=headers, environ_base={"REMOTE_ADDR": peer}).status_code
+
+    assert mint("127.0.0.1", "127.0.0.1") == 200
+    assert mint("203.0.113.7", "127.0.0.1") == 403  # a forged header from afar
+    assert mint("127.0.0.1", "203.0.113.7") == 403  # a local proxy forwarding the world

@@ -52,10 +52,10 @@ def test_bad_input_is_refused(dev_http) -> None:
 
 
 def test_only_callers_on_this_machine_get_one(dev_http) -> None:
-    """A dev server under gunicorn listens on every interface; the Host header is the caller's to
-    choose, its address is not."""
+    """The Host header is the caller's to choose, its address is not. The dev-mode guard refuses
+    a remote caller before this route's own check (a 404) is reached."""
     answer = dev_http.post(DEV_JWT_PATH, json={"uid": "alice"}, environ_base={"REMOTE_ADDR": "192.0.2.7"})
-    assert answer.status_code == 404 and answer.json["error"]["code"] == "ERR_NOT_FOUND"
+    assert answer.status_code == 403 and answer.json["error"]["code"] == "ERR_NOT_LOCAL"
     assert dev_http.post(DEV_JWT_PATH, json={"uid": "alice"}, environ_base={"REMOTE_ADDR": "::1"}).status_code == 200
 
 

@@ -559,3 +559,29 @@ def test_the_command_line_refuses_a_minute_of_no_length() -> None:
     assert parse_args(["--minute-seconds", "0.5"]).minute_seconds == 0.5
     with pytest.raises(SystemExit):
         parse_args(["--minute-seconds", "0"])
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"queue": [{"kind": "status", "status": 429, "retry_after": "NaN"}]},
+        {"queue": [{"kind": "status", "status": 429, "retry_after": "inf"}]},
+        {"queue": [{"kind": "status", "status": 429, "retry_after": -1}]},
+        {"queue": [{"kind": "hang", "seconds": "Infinity"}]},
+        {"queue": [{"kind": "drip", "interval_ms": "nan"}]},
+        {"queue": [{"kind": "status", "status": 200}]},
+        {"queue": [{"kind": "status", "status": 1000}]},
+        {"latency_ms": "inf"},
+        {"minute_seconds": "nan"},
+    ],
+)
+def test_fault_settings_that_are_not_finite_numbers_are_400_and_change_nothing(settings) -> None:
+    from werkzeug.test import Client
+
+    state = EmulatorState()
+    http = Client(create_emulator_app(state))
+    answer = http.post("/_emulator/faults", json=settings)
+    assert answer.status_code == 400, answer.get_data(as_text=True)
+    assert len(state.faults) == 0 and state.latency == 0
+    after = http.get("/v3/users/cometchat-uid-1", headers={"apikey": "k"})
+    assert after.status_code == 200 and after.is_json

@@ -64,3 +64,35 @@ def test_an_address_limited_on_mint_is_limited_on_every_upstream_route() -> None
 def test_healthz_is_never_limited() -> None:
     _, http, _ = limited_app(RATE_LIMIT_PER_ADDRESS="1 per minute")
     assert [http.get("/healthz").status_code for _ in range(3)] == [200] * 3
+
+
+MINT = f"/api/cometchat/token/{UID}"
+ATTACKER, NEIGHBOUR = "203.0.113.7", "198.51.100.2"
+
+
+def from_address(http, address: str, headers: dict[str, str]):
+    return http.post(MINT, headers=headers, environ_base={"REMOTE_ADDR": address})
+
+
+def test_failed_authentication_is_limited_per_address_then_429_for_any_credential() -> None:
+    """300 wrong keys in a row used to be 300 401s: now 30 a minute (the default), then 429."""
+    _, http, upstream = limited_app()
+    wrong = {"Authorization": "Bearer not-the-key-0123456789"}
+    answers = [from_address(http, ATTACKER, wrong).status_code for _ in range(30)]
+    assert answers == [401] * 30
+    before = upstream.requests
+    for headers in (wrong, as_user(UID, secret="a-guessed-secret-that-is-long-enough-0"), service()):
+        answer = from_address(http, ATTACKER, headers)
+        assert answer.status_code == 429 and answer.json["error"]["code"] == "ERR_TOO_MANY_REQUESTS"
+        assert 1 <= int(answer.headers["Retry-After"]) <= 60
+    assert upstream.requests == before
+    # Another address is not locked out: valid callers are served, wrong keys are plain 401s.
+    assert from_address(http, NEIGHBOUR, service()).status_code == 200
+    assert from_address(http, NEIGHBOUR, wrong).status_code == 401
+
+
+def test_only_failures_count_and_the_limit_is_configurable() -> None:
+    _, http, _ = limited_app(RATE_LIMIT_AUTH_FAILURES="3 per minute")
+    assert all(from_address(http, ATTACKER, service()).status_code == 200 for _ in range(10))
+    bad_jwt = as_user(UID, secret="a-guessed-secret-that-is-long-enough-0")
+    assert [from_address(http, ATTACKER, bad_jwt).status_code for _ in range(4)] == [401, 401, 401, 429]

@@ -397,3 +397,19 @@ def test_a_chunked_body_past_the_cap_is_413_without_an_upstream_call(app, http, 
     exactly = b'{"name": "x"}'.ljust(cap)
     assert chunked(http, "/api/cometchat/token/cometchat-uid-1", exactly).status_code == 200
     assert chunked(http, "/api/cometchat/token/cometchat-uid-1", exactly + b" ").status_code == 413
+
+
+@pytest.mark.parametrize(
+    ("path", "method"),
+    [("/api/cometchat/token/cometchat-uid-1", "POST"), ("/api/cometchat/users", "POST"), ("/healthz", "GET")],
+)
+def test_options_is_an_empty_204_with_allow_not_an_html_page(http, path, method) -> None:
+    answer = http.options(path)
+    assert answer.status_code == 204 and answer.data == b""
+    assert "Content-Type" not in answer.headers
+    assert {"OPTIONS", method} <= {m.strip() for m in answer.headers["Allow"].split(",")}
+
+
+def test_options_on_an_unknown_route_is_the_json_404(http) -> None:
+    answer = http.options("/api/cometchat/nothing-here")
+    assert answer.status_code == 404 and answer.json["error"]["code"] == "ERR_NOT_FOUND"

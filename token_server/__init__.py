@@ -39,12 +39,25 @@ EMULATOR_MOUNT = "/emulator"
 EMULATOR_BASE_URL = "http://cometchat-emulator.invalid/v3"
 
 
+class TokenServerFlask(Flask):
+    """Flask, with its automatic ``OPTIONS`` answer made an empty 204 carrying ``Allow``
+    instead of a 200 ``text/html`` with nothing in it: every answer of this server is JSON or
+    has no body at all. flask-cors adds its headers to this answer, so a preflight still passes
+    (browsers take any 2xx)."""
+
+    def make_default_options_response(self) -> Response:
+        response = super().make_default_options_response()
+        response.status_code = 204
+        response.headers.pop("Content-Type", None)
+        return response
+
+
 def create_app(config: Settings | Mapping[str, str] | None = None, *, announce: bool = True) -> Flask:
     """The app factory. ``config``: Settings, or a mapping of the environment variable names
     (tests pass one and never read a developer's ``.env``), or None to read the environment.
     ``announce=False`` leaves out the start-up log lines (``python server.py`` prints its own block)."""
     settings = _load_settings(config)
-    app = Flask(__name__, static_folder=None)
+    app = TokenServerFlask(__name__, static_folder=None)
     _configure_flask(app, settings)
     configure_logging(settings.log_format)
     install_redaction(settings.secrets)

@@ -114,7 +114,9 @@ class Authenticator:
                 audience=settings.jwt_audience,
                 issuer=settings.jwt_issuer,
                 leeway=settings.jwt_leeway,
-                options={"require": required, "verify_aud": bool(settings.jwt_audience)},
+                # PyJWT's default stays: with no audience configured, a token that names one
+                # was issued for some other application and is refused.
+                options={"require": required},
             )
         except jwt.ExpiredSignatureError:
             raise unauthorized("The token has expired.", "ERR_TOKEN_EXPIRED") from None

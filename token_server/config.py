@@ -4,6 +4,7 @@ validated at start with one message naming every missing or bad variable."""
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -11,7 +12,15 @@ from pathlib import Path
 from typing import Literal, Mapping
 from urllib.parse import urlparse
 
-from cometchat.client import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, DEFAULT_TOTAL_DEADLINE, REGIONS
+from limits import parse_many
+
+from cometchat.client import (
+    APP_ID,
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_READ_TIMEOUT,
+    DEFAULT_TOTAL_DEADLINE,
+    REGIONS,
+)
 
 Mode = Literal["production", "embedded"]
 
@@ -21,6 +30,8 @@ ALLOWED_JWT_ALGORITHMS = ("HS256", "HS384", "HS512", "RS256", "RS384", "RS512", 
 DEFAULT_MAX_BODY = 64 * 1024
 DEFAULT_RATE_LIMIT_PER_USER = "30 per minute"
 DEFAULT_RATE_LIMIT_PER_ADDRESS = "120 per minute"
+# 401s a client address may collect before it gets 429 on every route (guessing credentials).
+DEFAULT_RATE_LIMIT_AUTH_FAILURES = "30 per minute"
 DEFAULT_RATELIMIT_STORAGE_URI = "memory://"
 LOG_FORMATS = ("plain", "json")
 # Service keys and the metrics token: long enough that guessing is hopeless.
@@ -29,6 +40,8 @@ MIN_KEY_LENGTH = 16
 # end this much earlier: the deadline is checked between attempts, and one attempt may run on.
 WORKER_TIMEOUT = 30
 DEADLINE_HEADROOM = 5
+# The one JWT claim an identity provider always assigns itself; see _check_uid_mapping.
+PROVIDER_ASSIGNED_CLAIM = "sub"
 CALLER_AUTH_VARIABLES = ("TOKEN_SERVER_API_KEYS", "AUTH_JWT_SECRET", "AUTH_JWKS_URL")
 # An origin exactly as a browser sends it: scheme://host[:port], nothing else. flask-cors reads
 # an entry holding any of ?$^[]()\* as a regular expression, so nothing else may pass.
@@ -100,6 +113,7 @@ class Settings:
     ratelimit_storage_uri: str = DEFAULT_RATELIMIT_STORAGE_URI
     rate_limit_per_user: str = DEFAULT_RATE_LIMIT_PER_USER
     rate_limit_per_address: str = DEFAULT_RATE_LIMIT_PER_ADDRESS
+    rate_limit_auth_failures: str = DEFAULT_RATE_LIMIT_AUTH_FAILURES
     max_body: int = DEFAULT_MAX_BODY
     # Client timeouts (seconds); the total deadline stays below gunicorn's worker timeout.
     upstream_connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
@@ -158,9 +172,47 @@ def _number(env: Mapping[str, str], name: str, default: float, problems: list[st
     except ValueError:
         problems.append(f"{name} must be a number (got {raw!r})")
         return default
-    if value <= 0:
-        problems.append(f"{name} must be positive")
+    if not math.isfinite(value) or value <= 0:
+        problems.append(f"{name} must be a finite positive number of seconds (got {raw!r})")
+        return default
     return value
+
+
+def _rate_limit(env: Mapping[str, str], name: str, default: str, problems: list[str]) -> str:
+    """A Flask-Limiter limit string, parsed now: one it cannot parse would switch the limit off."""
+    value = (env.get(name) or "").strip() or default
+    try:
+        parse_many(value)
+    except ValueError:
+        problems.append(f"{name} must be a rate limit like {default!r} (got {value!r})")
+        return default
+    return value
+
+
+def _check_base_url(base_url: str, problems: list[str]) -> None:
+    """The REST key travels with every request: https, or plain http to this machine only."""
+    parsed = urlparse(base_url)
+    if not parsed.hostname or parsed.scheme not in ("http", "https"):
+        problems.append("COMETCHAT_BASE_URL must be an http(s) URL")
+    elif parsed.scheme == "http" and not is_loopback_host(parsed.hostname):
+        problems.append(
+            "COMETCHAT_BASE_URL must be an https:// URL (http:// only on localhost, 127.0.0.0/8 or [::1]): "
+            "the REST key is sent with every request"
+        )
+
+
+def _check_uid_mapping(env: Mapping[str, str], mapping: str, claim: str, problems: list[str]) -> None:
+    """CometChat's mapping is not one-to-one (a valid uid maps to itself, and a 32-bit hash
+    collides), so two users who may choose their claim could pick one uid between them."""
+    if mapping != "cometchat" or claim == PROVIDER_ASSIGNED_CLAIM:
+        return
+    if not _flag(env, "AUTH_JWT_UID_MAPPING_ANY_CLAIM", problems):
+        problems.append(
+            f"AUTH_JWT_UID_MAPPING=cometchat with AUTH_JWT_UID_CLAIM={claim}: the mapping can give two "
+            "identities one uid, so it is safe only on a claim the identity provider assigns (sub), never on "
+            "one users choose (email, name); set AUTH_JWT_UID_MAPPING_ANY_CLAIM=1 if the provider assigns this "
+            "claim and no user can change it"
+        )
 
 
 def load_settings(env: Mapping[str, str] | None = None, *, mode: Mode = "production") -> Settings:
@@ -201,8 +253,10 @@ def load_settings(env: Mapping[str, str] | None = None, *, mode: Mode = "product
             )
         if region and region not in REGIONS:
             problems.append(f"COMETCHAT_REGION must be one of {', '.join(REGIONS)} (got {region!r})")
-        if base_url and urlparse(base_url).scheme not in ("http", "https"):
-            problems.append("COMETCHAT_BASE_URL must be an http(s) URL")
+        if base_url:
+            _check_base_url(base_url, problems)
+        elif app_id and not APP_ID.fullmatch(app_id):
+            problems.append(f"COMETCHAT_APP_ID must be letters and digits only (got {app_id!r})")
 
     service_keys = _list(env.get("TOKEN_SERVER_API_KEYS"))
     short = [k for k in service_keys if len(k) < MIN_KEY_LENGTH]
@@ -213,6 +267,10 @@ def load_settings(env: Mapping[str, str] | None = None, *, mode: Mode = "product
         problems.append("set AUTH_JWT_SECRET or AUTH_JWKS_URL, not both")
     if jwt_secret and len(jwt_secret) < 32:
         problems.append("AUTH_JWT_SECRET must be at least 32 characters (HS256 needs a 256-bit key)")
+    if not all(key.isascii() and key.isprintable() for key in service_keys):
+        problems.append(
+            "TOKEN_SERVER_API_KEYS: every key must be printable ASCII (no spaces inside, no control characters)"
+        )
     if jwks_url:
         parsed = urlparse(jwks_url)
         if not parsed.netloc or not (
@@ -225,8 +283,10 @@ def load_settings(env: Mapping[str, str] | None = None, *, mode: Mode = "product
                 "tokens for every application it serves, and only the audience tells ours apart"
             )
     uid_mapping = (get("AUTH_JWT_UID_MAPPING") or "strict").lower()
+    uid_claim = get("AUTH_JWT_UID_CLAIM") or PROVIDER_ASSIGNED_CLAIM
     if uid_mapping not in ("strict", "cometchat"):
         problems.append(f"AUTH_JWT_UID_MAPPING must be strict or cometchat (got {uid_mapping!r})")
+    _check_uid_mapping(env, uid_mapping, uid_claim, problems)
     algorithms = _list(env.get("AUTH_JWT_ALGORITHMS"))
     if not algorithms:
         algorithms = ("HS256",) if jwt_secret else ("RS256", "ES256")
@@ -274,6 +334,9 @@ def load_settings(env: Mapping[str, str] | None = None, *, mode: Mode = "product
         except ValueError:
             problems.append("TRUSTED_PROXIES must be the number of proxies in front of the server (0 to 5)")
 
+    rate_limit_per_user = _rate_limit(env, "RATE_LIMIT_PER_USER", DEFAULT_RATE_LIMIT_PER_USER, problems)
+    rate_limit_per_address = _rate_limit(env, "RATE_LIMIT_PER_ADDRESS", DEFAULT_RATE_LIMIT_PER_ADDRESS, problems)
+    rate_limit_auth_failures = _rate_limit(env, "RATE_LIMIT_AUTH_FAILURES", DEFAULT_RATE_LIMIT_AUTH_FAILURES, problems)
     connect_timeout = _number(env, "COMETCHAT_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT, problems)
     read_timeout = _number(env, "COMETCHAT_READ_TIMEOUT", DEFAULT_READ_TIMEOUT, problems)
     deadline = _number(env, "COMETCHAT_DEADLINE", DEFAULT_TOTAL_DEADLINE, problems)
@@ -304,14 +367,15 @@ def load_settings(env: Mapping[str, str] | None = None, *, mode: Mode = "product
         jwks_url=jwks_url,
         jwt_audience=get("AUTH_JWT_AUDIENCE"),
         jwt_issuer=get("AUTH_JWT_ISSUER"),
-        jwt_uid_claim=get("AUTH_JWT_UID_CLAIM") or "sub",
+        jwt_uid_claim=uid_claim,
         jwt_uid_mapping=uid_mapping,  # type: ignore[arg-type]  # checked above
         jwt_algorithms=algorithms,
         cors_origins=cors_origins,
         trusted_proxies=trusted_proxies,
         ratelimit_storage_uri=get("RATELIMIT_STORAGE_URI") or DEFAULT_RATELIMIT_STORAGE_URI,
-        rate_limit_per_user=get("RATE_LIMIT_PER_USER") or DEFAULT_RATE_LIMIT_PER_USER,
-        rate_limit_per_address=get("RATE_LIMIT_PER_ADDRESS") or DEFAULT_RATE_LIMIT_PER_ADDRESS,
+        rate_limit_per_user=rate_limit_per_user,
+        rate_limit_per_address=rate_limit_per_address,
+        rate_limit_auth_failures=rate_limit_auth_failures,
         upstream_connect_timeout=connect_timeout,
         upstream_read_timeout=read_timeout,
         upstream_deadline=deadline,

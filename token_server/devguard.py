@@ -1,5 +1,11 @@
-"""Dev mode is a local tool: it answers only requests addressed to a loopback name, and
-never one sent by a page from another origin.
+"""Dev mode is a local tool: it answers only requests from this machine, addressed to a
+loopback name, and never one sent by a page from another origin.
+
+The Host header alone proves nothing: any client other than a browser writes what it
+likes there. So the client address must be loopback too: both the socket's peer and, with
+``TRUSTED_PROXIES``, the address ProxyFix takes from ``X-Forwarded-For`` (a proxy on this
+machine forwarding the world is refused; a forged header from afar never gets past the
+peer check).
 
 Dev mode mints tokens for anyone who asks, so a web page must not be able to reach it:
 DNS rebinding points a foreign name at 127.0.0.1 (the Host header still names the
@@ -8,6 +14,8 @@ foreign site), and a cross-site form or ``text/plain`` post needs no CORS prefli
 """
 
 from __future__ import annotations
+
+import ipaddress
 
 from flask import Flask, request
 
@@ -25,6 +33,23 @@ def _hostname(host: str) -> str:
     return host.partition(":")[0]
 
 
+def is_loopback_address(address: str | None) -> bool:
+    """127.0.0.0/8, ::1, or an IPv4-mapped 127.x (``::ffff:127.0.0.1``)."""
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback
+
+
+def _client_addresses() -> tuple[str | None, ...]:
+    """The socket's peer (kept by ProxyFix when it rewrites) and the client as seen now."""
+    original = request.environ.get("werkzeug.proxy_fix.orig", {}).get("REMOTE_ADDR", request.remote_addr)
+    return (original, request.remote_addr)
+
+
 def init_app(app: Flask, settings: Settings) -> None:
     if not settings.dev:
         return
@@ -32,6 +57,8 @@ def init_app(app: Flask, settings: Settings) -> None:
 
     @app.before_request
     def local_only() -> None:
+        if not all(is_loopback_address(address) for address in _client_addresses()):
+            raise ApiError(403, "ERR_NOT_LOCAL", "This development server answers only this machine.")
         # 400, as Flask's TRUSTED_HOSTS and Django's ALLOWED_HOSTS answer: the request
         # names a site this server is not; it is not a question of who may do what.
         if _hostname(request.host) not in LOOPBACK_HOSTS:

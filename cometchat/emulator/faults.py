@@ -56,15 +56,27 @@ class Fault:
             raise ValueError(f"fault kind must be one of {FAULT_KINDS}")
         default_status = 500 if kind == "import_partial" else 503
         retry_after = data.get("retry_after")
+        status = int(data.get("status", default_status))
+        if not 400 <= status <= 599:
+            raise ValueError("status must be an error status, 400 to 599")
         return cls(
             kind=kind,
-            status=int(data.get("status", default_status)),
-            retry_after=float(retry_after) if retry_after is not None else None,
-            seconds=float(data.get("seconds", 30.0)),
-            interval_ms=float(data.get("interval_ms", 100.0)),
+            status=status,
+            retry_after=seconds_value(retry_after, "retry_after") if retry_after is not None else None,
+            seconds=seconds_value(data.get("seconds", 30.0), "seconds"),
+            interval_ms=seconds_value(data.get("interval_ms", 100.0), "interval_ms"),
             applied=int(data.get("applied", 0)),
             drop=bool(data.get("drop", False)),
         )
+
+
+def seconds_value(value: Any, name: str) -> float:
+    """A finite, non-negative number: NaN or infinity would turn the next REST call into a crash
+    (``math.ceil(nan)``) or a hang that never ends."""
+    number = float(value)
+    if not math.isfinite(number) or number < 0:
+        raise ValueError(f"{name} must be a finite number, 0 or more")
+    return number
 
 
 def drop_connection() -> Response:
@@ -132,9 +144,11 @@ def create_control_blueprint(state: EmulatorState, *, name: str = "cometchat_emu
         try:
             faults = [Fault.from_json(f) for f in body.get("queue", [])]
             latency = body.get("latency_ms")
+            if latency is not None:
+                latency = seconds_value(latency, "latency_ms")
             limits = {arg: int(body[key]) for key, arg in LIMIT_SETTINGS.items() if body.get(key) is not None}
             minute = body.get("minute_seconds")
-            if minute is not None and float(minute) <= 0:
+            if minute is not None and seconds_value(minute, "minute_seconds") <= 0:
                 raise ValueError("minute_seconds must be positive")
         except (ValueError, TypeError, AttributeError) as exc:
             return jsonify({"error": str(exc)}), 400
