@@ -119,9 +119,13 @@ def test_a_jwks_key_verifies_a_matching_token(rsa_key) -> None:
     assert identify(JWKS, rs256(rsa_key), FakeKeys(key)) == Caller.user("alice")
 
 
-def test_an_audience_claim_is_not_checked_when_no_audience_is_configured() -> None:
-    # With a shared secret and no AUTH_JWT_AUDIENCE, the app's own tokens may carry any aud.
-    assert identify(SECRET, user_jwt("alice", aud="some-app")) == Caller.user("alice")
+def test_a_token_naming_an_audience_is_refused_when_none_is_configured() -> None:
+    # With a shared secret and no AUTH_JWT_AUDIENCE, a token meant for another app (it names
+    # an aud) is not ours: PyJWT's default audience check stays on.
+    with pytest.raises(ApiError) as info:
+        identify(SECRET, user_jwt("alice", aud="some-app"))
+    assert (info.value.status, info.value.code) == (401, "ERR_INVALID_TOKEN")
+    assert identify(SECRET, user_jwt("alice")) == Caller.user("alice")
 
 
 def refusal_of(settings: Settings, headers: dict[str, str]) -> ApiError:
