@@ -1,13 +1,40 @@
 """gunicorn settings for the token server (read automatically from the working directory).
 
-The server is an I/O-bound proxy: each request mostly waits on CometChat, so threaded
-workers (gthread) serve many requests per process cheaply.
+The server is an I/O-bound proxy: each request mostly waits on CometChat. gevent workers
+give every caller a greenlet (a few KB), so a slow CometChat never runs the server out of
+places to wait and /healthz still answers at once; threads (gthread) cap the waits at
+workers x threads. Chosen by measurement: see "Benchmarks" in the README.
 """
 
 import os
+import shlex
 import sys
 
-from gunicorn.glogging import Logger
+
+def _worker_class() -> str:
+    """gevent unless ``-k``/``--worker-class`` on the command line or in GUNICORN_CMD_ARGS
+    asks for another (gthread, to compare)."""
+    args = shlex.split(os.environ.get("GUNICORN_CMD_ARGS", "")) + sys.argv[1:]
+    chosen = "gevent"
+    for i, arg in enumerate(args):
+        if arg in ("-k", "--worker-class") and i + 1 < len(args):
+            chosen = args[i + 1]
+        elif arg.startswith("--worker-class="):
+            chosen = arg.split("=", 1)[1]
+    return chosen
+
+
+worker_class = _worker_class()
+# gunicorn patches in each worker after the fork, but this file imports the app (requests,
+# urllib3, ssl) in the master first: patch before that, or urllib3 keeps blocking ssl
+# objects and the deadline code's threading primitives would block every greenlet. Only
+# when gunicorn itself loads this file (as "__config__"), never in a test that reads it.
+if __name__ == "__config__" and worker_class == "gevent":
+    from gevent import monkey
+
+    monkey.patch_all()
+
+from gunicorn.glogging import Logger  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from token_server.config import (  # noqa: E402
@@ -29,8 +56,14 @@ except ConfigError as exc:
     raise SystemExit(3) from None
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
-worker_class = "gthread"
+# Callers one gevent worker serves at once (gunicorn's --worker-connections overrides).
+# Each costs a greenlet, its socket and, while it waits upstream, a pooled upstream
+# socket: 2 x 500 stays inside the usual limit of 1024 open files per process.
+worker_connections = 500
+# Used by gthread only (when asked for on the command line).
 threads = int(os.environ.get("GUNICORN_THREADS", "16"))
+# One worker per core: a worker spends its CPU on parsing, JSON and TLS while its greenlets
+# wait; more workers than cores only add context switches. WEB_CONCURRENCY overrides.
 # The embedded emulator keeps its state in one process: one worker then. For several
 # workers, run `python -m cometchat.emulator` alone and point COMETCHAT_BASE_URL at it.
 workers = 1 if _settings.emulator else int(os.environ.get("WEB_CONCURRENCY", "2"))
