@@ -22,6 +22,7 @@ import requests
 from requests.adapters import BaseAdapter
 from urllib3.exceptions import NewConnectionError
 
+from .budget import Ticket, UpstreamBudget
 from .deadline import DeadlineAdapter, deadline_scope
 from .errors import (
     CometChatError,
@@ -276,6 +277,8 @@ class Transport:
         self._sleep = sleep
         self._pool = _SessionPool(self._new_session)
         self.rate_limit = RateLimitInfo()
+        # The app's upstream quota, shared with other workers and hosts; None: not kept.
+        self.budget: UpstreamBudget | None = None
         # Told about every attempt (metrics, dev-mode traces); an observer's own failure is
         # logged and never breaks the call.
         self.observers: list[UpstreamObserver] = []
@@ -327,13 +330,18 @@ class Transport:
         attempt = 0
         while True:
             attempt += 1
+            # Raises QuotaSpentError, before any attempt and so unheard by observers.
+            ticket = self.budget.spend(method, url_path) if self.budget is not None else None
             started = time.monotonic()
             try:
-                outcome = self._attempt(session, prepared, deadline, maybe_applied)
+                outcome = self._attempt(session, prepared, deadline, maybe_applied, ticket)
                 answer = self._decode(outcome) if isinstance(outcome, requests.Response) else None
             except CometChatError as exc:
                 self._tell(method, url_path, started, attempt, exc)
                 raise
+            finally:
+                if ticket is not None:
+                    self.budget.settle(ticket)  # type: ignore[union-attr]
             self._tell(method, url_path, started, attempt, outcome)
             if answer is not None:
                 return answer
@@ -400,7 +408,12 @@ class Transport:
         return prepared
 
     def _attempt(
-        self, session: requests.Session, prepared: requests.PreparedRequest, deadline: float, maybe_applied: bool
+        self,
+        session: requests.Session,
+        prepared: requests.PreparedRequest,
+        deadline: float,
+        maybe_applied: bool,
+        ticket: Ticket | None = None,
     ) -> requests.Response | _Failure:
         """Send once: a successful answer with its body read, or what went wrong. Raises at
         once what no retry can mend: the deadline reached, a body over the cap."""
@@ -424,7 +437,7 @@ class Transport:
                 return _failure_from_exception(exc, timeout[1])
         if watch.fired:  # the answer ended where the watchdog cut it
             raise self._timed_out(True)
-        self._note_rate_limit(response)
+        self._note_rate_limit(response, ticket)
         return response if response.ok else _failure_from_answer(response)
 
     def _retry_delay(self, error: CometChatError, attempt: int, deadline: float) -> float | None:
@@ -443,7 +456,7 @@ class Transport:
         error.maybe_applied = maybe_applied
         return error
 
-    def _note_rate_limit(self, response: requests.Response) -> None:
+    def _note_rate_limit(self, response: requests.Response, ticket: Ticket | None) -> None:
         def header(*names: str) -> int | None:
             for name in names:
                 value = response.headers.get(name)
@@ -458,6 +471,15 @@ class Transport:
         remaining = header("X-RateLimit-Remaining", "X-Rate-Limit-Remaining")
         if limit is not None or remaining is not None:
             self.rate_limit = RateLimitInfo(limit=limit, remaining=remaining)
+        if ticket is not None:
+            ticket.limit, ticket.remaining = limit, remaining
+            if response.status_code == 429:
+                reset = header("X-RateLimit-Reset", "X-Rate-Limit-Reset")
+                retry_after = header("Retry-After")
+                if reset is not None:
+                    ticket.blocked_until = float(reset)
+                elif retry_after is not None:
+                    ticket.blocked_until = time.time() + retry_after
 
     @staticmethod
     def _decode(response: requests.Response) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from cometchat import CometChatClient
+from cometchat.budget import UpstreamBudget, budget_store_for
 from cometchat.emulator import EmulatorState, create_emulator_app, register_emulator
 from cometchat.inprocess import WSGIAdapter
 
@@ -48,6 +49,9 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     configure_logging()
     install_redaction(settings.secrets)
     client, emulator_state = _build_client(settings)
+    client.transport.budget = UpstreamBudget(
+        budget_store_for(settings.ratelimit_storage_uri), client.base_url, window_seconds=settings.upstream_quota_window
+    )
     app.extensions[EMULATOR] = emulator_state
 
     devguard.init_app(app, settings)  # first: a foreign Host or Origin gets nothing else
