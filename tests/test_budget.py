@@ -83,19 +83,29 @@ def test_a_spent_quota_is_refused_at_once_without_calling_upstream(emulator) -> 
     client.get_user("cometchat-uid-1")  # the other bucket is still open
 
 
-def test_calls_in_flight_count_against_what_is_left(emulator) -> None:
+@pytest.mark.parametrize("store", ["memory", "redis"])
+def test_calls_in_flight_count_against_what_is_left(emulator, request, store) -> None:
+    """16 callers at once with 9 calls left: 9 go upstream, 7 are refused, no 429. With Redis
+    the callers are split over two hosts."""
+    if store == "redis":
+        url = request.getfixturevalue("redis_url")
+        hosts = [budgeted(emulator, RedisBudgetStore.from_url(url)) for _ in range(2)]
+    else:
+        hosts = [budgeted(emulator, MemoryBudgetStore())]
     clear_of_window_end()
     emulator.faults(core_per_minute=10, minute_seconds=WINDOW, latency_ms=200)
-    client = budgeted(emulator, MemoryBudgetStore())
-    assert mint_all(client, 1)[0] == 1  # the first answer tells the limit
+    assert mint_all(hosts[0], 1)[0] == 1  # the first answer tells the limit
     results: list[int] = []
-    threads = [threading.Thread(target=lambda: results.append(mint_all(client, 1)[0])) for _ in range(16)]
+    threads = [
+        threading.Thread(target=lambda i=i: results.append(mint_all(hosts[i % len(hosts)], 1)[0])) for i in range(16)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(30)
     assert sum(results) == 9 and emulator.stats()["rate_limited"] == 0
-    client.close()
+    for host in hosts:
+        host.close()
 
 
 def test_an_upstream_429_closes_the_budget_until_its_reset(emulator) -> None:
