@@ -24,15 +24,17 @@ def _worker_class() -> str:
     return chosen
 
 
-worker_class = _worker_class()
+_chosen = _worker_class()
 # gunicorn patches in each worker after the fork, but this file imports the app (requests,
 # urllib3, ssl) in the master first: patch before that, or urllib3 keeps blocking ssl
 # objects and the deadline code's threading primitives would block every greenlet. Only
 # when gunicorn itself loads this file (as "__config__"), never in a test that reads it.
-if __name__ == "__config__" and worker_class == "gevent":
+if __name__ == "__config__" and _chosen == "gevent":
     from gevent import monkey
 
     monkey.patch_all()
+# gunicorn's gevent worker with the lingering close of its gthread worker (token_server/worker.py).
+worker_class = "token_server.worker.LingeringGeventWorker" if _chosen == "gevent" else _chosen
 
 from gunicorn.glogging import Logger  # noqa: E402
 

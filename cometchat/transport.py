@@ -20,6 +20,7 @@ from urllib.parse import quote, urlencode
 
 import requests
 from requests.adapters import BaseAdapter
+from requests.structures import CaseInsensitiveDict
 from urllib3.exceptions import NewConnectionError
 
 from .budget import Ticket, UpstreamBudget
@@ -324,7 +325,7 @@ class Transport:
         body: Mapping[str, Any] | None,
         params: Mapping[str, Any] | None,
     ) -> dict[str, Any]:
-        prepared = self._prepare(session, method, url_path, body, params)
+        prepared = self._prepare(method, url_path, body, params)
         deadline = time.monotonic() + self.total_deadline
         maybe_applied = False  # by any attempt so far
         attempt = 0
@@ -391,20 +392,20 @@ class Transport:
                 log.exception("an upstream observer failed")
 
     def _prepare(
-        self,
-        session: requests.Session,
-        method: str,
-        url_path: str,
-        body: Mapping[str, Any] | None,
-        params: Mapping[str, Any] | None,
+        self, method: str, url_path: str, body: Mapping[str, Any] | None, params: Mapping[str, Any] | None
     ) -> requests.PreparedRequest:
-        url = self.base_url + url_path + ("?" + urlencode(params) if params else "")
-        data = json.dumps(body).encode("utf-8") if body is not None else None
-        prepared = session.prepare_request(
-            requests.Request(method, url, data=data, headers=_JSON_HEADERS if data is not None else None)
-        )
-        # requests decodes %2E back to '.' when it prepares a URL: send ours as built.
-        prepared.url = url
+        """The request, built directly: Session.prepare_request would merge cookies, auth
+        and headers per call, and re-quote the URL (turning our %2E back into '.')."""
+        prepared = requests.PreparedRequest()
+        prepared.method = method
+        prepared.url = self.base_url + url_path + ("?" + urlencode(params) if params else "")
+        prepared.headers = CaseInsensitiveDict(self._headers)
+        if body is not None:
+            prepared.body = json.dumps(body).encode("utf-8")
+            prepared.headers.update(_JSON_HEADERS)
+            prepared.headers["Content-Length"] = str(len(prepared.body))
+        elif method not in ("GET", "HEAD"):
+            prepared.headers["Content-Length"] = "0"
         return prepared
 
     def _attempt(
@@ -423,7 +424,15 @@ class Transport:
         timeout = (min(self.connect_timeout, remaining), min(self.read_timeout, remaining))
         with deadline_scope(deadline) as watch:
             try:
-                response = session.send(prepared, timeout=timeout, stream=True, allow_redirects=False)
+                # The adapter itself: Session.send would also run hooks and parse cookies.
+                response = session.get_adapter(prepared.url).send(
+                    prepared,
+                    stream=True,
+                    timeout=timeout,
+                    verify=session.verify,
+                    cert=session.cert,
+                    proxies=session.proxies,
+                )
                 try:
                     _read_body(response, self.max_response_bytes)
                 finally:
