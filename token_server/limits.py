@@ -31,6 +31,10 @@ def _is_service() -> bool:
     return _preflight() or routes.current_caller().kind == "service"
 
 
+def _service_on_limited_routes() -> bool:
+    return request.blueprint == routes.bp.name and _is_service()
+
+
 def init_app(app: Flask, settings: Settings) -> Limiter:
     """Limit the routes blueprint on ``app`` with the limits and the store ``settings`` name."""
     limiter = Limiter(
@@ -45,6 +49,9 @@ def init_app(app: Flask, settings: Settings) -> Limiter:
         in_memory_fallback_enabled=not settings.ratelimit_storage_uri.startswith("memory://"),
         key_prefix=KEY_PREFIX,
     )
+    # Service callers skip the limiter's whole bookkeeping (resolving and filtering every
+    # limit per request), not only each limit's counting.
+    limiter.request_filter(_service_on_limited_routes)
     limiter.shared_limit(
         settings.rate_limit_per_user, scope="cometchat-user", key_func=_user_key, exempt_when=_not_a_user
     )(routes.bp)
