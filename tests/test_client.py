@@ -421,9 +421,10 @@ def test_calls_in_flight_each_borrow_their_own_session_and_idle_ones_are_reused(
     assert seen[0] in (first, second)  # another thread reuses an idle session
     with pool.borrowed() as again:
         assert again is seen[0]
-    client.close()
+    with pool.borrowed() as in_flight:
+        client.close()  # a session in flight during close() is closed when it comes back
     with pool.borrowed() as after_close:
-        assert after_close not in (first, second)
+        assert after_close not in (first, second, in_flight)
 
 
 def test_secrets_stay_out_of_reprs_errors_and_logs(rsps, client, caplog) -> None:
