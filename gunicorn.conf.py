@@ -1,9 +1,10 @@
 """gunicorn settings for the token server (read automatically from the working directory).
 
-The server is an I/O-bound proxy: each request mostly waits on CometChat. gevent workers
-give every caller a greenlet (a few KB), so a slow CometChat never runs the server out of
-places to wait and /healthz still answers at once; threads (gthread) cap the waits at
-workers x threads. Chosen by measurement: see "Benchmarks" in the README.
+The server is an I/O-bound proxy: each request mostly waits on CometChat, holding a worker
+thread meanwhile. So: threaded workers (gthread) with many threads, enough that a slow
+CometChat (500 ms) with hundreds of callers never runs the server out of places to wait and
+/healthz still finds a free thread. Chosen by measurement against gevent workers (still
+available: ``--worker-class gevent``): see "Benchmarks" in the README.
 """
 
 import os
@@ -12,10 +13,11 @@ import sys
 
 
 def _worker_class() -> str:
-    """gevent unless ``-k``/``--worker-class`` on the command line or in GUNICORN_CMD_ARGS
-    asks for another (gthread, to compare)."""
+    """gthread unless ``-k``/``--worker-class`` on the command line or in GUNICORN_CMD_ARGS
+    asks for another (to compare: ``token_server.worker.LingeringGeventWorker``, gevent with
+    a lingering close; a plain ``gevent`` may reset a connection before its 413 is read)."""
     args = shlex.split(os.environ.get("GUNICORN_CMD_ARGS", "")) + sys.argv[1:]
-    chosen = "gevent"
+    chosen = "gthread"
     for i, arg in enumerate(args):
         if arg in ("-k", "--worker-class") and i + 1 < len(args):
             chosen = args[i + 1]
@@ -29,7 +31,7 @@ _chosen = _worker_class()
 # urllib3, ssl) in the master first: patch before that, or urllib3 keeps blocking ssl
 # objects and the deadline code's threading primitives would block every greenlet. Only
 # when gunicorn itself loads this file (as "__config__"), never in a test that reads it.
-if __name__ == "__config__" and _chosen == "gevent":
+if __name__ == "__config__" and "gevent" in _chosen.lower():
     from gevent import monkey
 
     monkey.patch_all()
@@ -58,14 +60,17 @@ except ConfigError as exc:
     raise SystemExit(3) from None
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
-# Callers one gevent worker serves at once (gunicorn's --worker-connections overrides).
-# Each costs a greenlet, its socket and, while it waits upstream, a pooled upstream
-# socket: 2 x 500 stays inside the usual limit of 1024 open files per process.
+# Callers one worker serves at once. A waiting caller holds a thread (its stack is mostly
+# untouched virtual memory: RSS grows by tens of KB per thread) and, while it waits
+# upstream, one pooled upstream connection. 2 x 256 per host: 256 callers on a 500 ms
+# CometChat still leave threads free for /healthz (see README, "Benchmarks").
+threads = int(os.environ.get("GUNICORN_THREADS", "256"))
+# Connections one worker keeps (open keep-alive ones included); under gevent, the callers
+# it serves at once. Each may hold a pooled upstream socket too: 2 x 500 stays inside the
+# usual limit of 1024 open files per process.
 worker_connections = 500
-# Used by gthread only (when asked for on the command line).
-threads = int(os.environ.get("GUNICORN_THREADS", "16"))
-# One worker per core: a worker spends its CPU on parsing, JSON and TLS while its greenlets
-# wait; more workers than cores only add context switches. WEB_CONCURRENCY overrides.
+# One worker per core: the GIL lets one thread of a worker run Python at a time, so
+# more workers than cores only add context switches. WEB_CONCURRENCY overrides.
 # The embedded emulator keeps its state in one process: one worker then. For several
 # workers, run `python -m cometchat.emulator` alone and point COMETCHAT_BASE_URL at it.
 workers = 1 if _settings.emulator else int(os.environ.get("WEB_CONCURRENCY", "2"))

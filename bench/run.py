@@ -21,6 +21,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -108,6 +109,25 @@ def run_wrk(url: str, script: str, duration: int, connections: int, threads: int
     return result
 
 
+def start_redis(tmp: Path) -> tuple[Process, str] | None:
+    """A throwaway redis-server on a free port, if one is installed."""
+    binary = shutil.which("redis-server")
+    if not binary:
+        return None
+    port = free_port()
+    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    proc = Process(args, log_path=tmp / "redis.log")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc, f"redis://127.0.0.1:{port}/0"
+        except OSError:
+            time.sleep(0.05)
+    proc.stop()
+    return None
+
+
 def emulator_stats(root: str) -> dict:
     return requests.get(root + "/_emulator/stats", timeout=5).json()
 
@@ -174,8 +194,11 @@ def main() -> None:
         "GUNICORN_THREADS": "16",
         "LOG_LEVEL": "warning",
     }
+    redis = start_redis(tmp)
     server_env = {
         **env,
+        # Two workers share the rate limits and the upstream budget only through Redis.
+        "RATELIMIT_STORAGE_URI": redis[1] if redis else "memory://",
         "COMETCHAT_QUOTA_WINDOW_SECONDS": str(args.storm_window),
         "GUNICORN_CMD_ARGS": args.server_args,
     }
@@ -250,6 +273,9 @@ def main() -> None:
         naive.stop()
         server.stop()
         emulator.stop()
+        if redis:
+            redis[0].stop()
+    results["store"] = server_env["RATELIMIT_STORAGE_URI"]
 
     print_report(results, args)
     out = ROOT / "bench" / "results"
@@ -293,7 +319,8 @@ def print_report(results: dict, args: argparse.Namespace) -> None:
     print(
         f"\nupstream: emulator, {args.latency_ms:g} ms per request + {args.connect_delay_ms:g} ms per new "
         f"connection; load: wrk {args.connections} connections, {args.duration} s per measurement; "
-        f"{os.cpu_count()} cores shared by all processes; server flags: {args.server_args or 'gunicorn.conf.py'}\n"
+        f"{os.cpu_count()} cores shared by all processes; server flags: {args.server_args or 'gunicorn.conf.py'}; "
+        f"rate-limit and budget store: {results.get('store')}\n"
     )
     header = (
         f"{'scenario':<24}{'variant':<8}{'req/s':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}"

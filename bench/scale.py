@@ -60,6 +60,9 @@ def storm(
     boundary (the emulator's windows are aligned on the epoch), so the quota allows exactly
     ``quota * windows`` calls."""
     emulator_settings(upstream, latency_ms=latency_ms, core_per_minute=quota, minute_seconds=window_seconds)
+    # The app's quota is this one from the start: one call lets the server hear its limit
+    # (else the earlier rows' huge limit lets the first window's calls in flight through).
+    wrk(server_root, server_script, 1, 2)
     next_window = math.ceil(time.time() / window_seconds) * window_seconds
     time.sleep(max(next_window - time.time(), 0))
     before = requests.get(upstream + "/_emulator/stats", timeout=5).json()

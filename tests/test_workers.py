@@ -19,8 +19,12 @@ WAITING_CALLERS = 200
 SLOW_UPSTREAM_MS = 1500  # under the deadline: every caller gets its token
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
+GEVENT = "token_server.worker.LingeringGeventWorker"
+
+
+@pytest.fixture(scope="module", params=["procfile", "gevent"])
+def stack(tmp_path_factory, request):
+    """The Procfile's default worker, and the gevent worker it can be switched to."""
     tmp = tmp_path_factory.mktemp("workers")
     emulator, emulator_root = start_emulator(tmp, api_key=EMULATOR_KEY, threads=WAITING_CALLERS + 56)
     env = {
@@ -30,6 +34,7 @@ def stack(tmp_path_factory):
         "COMETCHAT_DEADLINE": str(DEADLINE),
         "WEB_CONCURRENCY": "2",
         "LOG_LEVEL": "warning",
+        "GUNICORN_CMD_ARGS": f"--worker-class {GEVENT}" if request.param == "gevent" else "",
     }
     server, root = start_gunicorn(tmp, env)
     yield root, RunningEmulator(emulator_root)
