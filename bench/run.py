@@ -191,7 +191,6 @@ def main() -> None:
         "COMETCHAT_API_KEY": REST_KEY,
         "TOKEN_SERVER_API_KEYS": SERVICE_KEY,
         "WEB_CONCURRENCY": "2",
-        "GUNICORN_THREADS": "16",
         "LOG_LEVEL": "warning",
     }
     redis = start_redis(tmp)
