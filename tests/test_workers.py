@@ -3,6 +3,7 @@ answer, and /healthz answers at once while hundreds of callers wait on a slow Co
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 
@@ -135,3 +136,50 @@ def test_greenlets_keep_their_own_deadline_when_gevent_patches_after_import(stac
     results = out.stdout.strip().split(",")
     assert len(results) == 2 and all(r.startswith("timeout") for r in results), out.stdout + out.stderr
     assert all(DEADLINE - 0.1 <= float(r.split()[1]) < DEADLINE + SLACK for r in results)
+
+
+CONF_SCRIPT = """
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("__config__", "gunicorn.conf.py")  # as gunicorn loads it
+conf = importlib.util.module_from_spec(spec)
+sys.modules["__config__"] = conf
+spec.loader.exec_module(conf)
+import urllib3.util.ssl_
+print(conf.worker_class, urllib3.util.ssl_.SSLContext.__module__)
+"""
+
+
+@pytest.mark.parametrize(
+    ("cmd_args", "worker", "ssl_module"),
+    [("", "gthread", "ssl"), (f"--worker-class {GEVENT}", GEVENT, "gevent.ssl")],
+)
+def test_gevent_patches_before_the_app_is_imported(cmd_args, worker, ssl_module) -> None:
+    """gunicorn.conf.py imports the app (urllib3, ssl) in the master: under gevent it must
+    patch first, or urllib3 keeps the blocking ssl classes for HTTPS to CometChat."""
+    import subprocess
+    import sys
+
+    from .procs import ROOT
+
+    env = {
+        "PATH": os.environ["PATH"],
+        "COMETCHAT_EMULATOR": "1",
+        "TOKEN_SERVER_API_KEYS": SERVICE_KEY,
+        "TOKEN_SERVER_SKIP_DOTENV": "1",
+        "GUNICORN_CMD_ARGS": cmd_args,
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", CONF_SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.stdout.split() == [worker, ssl_module], out.stdout + out.stderr
+
+
+def test_a_body_refused_early_still_gets_its_413(stack) -> None:
+    """The answer goes out before the body is read to its end: the worker must close
+    gracefully (FIN, drain a little, close) or the kernel's reset can swallow the 413."""
+    from .test_reliability import post_chunked
+
+    root, _ = stack
+    junk = [b'{"name": "Chunky"}'] + [b" " * 65536] * 16
+    status, answer = post_chunked(root, "/api/cometchat/token/cometchat-uid-1", junk)
+    assert status == 413 and answer["error"]["code"] == "ERR_BODY_TOO_LARGE"
