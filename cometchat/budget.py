@@ -10,6 +10,10 @@ the calls in flight stays above zero, and otherwise refuses at once, without cal
 upstream, until the window ends (or the 429's reset). A refusal is a ``QuotaSpentError``:
 a 503 with ``Retry-After`` for the caller.
 
+While this host last heard that more than half the limit (and over
+``FAST_PATH_MIN_REMAINING``) is left in the window, it allows calls on that alone, with no
+store round trip; closer to the limit every call is counted in the store.
+
 Windows are fixed and aligned on the epoch (``window_seconds``, a minute upstream). The
 counts live in Redis when the rate-limit store is Redis (one budget for the fleet), else in
 this process. A Redis that fails is skipped (the call goes ahead): the budget must never
@@ -37,6 +41,10 @@ DEFAULT_WINDOW_SECONDS = 60.0
 KEY_PREFIX = "cometchat-budget"
 # Redis must answer the budget fast or be skipped: a login waits on it.
 REDIS_TIMEOUT = 0.25
+# While this host last heard more than this much left in the window (and more than half the
+# limit), calls skip the store: the fleet cannot have this many calls in flight, so no
+# exact count is needed yet. Below it, every call is counted in the store.
+FAST_PATH_MIN_REMAINING = 1000
 
 
 def bucket_of(method: str, url_path: str) -> str:
@@ -69,6 +77,7 @@ class Ticket:
     remaining: int | None = None
     limit: int | None = None
     blocked_until: float | None = None  # epoch seconds, from a 429
+    counted: bool = True  # False: allowed on this host's knowledge alone, not in the store
 
 
 class BudgetStore(Protocol):
@@ -95,6 +104,16 @@ class UpstreamBudget:
         self._clock = clock
         # The app's base URL names it; hashed so that keys stay short and uniform.
         self._app = hashlib.sha256(app.encode()).hexdigest()[:16]
+        # bucket -> (window, lowest Remaining heard in it, Limit): this host's own view.
+        self._heard: dict[str, tuple[int, int, int | None]] = {}
+
+    def _far_from_spent(self, bucket: str, window: int, remaining: int | None = None) -> bool:
+        heard = self._heard.get(bucket)
+        if heard is None or heard[0] != window:
+            return False
+        left = heard[1] if remaining is None else min(heard[1], remaining)
+        limit = heard[2] or 0
+        return left > max(FAST_PATH_MIN_REMAINING, limit / 2)
 
     def _key(self, bucket: str) -> str:
         return f"{KEY_PREFIX}:{{{self._app}}}:{bucket}"  # {...}: one Redis Cluster slot
@@ -105,6 +124,8 @@ class UpstreamBudget:
         now = self._clock()
         window = int(now // self.window_seconds)
         window_end = (window + 1) * self.window_seconds
+        if self._far_from_spent(bucket, window):
+            return Ticket(bucket, window, counted=False)
         wait = self.store.begin(self._key(bucket), window, now, window_end)
         if wait is not None:
             seconds = max(math.ceil(wait), 1)
@@ -115,6 +136,16 @@ class UpstreamBudget:
 
     def settle(self, ticket: Ticket) -> None:
         now_window = int(self._clock() // self.window_seconds)
+        if ticket.remaining is not None:
+            heard = self._heard.get(ticket.bucket)
+            lowest = ticket.remaining
+            if heard is not None and heard[0] == now_window:
+                lowest = min(lowest, heard[1])
+            self._heard[ticket.bucket] = (now_window, lowest, ticket.limit)
+        if ticket.blocked_until is not None:
+            self._heard.pop(ticket.bucket, None)
+        elif not ticket.counted and self._far_from_spent(ticket.bucket, now_window, ticket.remaining):
+            return  # nothing the store needs yet
         self.store.end(self._key(ticket.bucket), ticket, now_window, math.ceil(2 * self.window_seconds) + 1)
 
 
@@ -143,7 +174,8 @@ class MemoryBudgetStore:
     def end(self, key: str, ticket: Ticket, now_window: int, ttl: int) -> None:
         with self._lock:
             flight = (key, ticket.window)
-            self._inflight[flight] = max(self._inflight.get(flight, 1) - 1, 0)
+            if ticket.counted:
+                self._inflight[flight] = max(self._inflight.get(flight, 1) - 1, 0)
             if ticket.remaining is not None:
                 current = self._remaining.get((key, now_window))
                 if current is None or ticket.remaining < current:
@@ -173,7 +205,7 @@ return false
 
 _END = """
 local ttl = tonumber(ARGV[4])
-if tonumber(redis.call('DECR', KEYS[3])) < 0 then redis.call('SET', KEYS[3], 0, 'EX', ttl) end
+if ARGV[5] == '1' and tonumber(redis.call('DECR', KEYS[3])) < 0 then redis.call('SET', KEYS[3], 0, 'EX', ttl) end
 if ARGV[1] ~= '' then
   local current = redis.call('GET', KEYS[2])
   if not current or tonumber(current) > tonumber(ARGV[1]) then redis.call('SET', KEYS[2], ARGV[1], 'EX', ttl) end
@@ -219,7 +251,7 @@ class RedisBudgetStore:
         def text(value: float | int | None) -> str:
             return "" if value is None else repr(value)
 
-        args = [text(ticket.remaining), text(ticket.limit), text(ticket.blocked_until), ttl]
+        args = [text(ticket.remaining), text(ticket.limit), text(ticket.blocked_until), ttl, int(ticket.counted)]
         try:
             self._end(keys=self._keys(key, now_window, ticket.window), args=args)
         except Exception as exc:
