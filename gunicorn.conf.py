@@ -1,17 +1,48 @@
 """gunicorn settings for the token server (read automatically from the working directory).
 
-The server is an I/O-bound proxy: each request mostly waits on CometChat, so threaded
-workers (gthread) serve many requests per process cheaply.
+The server is an I/O-bound proxy: each request mostly waits on CometChat, holding a worker
+thread meanwhile. So: threaded workers (gthread) with many threads, enough that a slow
+CometChat (500 ms) with hundreds of callers never runs the server out of places to wait and
+/healthz still finds a free thread. Chosen by measurement against gevent workers (still
+available: ``--worker-class gevent``): see "Benchmarks" in the README.
 """
 
 import atexit
 import os
+import shlex
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
-from gunicorn.glogging import Logger
+
+def _worker_class() -> str:
+    """gthread unless ``-k``/``--worker-class`` on the command line or in GUNICORN_CMD_ARGS
+    asks for another (to compare: ``token_server.worker.LingeringGeventWorker``, gevent with
+    a lingering close; a plain ``gevent`` may reset a connection before its 413 is read)."""
+    args = shlex.split(os.environ.get("GUNICORN_CMD_ARGS", "")) + sys.argv[1:]
+    chosen = "gthread"
+    for i, arg in enumerate(args):
+        if arg in ("-k", "--worker-class") and i + 1 < len(args):
+            chosen = args[i + 1]
+        elif arg.startswith("--worker-class="):
+            chosen = arg.split("=", 1)[1]
+    return chosen
+
+
+_chosen = _worker_class()
+# gunicorn patches in each worker after the fork, but this file imports the app (requests,
+# urllib3, ssl) in the master first: patch before that, or urllib3 keeps blocking ssl
+# objects and the deadline code's threading primitives would block every greenlet. Only
+# when gunicorn itself loads this file (as "__config__"), never in a test that reads it.
+if __name__ == "__config__" and "gevent" in _chosen.lower():
+    from gevent import monkey
+
+    monkey.patch_all()
+# gunicorn's gevent worker with the lingering close of its gthread worker (token_server/worker.py).
+worker_class = "token_server.worker.LingeringGeventWorker" if _chosen == "gevent" else _chosen
+
+from gunicorn.glogging import Logger  # noqa: E402
 
 # Prometheus multiprocess mode: each worker keeps its metrics in files in one folder, and
 # /metrics adds them up whichever worker answers. prometheus_client picks the mode when it is
@@ -59,8 +90,17 @@ except ConfigError as exc:
 # only (the app refuses remote clients too).
 _host = "127.0.0.1" if _settings.dev else "0.0.0.0"  # noqa: S104
 bind = f"{_host}:{os.environ.get('PORT', '8000')}"
-worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", "16"))
+# Callers one worker serves at once. A waiting caller holds a thread (its stack is mostly
+# untouched virtual memory: RSS grows by tens of KB per thread) and, while it waits
+# upstream, one pooled upstream connection. 2 x 256 per host: 256 callers on a 500 ms
+# CometChat still leave threads free for /healthz (see README, "Benchmarks").
+threads = int(os.environ.get("GUNICORN_THREADS", "256"))
+# Connections one worker keeps (open keep-alive ones included); under gevent, the callers
+# it serves at once. Each may hold a pooled upstream socket too: 2 x 500 stays inside the
+# usual limit of 1024 open files per process.
+worker_connections = 500
+# One worker per core: the GIL lets one thread of a worker run Python at a time, so
+# more workers than cores only add context switches. WEB_CONCURRENCY overrides.
 # The embedded emulator keeps its state in one process: one worker then. For several
 # workers, run `python -m cometchat.emulator` alone and point COMETCHAT_BASE_URL at it.
 workers = 1 if _settings.emulator else int(os.environ.get("WEB_CONCURRENCY", "2"))

@@ -21,6 +21,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -32,6 +33,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import scale  # noqa: E402
 from tests.procs import Process, free_port, procfile_command, start_emulator  # noqa: E402
 
 REST_KEY = "bench-rest-key-0123456789"
@@ -40,7 +42,11 @@ SERVICE_KEY = "bench-service-key-0123456789"
 LUA = """
 local counter = 0
 local prefix = "t"
-function setup(thread) thread:set("tid", tostring(math.random(1, 1000000000))) end
+threads = {{}}
+function setup(thread)
+  thread:set("tid", tostring(math.random(1, 1000000000)))
+  table.insert(threads, thread)
+end
 function init(args) prefix = tid .. "-" .. tostring(os.time()) end
 function request()
   counter = counter + 1
@@ -53,7 +59,16 @@ function request()
   return wrk.format("POST", path, headers, body)
 end
 function response(status, headers, body)
-  if status >= 300 then errors_seen = (errors_seen or 0) + 1 end
+  local key = "status_" .. status
+  _G[key] = (_G[key] or 0) + 1
+end
+function done(summary, latency, requests)
+  for _, thread in ipairs(threads) do
+    for status = 100, 599 do
+      local n = thread:get("status_" .. status)
+      if n then io.write(string.format("STATUS %d %d\\n", status, n)) end
+    end
+  end
 end
 """
 
@@ -87,7 +102,30 @@ def run_wrk(url: str, script: str, duration: int, connections: int, threads: int
     result["errors"] = int(non_2xx.group(1)) if non_2xx else 0
     socket_errors = re.search(r"Socket errors: (.*)", out)
     result["socket_errors"] = socket_errors.group(1) if socket_errors else ""
+    statuses: dict[str, int] = {}
+    for status, count in re.findall(r"^STATUS (\d+) (\d+)$", out, re.M):
+        statuses[status] = statuses.get(status, 0) + int(count)
+    result["statuses"] = statuses
     return result
+
+
+def start_redis(tmp: Path) -> tuple[Process, str] | None:
+    """A throwaway redis-server on a free port, if one is installed."""
+    binary = shutil.which("redis-server")
+    if not binary:
+        return None
+    port = free_port()
+    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    proc = Process(args, log_path=tmp / "redis.log")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc, f"redis://127.0.0.1:{port}/0"
+        except OSError:
+            time.sleep(0.05)
+    proc.stop()
+    return None
 
 
 def emulator_stats(root: str) -> dict:
@@ -122,7 +160,19 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=50)
     parser.add_argument("--connect-delay-ms", type=float, default=30)
     parser.add_argument("--soak", type=int, default=0, help="seconds of mint load while sampling worker memory")
+    parser.add_argument(
+        "--rows",
+        default="classic,load,storm",
+        help="comma-separated: classic (server vs naive vs floor), load (many callers), storm (quota)",
+    )
+    parser.add_argument(
+        "--server-args", default="", help="extra gunicorn flags for the server (GUNICORN_CMD_ARGS), to compare workers"
+    )
+    parser.add_argument("--storm-quota", type=int, default=500, help="upstream mints allowed per quota window")
+    parser.add_argument("--storm-window", type=float, default=5.0, help="the quota window, seconds")
+    parser.add_argument("--storm-windows", type=int, default=2, help="whole windows the storm lasts")
     args = parser.parse_args()
+    rows = set(args.rows.split(","))
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk")
 
@@ -133,17 +183,27 @@ def main() -> None:
         latency_ms=args.latency_ms,
         connect_delay_ms=args.connect_delay_ms,
         rate_limit=1_000_000_000,
-        threads=128,
+        # More threads than callers in any row: the floor must never queue in the emulator.
+        threads=512,
     )
     env = {
         "COMETCHAT_BASE_URL": upstream + "/v3",
         "COMETCHAT_API_KEY": REST_KEY,
         "TOKEN_SERVER_API_KEYS": SERVICE_KEY,
         "WEB_CONCURRENCY": "2",
-        "GUNICORN_THREADS": "16",
         "LOG_LEVEL": "warning",
     }
-    server, server_root = start_server(tmp, procfile_command() + ["--access-logfile", "/dev/null"], env, "server")
+    redis = start_redis(tmp)
+    server_env = {
+        **env,
+        # Two workers share the rate limits and the upstream budget only through Redis.
+        "RATELIMIT_STORAGE_URI": redis[1] if redis else "memory://",
+        "COMETCHAT_QUOTA_WINDOW_SECONDS": str(args.storm_window),
+        "GUNICORN_CMD_ARGS": args.server_args,
+    }
+    server, server_root = start_server(
+        tmp, procfile_command() + ["--access-logfile", "/dev/null"], server_env, "server"
+    )
     naive_cmd = ["gunicorn", "bench.naive_app:app", "--access-logfile", "/dev/null"]
     naive, naive_root = start_server(tmp, naive_cmd, env, "naive")
     auth = {"Authorization": f"Bearer {SERVICE_KEY}"}
@@ -166,8 +226,12 @@ def main() -> None:
         },
     }
     results: dict = {"settings": vars(args), "scenarios": {}}
+
+    def wrk(root: str, script: str, duration: int, connections: int) -> dict:
+        return run_wrk(root, script, duration, connections, args.threads)
+
     try:
-        for name, variants in scenarios.items():
+        for name, variants in scenarios.items() if "classic" in rows else ():
             results["scenarios"][name] = {}
             for variant, (root, script) in variants.items():
                 # Warm up (connections, imports), then measure.
@@ -181,12 +245,36 @@ def main() -> None:
                     100 * (after["connections"] - before["connections"]) / max(upstream_requests, 1)
                 )
                 results["scenarios"][name][variant] = measured
+        if "load" in rows:
+            results["load"] = scale.load_rows(
+                wrk,
+                upstream=upstream,
+                server_root=server_root,
+                server_pid=server.proc.pid,
+                server_script=scenarios["mint (returning user)"]["server"][1],
+                floor_script=scenarios["mint (returning user)"]["floor"][1],
+                duration=args.duration,
+            )
+        if "storm" in rows:
+            results["storm"] = scale.storm(
+                wrk,
+                upstream=upstream,
+                server_root=server_root,
+                server_script=scenarios["mint (returning user)"]["server"][1],
+                latency_ms=args.latency_ms,
+                quota=args.storm_quota,
+                window_seconds=args.storm_window,
+                windows=args.storm_windows,
+            )
         if args.soak:
             results["soak"] = soak(server, server_root, auth, args)
     finally:
         naive.stop()
         server.stop()
         emulator.stop()
+        if redis:
+            redis[0].stop()
+    results["store"] = server_env["RATELIMIT_STORAGE_URI"]
 
     print_report(results, args)
     out = ROOT / "bench" / "results"
@@ -230,14 +318,16 @@ def print_report(results: dict, args: argparse.Namespace) -> None:
     print(
         f"\nupstream: emulator, {args.latency_ms:g} ms per request + {args.connect_delay_ms:g} ms per new "
         f"connection; load: wrk {args.connections} connections, {args.duration} s per measurement; "
-        f"{os.cpu_count()} cores shared by all processes\n"
+        f"{os.cpu_count()} cores shared by all processes; server flags: {args.server_args or 'gunicorn.conf.py'}; "
+        f"rate-limit and budget store: {results.get('store')}\n"
     )
     header = (
         f"{'scenario':<24}{'variant':<8}{'req/s':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}"
         f"{'up/req':>8}{'conn/100':>10}{'errors':>8}"
     )
-    print(header)
-    print("-" * len(header))
+    if results["scenarios"]:
+        print(header)
+        print("-" * len(header))
     for name, variants in results["scenarios"].items():
         for variant, m in variants.items():
             print(
@@ -252,6 +342,11 @@ def print_report(results: dict, args: argparse.Namespace) -> None:
             f"{'':<24}server/floor throughput {vs_floor:.3f}, p50 +{server['p50'] - floor['p50']:.2f} ms;"
             f" server/naive throughput {vs_naive:.2f}x, p50 {naive['p50'] - server['p50']:.1f} ms lower"
         )
+    if "load" in results:
+        print()
+        scale.print_rows(results["load"])
+    if "storm" in results:
+        scale.print_storm(results["storm"])
     if "soak" in results:
         soak = results["soak"]
         before = sum(soak["rss_before_mb"].values())

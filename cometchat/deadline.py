@@ -13,6 +13,7 @@ per-read timeouts alone.
 
 from __future__ import annotations
 
+import contextvars
 import heapq
 import itertools
 import os
@@ -43,37 +44,48 @@ class _Watchdog:
         self._reset()
 
     def _reset(self) -> None:
-        self._cond = threading.Condition()
+        # Made on first use, not here: gunicorn's gevent worker patches threading after the
+        # fork, and a Condition made before would block every greenlet of the worker.
+        self._cond: threading.Condition | None = None
         self._heap: list[tuple[float, int, _Alarm]] = []
         self._order = itertools.count()
         self._thread: threading.Thread | None = None
 
+    def _condition(self) -> threading.Condition:
+        if self._cond is None:
+            with _CREATE_LOCK:
+                if self._cond is None:
+                    self._cond = threading.Condition()
+        return self._cond
+
     def arm(self, sock: socket.socket, deadline: float) -> _Alarm:
         alarm = _Alarm(sock)
-        with self._cond:
+        cond = self._condition()
+        with cond:
             heapq.heappush(self._heap, (deadline, next(self._order), alarm))
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="cometchat-deadline", daemon=True)
                 self._thread.start()
             elif self._heap[0][2] is alarm:  # only an earlier wake-up needs the thread now
-                self._cond.notify()
+                cond.notify()
         return alarm
 
     def cancel(self, alarm: _Alarm) -> None:
-        with self._cond:
+        with self._condition():
             alarm.sock = None
 
     def _run(self) -> None:
-        with self._cond:
+        cond = self._condition()
+        with cond:
             while True:
                 while self._heap and self._heap[0][2].sock is None:
                     heapq.heappop(self._heap)
                 if not self._heap:
-                    self._cond.wait()
+                    cond.wait()
                     continue
                 wait = self._heap[0][0] - time.monotonic()
                 if wait > 0:
-                    self._cond.wait(wait)
+                    cond.wait(wait)
                     continue
                 alarm = heapq.heappop(self._heap)[2]
                 sock, alarm.sock, alarm.fired = alarm.sock, None, True
@@ -85,9 +97,12 @@ class _Watchdog:
                     pass  # already closed: nothing left to interrupt
 
 
+_CREATE_LOCK = threading.Lock()  # held for an instant, never across a switch
 _WATCHDOG = _Watchdog()
 os.register_at_fork(after_in_child=_WATCHDOG._reset)  # a forked worker starts its own thread
-_scope = threading.local()
+# A context variable, not a threading.local made at import: each thread and each greenlet
+# has its own, whether or not gevent patched threading before this module was imported.
+_scope: contextvars.ContextVar[DeadlineScope | None] = contextvars.ContextVar("cometchat_deadline", default=None)
 
 
 class DeadlineScope:
@@ -113,21 +128,38 @@ class DeadlineScope:
 def deadline_scope(deadline: float) -> Iterator[DeadlineScope]:
     """Within it, this thread's watched connections are cut at ``deadline`` (time.monotonic)."""
     scope = DeadlineScope(deadline)
-    _scope.current = scope
+    token = _scope.set(scope)
     try:
         yield scope
     finally:
-        _scope.current = None
+        _scope.reset(token)
         scope.disarm()
 
 
 class _Watched:
-    """Arms the watchdog when the request is sent and the wait for the answer begins."""
+    """Arms the watchdog when the request is sent and the wait for the answer begins; sends
+    a small request's head and body in one write (one syscall and one packet, not two)."""
 
     sock: socket.socket | None
+    _buffer: list[bytes]
+    _one_write_body: bytes | None = None
+
+    def request(self, method: str, url: str, body: Any = None, headers: Any = None, **kwargs: Any) -> None:
+        if isinstance(body, bytes) and headers is not None and "Content-Length" in headers:
+            self._one_write_body, body = body, None
+        super().request(method, url, body, headers, **kwargs)  # type: ignore[misc]
+
+    def _send_output(self, message_body: Any = None, encode_chunked: bool = False) -> None:
+        body, self._one_write_body = self._one_write_body, None
+        if body is None:
+            return super()._send_output(message_body, encode_chunked=encode_chunked)  # type: ignore[misc]
+        self._buffer.extend((b"", b""))
+        head = b"\r\n".join(self._buffer)
+        del self._buffer[:]
+        self.send(head + body)  # type: ignore[attr-defined]
 
     def getresponse(self) -> Any:
-        scope: DeadlineScope | None = getattr(_scope, "current", None)
+        scope = _scope.get()
         if scope is not None and self.sock is not None:
             scope.watch(self.sock)
         return super().getresponse()  # type: ignore[misc]

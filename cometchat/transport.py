@@ -13,15 +13,18 @@ import logging
 import random
 import threading
 import time
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Callable, Literal, Mapping
+from typing import Any, Callable, Iterator, Literal, Mapping
 from urllib.parse import quote, urlencode
 
 import requests
 from requests.adapters import BaseAdapter
+from requests.structures import CaseInsensitiveDict
 from urllib3.exceptions import NewConnectionError
 
+from .budget import Ticket, UpstreamBudget
 from .deadline import DeadlineAdapter, deadline_scope
 from .errors import (
     CometChatError,
@@ -45,6 +48,9 @@ DEFAULT_BACKOFF = 0.2
 # this); a bigger body is not CometChat, and reading it would only cost memory.
 DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024
 _CHUNK_BYTES = 64 * 1024
+# Sessions kept open between calls, one per call in flight at the busiest moment; more
+# concurrent calls still run, their sessions close when done.
+DEFAULT_MAX_IDLE_SESSIONS = 512
 
 RETRIED_STATUSES = frozenset({429, 502, 503, 504})
 # Statuses after which CometChat certainly did not act on the request.
@@ -189,8 +195,56 @@ def _read_body(response: requests.Response, limit: int) -> None:
     response._content_consumed = True
 
 
+class _SessionPool:
+    """Idle sessions, each with its keep-alive connection; a call borrows one for its whole
+    length, so concurrent calls (threads or greenlets) never share one, and a session
+    outlives the thread or greenlet that made it. Idle sessions beyond ``max_idle`` close."""
+
+    def __init__(self, make: Callable[[], requests.Session], max_idle: int = DEFAULT_MAX_IDLE_SESSIONS) -> None:
+        self._make = make
+        self._max_idle = max_idle
+        self._idle: list[requests.Session] = []  # last in, first out: the warmest first
+        self._lock = threading.Lock()  # never held across I/O or a greenlet switch
+        self._generation = 0  # close() ends every session made before it
+
+    def peek(self) -> requests.Session:
+        with self._lock:
+            if self._idle:
+                return self._idle[-1]
+        session = self._make()
+        self._give_back(session, self._generation)
+        return session
+
+    @contextmanager
+    def borrowed(self) -> Iterator[requests.Session]:
+        with self._lock:
+            session = self._idle.pop() if self._idle else None
+            generation = self._generation
+        if session is None:
+            session = self._make()
+        try:
+            yield session
+        finally:
+            self._give_back(session, generation)
+
+    def _give_back(self, session: requests.Session, generation: int) -> None:
+        with self._lock:
+            keep = generation == self._generation and len(self._idle) < self._max_idle
+            if keep:
+                self._idle.append(session)
+        if not keep:
+            session.close()
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+            self._generation += 1
+        for session in idle:
+            session.close()
+
+
 class Transport:
-    """Sends CometChat calls: one pooled ``requests.Session`` per thread, (connect, read)
+    """Sends CometChat calls: pooled ``requests.Session``s, one per call in flight, (connect, read)
     timeouts on every attempt, and a total deadline that also bounds an answer trickling in.
     Bounded retries with exponential backoff (or the upstream's ``Retry-After``) on
     connection failures and 429/502/503/504, never past the deadline; 4xx never retried.
@@ -227,10 +281,10 @@ class Transport:
         self._headers = {**_SESSION_HEADERS, "apikey": api_key}
         self._adapter_factory = adapter_factory or (lambda: DeadlineAdapter(pool_connections=1, pool_maxsize=1))
         self._sleep = sleep
-        self._local = threading.local()
-        self._sessions: list[requests.Session] = []
-        self._sessions_lock = threading.Lock()
+        self._pool = _SessionPool(self._new_session)
         self.rate_limit = RateLimitInfo()
+        # The app's upstream quota, shared with other workers and hosts; None: not kept.
+        self.budget: UpstreamBudget | None = None
         # Told about every attempt (metrics, dev-mode traces); an observer's own failure is
         # logged and never breaks the call.
         self.observers: list[UpstreamObserver] = []
@@ -238,29 +292,23 @@ class Transport:
     def __repr__(self) -> str:  # never show the key
         return f"Transport(base_url={self.base_url!r})"
 
-    @property
-    def session(self) -> requests.Session:
-        """This thread's pooled session (keep-alive: later calls reuse its connection)."""
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = requests.Session()
-            session.trust_env = False
-            session.proxies = dict(self._proxies)
-            session.headers.update(self._headers)
-            adapter = self._adapter_factory()
-            session.mount("http://", adapter)
-            session.mount("https://", adapter)
-            self._local.session = session
-            with self._sessions_lock:
-                self._sessions.append(session)
+    def _new_session(self) -> requests.Session:
+        session = requests.Session()
+        session.trust_env = False
+        session.proxies = dict(self._proxies)
+        session.headers.update(self._headers)
+        adapter = self._adapter_factory()
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
         return session
 
+    @property
+    def session(self) -> requests.Session:
+        """The idle session the next call from here takes (to adjust it, e.g. ``verify``)."""
+        return self._pool.peek()
+
     def close(self) -> None:
-        with self._sessions_lock:
-            sessions, self._sessions = self._sessions, []
-        for session in sessions:
-            session.close()
-        self._local = threading.local()
+        self._pool.close()
 
     def request(
         self,
@@ -271,19 +319,35 @@ class Transport:
         params: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """One call, retried as the policy allows; the decoded ``{"data": ...}`` envelope."""
+        with self._pool.borrowed() as session:
+            return self._request(session, method, url_path, body, params)
+
+    def _request(
+        self,
+        session: requests.Session,
+        method: str,
+        url_path: str,
+        body: Mapping[str, Any] | None,
+        params: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
         prepared = self._prepare(method, url_path, body, params)
         deadline = time.monotonic() + self.total_deadline
         maybe_applied = False  # by any attempt so far
         attempt = 0
         while True:
             attempt += 1
+            # Raises QuotaSpentError, before any attempt and so unheard by observers.
+            ticket = self.budget.spend(method, url_path) if self.budget is not None else None
             started = time.monotonic()
             try:
-                outcome = self._attempt(prepared, deadline, maybe_applied)
+                outcome = self._attempt(session, prepared, deadline, maybe_applied, ticket)
                 answer = self._decode(outcome) if isinstance(outcome, requests.Response) else None
             except CometChatError as exc:
                 self._tell(method, url_path, started, attempt, exc)
                 raise
+            finally:
+                if ticket is not None:
+                    self.budget.settle(ticket)  # type: ignore[union-attr]
             self._tell(method, url_path, started, attempt, outcome)
             if answer is not None:
                 return answer
@@ -335,19 +399,30 @@ class Transport:
     def _prepare(
         self, method: str, url_path: str, body: Mapping[str, Any] | None, params: Mapping[str, Any] | None
     ) -> requests.PreparedRequest:
-        url = self.base_url + url_path + ("?" + urlencode(params) if params else "")
-        data = json.dumps(body).encode("utf-8") if body is not None else None
-        headers = dict(_JSON_HEADERS) if data is not None else {}
+        """The request, built directly: Session.prepare_request would merge cookies, auth
+        and headers per call, and re-quote the URL (turning our %2E back into '.')."""
+        prepared = requests.PreparedRequest()
+        prepared.method = method
+        prepared.url = self.base_url + url_path + ("?" + urlencode(params) if params else "")
+        prepared.headers = CaseInsensitiveDict(self._headers)
         request_id = current_request_id.get()
         if request_id:
-            headers[REQUEST_ID_HEADER] = request_id
-        prepared = self.session.prepare_request(requests.Request(method, url, data=data, headers=headers))
-        # requests decodes %2E back to '.' when it prepares a URL: send ours as built.
-        prepared.url = url
+            prepared.headers[REQUEST_ID_HEADER] = request_id
+        if body is not None:
+            prepared.body = json.dumps(body).encode("utf-8")
+            prepared.headers.update(_JSON_HEADERS)
+            prepared.headers["Content-Length"] = str(len(prepared.body))
+        elif method not in ("GET", "HEAD"):
+            prepared.headers["Content-Length"] = "0"
         return prepared
 
     def _attempt(
-        self, prepared: requests.PreparedRequest, deadline: float, maybe_applied: bool
+        self,
+        session: requests.Session,
+        prepared: requests.PreparedRequest,
+        deadline: float,
+        maybe_applied: bool,
+        ticket: Ticket | None = None,
     ) -> requests.Response | _Failure:
         """Send once: a successful answer with its body read, or what went wrong. Raises at
         once what no retry can mend: the deadline reached, a body over the cap."""
@@ -357,7 +432,15 @@ class Transport:
         timeout = (min(self.connect_timeout, remaining), min(self.read_timeout, remaining))
         with deadline_scope(deadline) as watch:
             try:
-                response = self.session.send(prepared, timeout=timeout, stream=True, allow_redirects=False)
+                # The adapter itself: Session.send would also run hooks and parse cookies.
+                response = session.get_adapter(prepared.url).send(
+                    prepared,
+                    stream=True,
+                    timeout=timeout,
+                    verify=session.verify,
+                    cert=session.cert,
+                    proxies=session.proxies,
+                )
                 try:
                     _read_body(response, self.max_response_bytes)
                 finally:
@@ -371,7 +454,7 @@ class Transport:
                 return _failure_from_exception(exc, timeout[1])
         if watch.fired:  # the answer ended where the watchdog cut it
             raise self._timed_out(True)
-        self._note_rate_limit(response)
+        self._note_rate_limit(response, ticket)
         return response if response.ok else _failure_from_answer(response)
 
     def _retry_delay(self, error: CometChatError, attempt: int, deadline: float) -> float | None:
@@ -390,7 +473,7 @@ class Transport:
         error.maybe_applied = maybe_applied
         return error
 
-    def _note_rate_limit(self, response: requests.Response) -> None:
+    def _note_rate_limit(self, response: requests.Response, ticket: Ticket | None) -> None:
         def header(*names: str) -> int | None:
             for name in names:
                 value = response.headers.get(name)
@@ -405,6 +488,15 @@ class Transport:
         remaining = header("X-RateLimit-Remaining", "X-Rate-Limit-Remaining")
         if limit is not None or remaining is not None:
             self.rate_limit = RateLimitInfo(limit=limit, remaining=remaining)
+        if ticket is not None:
+            ticket.limit, ticket.remaining = limit, remaining
+            if response.status_code == 429:
+                reset = header("X-RateLimit-Reset", "X-Rate-Limit-Reset")
+                retry_after = header("Retry-After")
+                if reset is not None:
+                    ticket.blocked_until = float(reset)
+                elif retry_after is not None:
+                    ticket.blocked_until = time.time() + retry_after
 
     @staticmethod
     def _decode(response: requests.Response) -> dict[str, Any]:

@@ -450,17 +450,27 @@ def test_rate_limit_headers_both_spellings(rsps, client, prefix) -> None:
     assert (client.rate_limit.limit, client.rate_limit.remaining) == (10000, 9876)
 
 
-def test_one_session_per_thread(client) -> None:
+def test_calls_in_flight_each_borrow_their_own_session_and_idle_ones_are_reused(client) -> None:
+    """Sessions are pooled per call, not per thread: a greenlet or a thread that ends leaves
+    its session (and its keep-alive connection) to the next call, and two calls in flight
+    never share one."""
     import threading
 
-    sessions = []
-    first = client.transport.session
-    assert client.transport.session is first
-    thread = threading.Thread(target=lambda: sessions.append(client.transport.session))
+    pool = client.transport._pool
+    with pool.borrowed() as first:
+        with pool.borrowed() as second:
+            assert second is not first
+    seen = []
+    thread = threading.Thread(target=lambda: seen.append(client.transport.session))
     thread.start()
     thread.join()
-    assert sessions[0] is not first
-    client.close()
+    assert seen[0] in (first, second)  # another thread reuses an idle session
+    with pool.borrowed() as again:
+        assert again is seen[0]
+    with pool.borrowed() as in_flight:
+        client.close()  # a session in flight during close() is closed when it comes back
+    with pool.borrowed() as after_close:
+        assert after_close not in (first, second, in_flight)
 
 
 def test_secrets_stay_out_of_reprs_errors_and_logs(rsps, client, caplog) -> None:

@@ -17,6 +17,7 @@ from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from cometchat import CometChatClient
+from cometchat.budget import UpstreamBudget, budget_store_for
 from cometchat.emulator import EmulatorState, create_emulator_app, register_emulator
 from cometchat.inprocess import WSGIAdapter
 
@@ -62,6 +63,9 @@ def create_app(config: Settings | Mapping[str, str] | None = None, *, announce: 
     configure_logging(settings.log_format)
     install_redaction(settings.secrets)
     client, emulator_state = _build_client(settings)
+    client.transport.budget = UpstreamBudget(
+        budget_store_for(settings.ratelimit_storage_uri), client.base_url, window_seconds=settings.upstream_quota_window
+    )
     app.extensions[EMULATOR] = emulator_state
 
     requestid.init_app(app, settings.secrets)

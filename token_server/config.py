@@ -14,6 +14,7 @@ from urllib.parse import urlparse
 
 from limits import parse_many
 
+from cometchat.budget import DEFAULT_WINDOW_SECONDS
 from cometchat.client import (
     APP_ID,
     DEFAULT_CONNECT_TIMEOUT,
@@ -119,6 +120,7 @@ class Settings:
     upstream_connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     upstream_read_timeout: float = DEFAULT_READ_TIMEOUT
     upstream_deadline: float = DEFAULT_TOTAL_DEADLINE
+    upstream_quota_window: float = DEFAULT_WINDOW_SECONDS
     # Why dev mode is on, for the start-up warning ("" when it is off).
     dev_reason: str = ""
     log_format: Literal["plain", "json"] = "plain"
@@ -340,6 +342,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, mode: Mode = "product
     connect_timeout = _number(env, "COMETCHAT_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT, problems)
     read_timeout = _number(env, "COMETCHAT_READ_TIMEOUT", DEFAULT_READ_TIMEOUT, problems)
     deadline = _number(env, "COMETCHAT_DEADLINE", DEFAULT_TOTAL_DEADLINE, problems)
+    quota_window = _number(env, "COMETCHAT_QUOTA_WINDOW_SECONDS", DEFAULT_WINDOW_SECONDS, problems)
     if deadline >= WORKER_TIMEOUT - DEADLINE_HEADROOM:
         problems.append(
             f"COMETCHAT_DEADLINE must stay below {WORKER_TIMEOUT - DEADLINE_HEADROOM} s "
@@ -379,6 +382,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, mode: Mode = "product
         upstream_connect_timeout=connect_timeout,
         upstream_read_timeout=read_timeout,
         upstream_deadline=deadline,
+        upstream_quota_window=quota_window,
         dev_reason=dev_reason,
         log_format=log_format,  # type: ignore[arg-type]  # checked above
         metrics_token=metrics_token,

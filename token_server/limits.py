@@ -93,6 +93,10 @@ def _seconds_until_free(limiter: Limiter, item: RateLimitItem, keys: tuple[str, 
     return min(max(math.ceil(reset_at - time.time()), 1), item.get_expiry())
 
 
+def _service_on_limited_routes() -> bool:
+    return request.blueprint == routes.bp.name and _is_service()
+
+
 def init_app(app: Flask, settings: Settings) -> Limiter:
     """Limit the routes blueprint on ``app`` with the limits and the store ``settings`` name."""
     limiter = Limiter(
@@ -106,6 +110,9 @@ def init_app(app: Flask, settings: Settings) -> Limiter:
         in_memory_fallback_enabled=not settings.ratelimit_storage_uri.startswith("memory://"),
         key_prefix=KEY_PREFIX,
     )
+    # Service callers skip the limiter's whole bookkeeping (resolving and filtering every
+    # limit per request), not only each limit's counting.
+    limiter.request_filter(_service_on_limited_routes)
     # Before limiter.init_app: the failure check must run before the Limiter's own.
     _limit_auth_failures(app, limiter, settings.rate_limit_auth_failures)
     limiter.init_app(app)

@@ -1,0 +1,77 @@
+"""Per-request work the mint path no longer does: two writes for one small upstream request,
+the limiter's bookkeeping for exempt service callers, idle sessions kept past their cap."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import requests
+
+from cometchat.deadline import _WatchedHTTPConnection
+from cometchat.transport import _SessionPool
+
+from .helpers import app_env, service
+
+
+def test_a_small_request_leaves_in_one_write() -> None:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        writes: list[bytes] = []
+
+        class Counting(_WatchedHTTPConnection):
+            def send(self, data: bytes) -> None:
+                writes.append(data)
+                super().send(data)
+
+        conn = Counting("127.0.0.1", server.getsockname()[1], timeout=5)
+        body = b'{"force": true}'
+        conn.request("POST", "/v3/users/a/auth_tokens", body=body, headers={"Content-Length": str(len(body))})
+        peer, _ = server.accept()
+        peer.settimeout(5)
+        received = b""
+        while not received.endswith(body):
+            received += peer.recv(4096)
+        peer.close()
+        conn.close()
+    assert len(writes) == 1 and writes[0].endswith(b"\r\n\r\n" + body)
+    assert received.startswith(b"POST /v3/users/a/auth_tokens HTTP/1.1\r\n")
+
+
+def test_service_callers_skip_the_limiters_bookkeeping(monkeypatch) -> None:
+    from token_server import create_app, limits
+
+    asked = []
+    original = limits._not_a_user
+    monkeypatch.setattr(limits, "_not_a_user", lambda: asked.append(1) or original())
+    http = create_app(app_env()).test_client()
+    assert http.post("/api/cometchat/token/cometchat-uid-1", headers=service()).status_code == 200
+    assert asked == []
+    assert http.get("/healthz").status_code == 200  # the filter never identifies a caller there
+
+
+def test_idle_sessions_beyond_the_cap_are_closed() -> None:
+    closed: list[requests.Session] = []
+
+    class Session(requests.Session):
+        def close(self) -> None:
+            closed.append(self)
+            super().close()
+
+    pool = _SessionPool(Session, max_idle=1)
+    started, release = threading.Barrier(3), threading.Event()
+
+    def borrow() -> None:
+        with pool.borrowed():
+            started.wait(5)
+            release.wait(5)
+
+    threads = [threading.Thread(target=borrow) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    started.wait(5)  # two calls in flight: two sessions
+    release.set()
+    for thread in threads:
+        thread.join(5)
+    assert len(closed) == 1 and len(pool._idle) == 1 and pool._idle[0] not in closed
