@@ -38,7 +38,9 @@ def pinned_requirements() -> dict[str, str]:
 
 
 def test_runtime_dependencies_are_ranges_that_hold_the_deployment_pins() -> None:
-    declared = {Requirement(line).name.lower(): Requirement(line) for line in pyproject()["project"]["dependencies"]}
+    project = pyproject()["project"]
+    extras = [line for lines in project.get("optional-dependencies", {}).values() for line in lines]
+    declared = {Requirement(line).name.lower(): Requirement(line) for line in project["dependencies"] + extras}
     pins = pinned_requirements()
     assert set(declared) == set(pins)
     for name, requirement in declared.items():

@@ -1,5 +1,6 @@
-"""The Procfile's gunicorn worker: gunicorn's gevent worker, closing each connection the way
-its gthread worker does (RFC 9112 section 9.6: send FIN, read a bounded remainder, close).
+"""The optional gevent worker (``gunicorn server:app -k gevent``; the default stays gthread,
+chosen by measurement): gunicorn's gevent worker, closing each connection the way its
+gthread worker does (RFC 9112 section 9.6: send FIN, read a bounded remainder, close).
 
 gunicorn's async workers close at once; with request bytes still unread (a body refused
 with 413 before it was read to its end) the kernel then answers with a TCP reset, and the
