@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import sys
 
+import werkzeug.serving
 from werkzeug.serving import make_server
 
 from token_server import configure_logging, create_app
@@ -38,6 +39,9 @@ def main() -> None:
     application = create_app(settings, announce=False)  # the block below says it all
     # werkzeug's server without run_simple's banner and development-server warning: the block
     # printed below is the only start-up output. A port in use: werkzeug says so and exits 1.
+    # werkzeug colours 4xx/5xx request lines with ANSI codes; our log filter escapes control
+    # characters, which would print them as literal "\x1b[31m": plain lines instead.
+    werkzeug.serving._log_add_style = False
     server = make_server(HOST, port, application, threaded=True)
     print(startup_block(settings, f"http://{HOST}:{port}"), flush=True)
     try:

@@ -230,6 +230,8 @@ def test_python_server_py_is_the_embedded_default(tmp_path) -> None:
         output = proc.stop()
     assert user_jwt("cometchat-uid-1").split(".")[1] not in output and "GET /healthz?id_token=[REDACTED]" in output
     assert not [line for line in output.splitlines() if line.startswith("ERROR forged")]
+    # A 404's request line is plain text, not werkzeug's ANSI colours printed as escaped codes.
+    assert '"GET /x%0AERROR%20forged HTTP/1.1" 404' in output and "\\x1b[" not in output, output
     # The start-up block itself is compared with the README in test_startup.py.
     assert output.count("CometChat token server\n") == 1 and f"listening  http://127.0.0.1:{port} " in output
     assert "upstream   the embedded CometChat emulator" in output and "DEV MODE" in output
