@@ -72,7 +72,7 @@ class StoreBreaker:
             recovered = self._down
             self._down = False
         if recovered:
-            self._log.info("%s store answers again", self.name)
+            self._log.info("%s store recovered", self.name)
 
     def call(self, fn: Callable[[], T], fallback: T) -> T:
         """``fn()``, or ``fallback`` when the breaker is open or ``fn`` raises."""

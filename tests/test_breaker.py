@@ -45,6 +45,6 @@ def test_an_outage_is_logged_once_and_its_recovery_once(caplog) -> None:
         for _ in range(3):
             breaker.call(lambda: 1, fallback=None)
     failed = [r for r in caplog.records if "failed" in r.getMessage()]
-    recovered = [r for r in caplog.records if "answers again" in r.getMessage()]
+    recovered = [r for r in caplog.records if "recovered" in r.getMessage()]
     assert len(failed) == 1 and len(recovered) == 1
     assert all(r.exc_info is None for r in caplog.records)  # no traceback per request
