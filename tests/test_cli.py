@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 import requests
@@ -200,3 +203,16 @@ def test_an_unreachable_upstream_is_a_failure_not_a_usage_error(run) -> None:
 
     result = run("users", "get", "cometchat-uid-1", COMETCHAT_BASE_URL=f"http://127.0.0.1:{free_port()}/v3")
     assert result.exit_code == 1 and "ERR_UPSTREAM_UNAVAILABLE" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "shown"),
+    [
+        ([sys.executable, "-m", "token_server.cli", "--help"], "Usage: python -m token_server.cli"),
+        ([sys.executable, "-c", "from token_server.cli import main; main()", "--help"], "Usage: cometchat-token-server"),
+    ],
+)
+def test_help_names_the_command_the_operator_typed(argv, shown) -> None:
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60, env={**os.environ, **SKIP_DOTENV})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(shown)

@@ -104,8 +104,14 @@ def cli() -> None:
     """
 
 
-def main() -> None:
-    cli(prog_name="python -m token_server.cli")
+CONSOLE_SCRIPT = "cometchat-token-server"
+MODULE_FORM = "python -m token_server.cli"
+
+
+def main(prog_name: str = CONSOLE_SCRIPT) -> None:
+    """The console script; ``python -m token_server.cli`` passes its own name, so ``--help``
+    shows the command the operator actually typed."""
+    cli(prog_name=prog_name)
 
 
 # The command groups register themselves on ``cli``.

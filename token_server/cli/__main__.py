@@ -1,3 +1,3 @@
-from . import main
+from . import MODULE_FORM, main
 
-main()
+main(prog_name=MODULE_FORM)
