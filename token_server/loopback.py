@@ -16,11 +16,12 @@ def is_loopback(host: str | None) -> bool:
     host = host.lower()
     if host == "localhost":
         return True
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
+    bracketed = host.startswith("[") and host.endswith("]")
     try:
-        ip = ipaddress.ip_address(host)
+        ip = ipaddress.ip_address(host[1:-1] if bracketed else host)
     except ValueError:
+        return False
+    if bracketed and ip.version != 6:  # brackets hold IPv6 only ("[127.0.0.1]" is no host)
         return False
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
