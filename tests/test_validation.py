@@ -1,5 +1,5 @@
-"""Tests that kill the mutants of cometchat/validation.py which survived tests/test_client.py
-(scripts/mutation.py): each limit at its exact edge, and what a refusal tells the caller."""
+"""Local validation (cometchat/validation.py): each limit at its exact edge, and what a
+refusal tells the caller (many of these were found by mutation testing, scripts/mutation.py)."""
 
 from __future__ import annotations
 
