@@ -135,4 +135,4 @@ def check_per_page(per_page: Any) -> int:
 def check_user_status(status: Any) -> str:
     if status not in USER_STATUSES:
         raise invalid("status", "The status must be 'available' or 'offline'.")
-    return status
+    return str(status)
