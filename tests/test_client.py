@@ -859,3 +859,23 @@ def test_deleting_an_unknown_user_is_an_error(rsps, client) -> None:
     rsps.delete(f"{BASE}/users/ghost", status=404, json=envelope("ERR_UID_NOT_FOUND"))
     with pytest.raises(UidNotFoundError):
         client.delete_user("ghost")
+
+
+# ---- answers about another uid ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("answered", "accepted"), [("alice", True), ("ALICE", True), ("mallory", False), (None, False)])
+def test_an_answer_about_another_uid_never_reaches_the_caller(rsps, client, answered, accepted) -> None:
+    rsps.get(f"{BASE}/users/alice", json={"data": {**USER, "uid": answered}})
+    if accepted:
+        assert client.get_user("alice").uid == answered
+    else:
+        with pytest.raises(UpstreamBadResponseError, match="another uid"):
+            client.get_user("alice")
+
+
+def test_an_import_answer_counts_only_the_uids_sent(rsps, client) -> None:
+    created = {"success": True, "data": {"uid": "imp-1", "name": "I"}}
+    rsps.post(f"{BASE}/data_import/users", json={"data": {"IMP-1": created, "stranger": created, "a b": created}})
+    outcomes = client.import_users({"imp-1": {"name": "I"}})
+    assert list(outcomes) == ["imp-1"] and outcomes["imp-1"].ok
