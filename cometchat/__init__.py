@@ -16,7 +16,7 @@ from .errors import (
     ValidationError,
     error_from_response,
 )
-from .models import AuthToken, ImportOutcome, RateLimitInfo, User
+from .models import AuthToken, ImportOutcome, Profile, RateLimitInfo, User
 from .uids import to_cometchat_uid
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "CometChatError",
     "ImportOutcome",
     "NotFoundError",
+    "Profile",
     "RateLimitInfo",
     "RateLimitedError",
     "UidAlreadyExistsError",

@@ -21,7 +21,7 @@ from .errors import (
     UpstreamBadResponseError,
     ValidationError,
 )
-from .models import AuthToken, ImportOutcome, RateLimitInfo, User
+from .models import AuthToken, ImportOutcome, Profile, RateLimitInfo, User
 from .transport import (
     DEFAULT_BACKOFF,
     DEFAULT_CONNECT_TIMEOUT,
@@ -141,7 +141,7 @@ class CometChatClient:
         """The data object of an answer about ``uid`` (normalised): an answer about any other
         user (a confused proxy, a cache, a bug upstream) must never reach this uid's caller."""
         data = cls._data_object(body)
-        if str(data.get("uid", "")).lower() != uid:
+        if validation.uid_or_none(str(data.get("uid", ""))) != uid:
             raise UpstreamBadResponseError("CometChat answered about another uid than the one asked for")
         return data
 
@@ -167,17 +167,8 @@ class CometChatClient:
         conflict, so a retry never surfaces as a duplicate nor leaves a user without a token.
         """
         uid = validation.normalize_uid(uid)
-        body = validation.check_user_fields(
-            {
-                "name": name,
-                "avatar": avatar,
-                "link": link,
-                "role": role,
-                "metadata": metadata,
-                "tags": tags,
-                "statusMessage": status_message,
-            }
-        )
+        profile = Profile(name=name, avatar=avatar, link=link, role=role, metadata=metadata, tags=tags)
+        body = validation.check_user_fields({**profile.to_api(), "statusMessage": status_message})
         body["uid"] = uid
         if with_auth_token:
             body["withAuthToken"] = True
@@ -214,17 +205,10 @@ class CometChatClient:
         unset: Sequence[str] = (),
     ) -> User:
         uid = validation.normalize_uid(uid)
-        fields = {
-            "avatar": avatar,
-            "link": link,
-            "role": role,
-            "metadata": metadata,
-            "tags": tags,
-            "statusMessage": status_message,
-        }
-        if name is not None:
-            fields["name"] = name
-        body = validation.check_user_fields(fields, require_name=False)
+        profile = Profile(name=name, avatar=avatar, link=link, role=role, metadata=metadata, tags=tags)
+        body = validation.check_user_fields(
+            {**profile.to_api(), "statusMessage": status_message}, require_name=False
+        )
         if unset:
             body["unset"] = validation.check_unset(unset)
         answer = self._request("PUT", path("users", uid), body=body)
@@ -342,15 +326,15 @@ class CometChatClient:
         answer = self._data_object(self._request("POST", path("data_import", "users"), body={"users": rows}))
         outcomes: dict[str, ImportOutcome] = {}
         for key, row in answer.items():
-            uid = str(key).lower()
-            if uid not in rows:
+            answered = validation.uid_or_none(str(key))
+            if answered is None or answered not in rows:
                 continue  # not ours: never trust an answer about a uid we did not send
             if not isinstance(row, dict):
                 raise UpstreamBadResponseError("CometChat answered an import row with an unexpected shape")
             if row.get("success") is True and isinstance(row.get("data"), dict):
-                outcomes[uid] = ImportOutcome(uid, user=User.from_api(row["data"]))
+                outcomes[answered] = ImportOutcome(answered, user=User.from_api(row["data"]))
             else:
-                outcomes[uid] = ImportOutcome(uid, error=_row_error(row.get("error")))
+                outcomes[answered] = ImportOutcome(answered, error=_row_error(row.get("error")))
         return outcomes
 
     # ---- helpers ---------------------------------------------------------------------

@@ -152,7 +152,8 @@ class _Watched:
     def _send_output(self, message_body: Any = None, encode_chunked: bool = False) -> None:
         body, self._one_write_body = self._one_write_body, None
         if body is None:
-            return super()._send_output(message_body, encode_chunked=encode_chunked)  # type: ignore[misc]
+            super()._send_output(message_body, encode_chunked=encode_chunked)  # type: ignore[misc]
+            return
         self._buffer.extend((b"", b""))
         head = b"\r\n".join(self._buffer)
         del self._buffer[:]

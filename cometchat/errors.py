@@ -159,9 +159,8 @@ def _error_envelope(response: requests.Response) -> dict[str, Any] | None:
         body = json.loads(response.content)
     except ValueError:
         return None
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        return body["error"]
-    return None
+    error = body.get("error") if isinstance(body, dict) else None
+    return error if isinstance(error, dict) else None
 
 
 def error_from_response(response: requests.Response) -> CometChatError:

@@ -2,14 +2,45 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar, Mapping, Sequence
 
 from .errors import CometChatError, UpstreamBadResponseError
 
 
 def _int_or_none(value: Any) -> int | None:
     return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The fields of a user that a caller sets (create, update, import, the routes' bodies):
+    their one spelling, which is CometChat's too. None means "not given"."""
+
+    name: str | None = None
+    avatar: str | None = None
+    link: str | None = None
+    role: str | None = None
+    metadata: Mapping[str, Any] | None = None
+    tags: Sequence[str] | None = None
+
+    FIELDS: ClassVar[tuple[str, ...]]
+
+    @classmethod
+    def from_api(cls, body: Mapping[str, Any]) -> Profile:
+        """The profile fields of a CometChat-shaped body (other keys are not looked at)."""
+        return cls(**{key: body.get(key) for key in cls.FIELDS})
+
+    def to_api(self) -> dict[str, Any]:
+        """The fields given, as CometChat's body spells them (not yet validated)."""
+        return {key: value for key, value in self.kwargs().items() if value is not None}
+
+    def kwargs(self) -> dict[str, Any]:
+        """As keyword arguments of ``CometChatClient.create_user`` / ``update_user``."""
+        return {key: getattr(self, key) for key in self.FIELDS}
+
+
+Profile.FIELDS = tuple(item.name for item in fields(Profile))
 
 
 @dataclass(frozen=True)

@@ -377,6 +377,7 @@ class Transport:
     ) -> None:
         if not self.observers:
             return
+        status: int | None
         if isinstance(outcome, requests.Response):
             status, error = outcome.status_code, None
         else:
@@ -433,7 +434,7 @@ class Transport:
         with deadline_scope(deadline) as watch:
             try:
                 # The adapter itself: Session.send would also run hooks and parse cookies.
-                response = session.get_adapter(prepared.url).send(
+                response = session.get_adapter(prepared.url or "").send(
                     prepared,
                     stream=True,
                     timeout=timeout,

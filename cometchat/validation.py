@@ -41,6 +41,15 @@ def normalize_uid(uid: Any) -> str:
     return uid.lower()
 
 
+def uid_or_none(uid: Any) -> str | None:
+    """:func:`normalize_uid` for a uid someone else wrote (an upstream answer, a command
+    line): None instead of an error when it is no valid uid."""
+    try:
+        return normalize_uid(uid)
+    except ValidationError:
+        return None
+
+
 def check_name(name: Any) -> str:
     if not isinstance(name, str) or not name.strip():
         raise invalid("name", "The name field is required.")
@@ -126,4 +135,4 @@ def check_per_page(per_page: Any) -> int:
 def check_user_status(status: Any) -> str:
     if status not in USER_STATUSES:
         raise invalid("status", "The status must be 'available' or 'offline'.")
-    return status
+    return str(status)

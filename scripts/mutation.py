@@ -30,17 +30,19 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# Group -> (files to mutate, the fast test files that cover them). Tests written to kill
-# survivors (tests/test_mutants_*.py) are added to every group.
+# Group -> (files to mutate, the fast test files that cover them; the tests written to kill
+# earlier survivors sit at the end of each module's own test file).
 GROUPS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "auth": (("token_server/auth.py",), ("tests/test_auth.py",)),
     "routes": (
         ("token_server/routes.py",),
         ("tests/test_routes.py", "tests/test_limits.py", "tests/test_blueprint.py"),
     ),
-    "client": (("cometchat/client.py", "cometchat/validation.py"), ("tests/test_client.py",)),
+    "client": (
+        ("cometchat/client.py", "cometchat/validation.py"),
+        ("tests/test_client.py", "tests/test_validation.py"),
+    ),
 }
-KILLER_TESTS = "tests/test_mutants_*.py"
 DEFAULT_WORKDIR = Path(tempfile.gettempdir()) / "cometchat-token-server-mutation"
 DEFAULT_BUDGET_MINUTES = 25.0
 # `mutmut results --all true` prints "    <mutant name>: <status>".
@@ -55,12 +57,11 @@ def tracked_files() -> list[str]:
 
 
 def prepare(scratch: Path, group: str, fresh: bool) -> None:
-    """Copy the tracked files (and the killer tests, tracked or not) into ``scratch``; keep mutmut's cache."""
+    """Copy the tracked files into ``scratch``; keep mutmut's cache."""
     if fresh and scratch.exists():
         shutil.rmtree(scratch)
     scratch.mkdir(parents=True, exist_ok=True)
-    killers = sorted(str(p.relative_to(ROOT)) for p in ROOT.glob(KILLER_TESTS))
-    for name in sorted(set(tracked_files()) | set(killers)):
+    for name in tracked_files():
         source = ROOT / name
         if source.is_file():
             target = scratch / name
@@ -69,7 +70,7 @@ def prepare(scratch: Path, group: str, fresh: bool) -> None:
     files, tests = GROUPS[group]
     lines = [
         f"only_mutate = {list(files)!r}".replace("'", '"'),
-        f"pytest_add_cli_args_test_selection = {list(tests) + killers!r}".replace("'", '"'),
+        f"pytest_add_cli_args_test_selection = {list(tests)!r}".replace("'", '"'),
     ]
     pyproject = scratch / "pyproject.toml"
     text = pyproject.read_text()

@@ -10,9 +10,9 @@ import requests
 from cometchat import CometChatClient
 
 from .helpers import app_env
-from .procs import start_emulator
+from .procs import EMULATOR_KEY, start_emulator
 
-EMULATOR_KEY = "emulator-rest-key-for-tests"
+__all__ = ["EMULATOR_KEY"]  # tests import it from here too
 
 
 class RunningEmulator:

@@ -8,14 +8,18 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
 import requests
 
+from .helpers import SERVICE_KEY
+
 ROOT = Path(__file__).resolve().parent.parent
 # The shell's settings a test's process never inherits: each test says what it runs with.
 NOT_INHERITED = ("COMETCHAT_", "AUTH_", "TOKEN_SERVER", "PROMETHEUS_")
+EMULATOR_KEY = "emulator-rest-key-for-tests"
 
 
 def free_port() -> int:
@@ -110,3 +114,45 @@ def start_gunicorn(tmp: Path, env: Mapping[str, str], *, name: str = "server", c
     root = f"http://127.0.0.1:{port}"
     proc.wait_http(root + "/healthz")
     return proc, root
+
+
+def server_env(emulator_root: str, **settings: str | None) -> dict[str, str]:
+    """The server's environment under gunicorn, against a standalone emulator at
+    ``emulator_root``: built here once for every test that starts one. ``settings`` add to it
+    or change it; None leaves a setting out."""
+    env: dict[str, str | None] = {
+        "COMETCHAT_BASE_URL": emulator_root + "/v3",
+        "COMETCHAT_API_KEY": EMULATOR_KEY,
+        "TOKEN_SERVER_API_KEYS": SERVICE_KEY,
+        "WEB_CONCURRENCY": "2",
+        **settings,
+    }
+    return {name: value for name, value in env.items() if value is not None}
+
+
+@dataclass
+class Stack:
+    """The standalone emulator and the Procfile's gunicorn in front of it."""
+
+    root: str
+    emulator_root: str
+    server: Process
+    emulator: Process
+
+    def stop(self) -> str:
+        """Stop both; the server's output."""
+        try:
+            return self.server.stop()
+        finally:
+            self.emulator.stop()
+
+
+def start_stack(tmp: Path, *, emulator_threads: int | None = None, **settings: str | None) -> Stack:
+    """The emulator, then gunicorn on :func:`server_env` with ``settings``."""
+    emulator, emulator_root = start_emulator(tmp, api_key=EMULATOR_KEY, threads=emulator_threads)
+    try:
+        server, root = start_gunicorn(tmp, server_env(emulator_root, **settings))
+    except BaseException:
+        emulator.stop()
+        raise
+    return Stack(root, emulator_root, server, emulator)

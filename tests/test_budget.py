@@ -21,20 +21,17 @@ from cometchat.budget import (
     bucket_of,
 )
 from cometchat.errors import RateLimitedError
+from token_server import create_app
 
 from .conftest import EMULATOR_KEY
-from .helpers import service
+from .helpers import app_env, service
 from .procs import Process, free_port
 
-WINDOW = 30.0
+# A quota "minute" of a day, for the emulator and the budget alike: no window resets while a
+# test runs (the windows are aligned to the epoch, so the next edge is at midnight UTC), and
+# no test has to wait for one.
+WINDOW = 86_400.0
 REDIS = shutil.which("redis-server")
-
-
-def clear_of_window_end(window: float = WINDOW, margin: float = 3.0) -> None:
-    """Start a test well inside a quota window, so that no reset happens during it."""
-    left = window - time.time() % window
-    if left < margin:
-        time.sleep(left + 0.05)
 
 
 def budgeted(emulator, store) -> CometChatClient:
@@ -71,7 +68,6 @@ def test_calls_are_counted_in_cometchats_buckets(method, path, bucket) -> None:
 
 
 def test_a_spent_quota_is_refused_at_once_without_calling_upstream(emulator) -> None:
-    clear_of_window_end()
     emulator.faults(core_per_minute=5, minute_seconds=WINDOW)
     client = budgeted(emulator, MemoryBudgetStore())
     started = time.monotonic()
@@ -92,7 +88,6 @@ def test_calls_in_flight_count_against_what_is_left(emulator, request, store) ->
         hosts = [budgeted(emulator, RedisBudgetStore.from_url(url)) for _ in range(2)]
     else:
         hosts = [budgeted(emulator, MemoryBudgetStore())]
-    clear_of_window_end()
     emulator.faults(core_per_minute=10, minute_seconds=WINDOW, latency_ms=200)
     assert mint_all(hosts[0], 1)[0] == 1  # the first answer tells the limit
     results: list[int] = []
@@ -120,14 +115,16 @@ def test_an_upstream_429_closes_the_budget_until_its_reset(emulator) -> None:
     assert 15 <= second.value.retry_after <= 20 and emulator.stats()["requests"] == calls
 
 
-def test_the_route_answers_503_with_retry_after_when_the_quota_is_spent(http, upstream) -> None:
-    clear_of_window_end(60.0)
+def test_the_route_answers_503_with_retry_after_when_the_quota_is_spent() -> None:
+    app = create_app(app_env(COMETCHAT_QUOTA_WINDOW_SECONDS=str(WINDOW)))
+    http, upstream = app.test_client(), app.extensions["token_server.emulator"]
+    upstream.quota.minute_seconds = WINDOW
     upstream.set_limits(core=2)
     for _ in range(2):
         assert http.post("/api/cometchat/token/cometchat-uid-1", headers=service()).status_code == 200
     answer = http.post("/api/cometchat/token/cometchat-uid-1", headers=service())
     assert answer.status_code == 503 and answer.json["error"]["code"] == "ERR_UPSTREAM_RATE_LIMITED"
-    assert 1 <= int(answer.headers["Retry-After"]) <= 60
+    assert 1 <= int(answer.headers["Retry-After"]) <= WINDOW
     assert upstream.rate_limited == 0 and upstream.requests == 2
 
 
@@ -163,7 +160,6 @@ def redis_url(tmp_path):
 
 
 def test_hosts_share_one_budget_through_redis(emulator, redis_url) -> None:
-    clear_of_window_end()
     emulator.faults(core_per_minute=6, minute_seconds=WINDOW)
     hosts = [budgeted(emulator, RedisBudgetStore.from_url(redis_url)) for _ in range(2)]
     minted = refused = 0

@@ -7,6 +7,7 @@ import time
 
 import pytest
 import requests
+from werkzeug.test import Client
 
 from cometchat import (
     CometChatClient,
@@ -474,17 +475,22 @@ def test_import_is_paced_per_minute(emulator) -> None:
     assert emulator.stats()["rate_limited"] == 1
 
 
-def test_a_short_minute_resets_the_import_pace(emulator) -> None:
-    emulator.faults(import_per_minute=1, minute_seconds=1)
-    refused = None
-    for n in range(5):  # the first two calls may straddle a window boundary: go until refused
-        answer = import_users(emulator, {f"short-{n}": {"name": "S"}})
-        if answer.status_code == 429:
-            refused = answer
-            break
-    assert refused is not None and int(refused.headers["Retry-After"]) == 1
-    time.sleep(max(int(refused.headers["X-RateLimit-Reset"]) - time.time(), 0) + 0.05)
-    assert import_users(emulator, {"short-after": {"name": "S"}}).status_code == 200
+def test_a_short_minute_resets_the_import_pace() -> None:
+    """Over the emulator's HTTP surface, on an injected clock: refused in its window, served in the next."""
+    now = [1000.25]
+    state = EmulatorState(import_per_minute=1, minute_seconds=1)
+    state.quota = Quota(dict(state.quota.limits), minute_seconds=1, clock=lambda: now[0])
+    http = Client(create_emulator_app(state))
+
+    def post(uid: str):
+        return http.post("/v3/data_import/users", json={"users": {uid: {"name": "S"}}}, headers={"apikey": "k"})
+
+    assert post("short-0").status_code == 200
+    refused = post("short-1")
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "1"
+    assert refused.headers["X-RateLimit-Reset"] == "1001"
+    now[0] = 1001.0  # the reset the answer named
+    assert post("short-after").status_code == 200
 
 
 def test_import_partial_fault_lands_part_of_the_batch_then_fails(emulator) -> None:

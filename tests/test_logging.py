@@ -25,7 +25,7 @@ from token_server.requestid import accept_request_id
 
 from .conftest import EMULATOR_KEY
 from .helpers import JWT_SECRET, SERVICE_KEY, app_env, as_user, bearer, service, user_jwt
-from .procs import Process, free_port, start_emulator, start_gunicorn
+from .procs import Process, free_port, server_env, start_emulator, start_gunicorn
 
 NEW_ID = re.compile(r"[0-9a-f]{32}")
 JSON_FIELDS = {"time", "level", "logger", "message", "request_id", "route", "status", "duration_ms"}
@@ -219,14 +219,7 @@ def test_configure_logging_lays_out_its_own_handler() -> None:
 
 def test_gunicorn_logs_json_lines_with_the_request_id(tmp_path) -> None:
     emulator, emulator_root = start_emulator(tmp_path, api_key=EMULATOR_KEY)
-    env = {
-        "COMETCHAT_BASE_URL": emulator_root + "/v3",
-        "COMETCHAT_API_KEY": EMULATOR_KEY,
-        "TOKEN_SERVER_API_KEYS": SERVICE_KEY,
-        "WEB_CONCURRENCY": "2",
-        "GUNICORN_THREADS": "4",
-        "LOG_FORMAT": "json",
-    }
+    env = server_env(emulator_root, GUNICORN_THREADS="4", LOG_FORMAT="json")
     try:
         server, root = start_gunicorn(tmp_path, env)
         try:

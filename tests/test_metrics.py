@@ -25,7 +25,7 @@ from token_server.metrics import code_label
 
 from .conftest import EMULATOR_KEY
 from .helpers import JWT_SECRET, ROTATED_KEY, SERVICE_KEY, app_env, as_user, bearer, service, user_jwt
-from .procs import Process, free_port, procfile_command, start_emulator, start_gunicorn
+from .procs import Process, free_port, procfile_command, server_env, start_emulator, start_gunicorn
 
 METRICS_TOKEN = "metrics-token-for-tests-0123"
 MINT_ROUTE = "/api/cometchat/token/<path:uid>"
@@ -315,15 +315,9 @@ def gunicorn_stack(tmp_path_factory):
     directory.mkdir()
     _stale_counter(directory)
     emulator, emulator_root = start_emulator(tmp, api_key=EMULATOR_KEY)
-    env = {
-        "COMETCHAT_BASE_URL": emulator_root + "/v3",
-        "COMETCHAT_API_KEY": EMULATOR_KEY,
-        "TOKEN_SERVER_API_KEYS": SERVICE_KEY,
-        "WEB_CONCURRENCY": "2",
-        "GUNICORN_THREADS": "4",
-        "METRICS_TOKEN": METRICS_TOKEN,
-        "PROMETHEUS_MULTIPROC_DIR": str(directory),
-    }
+    env = server_env(
+        emulator_root, GUNICORN_THREADS="4", METRICS_TOKEN=METRICS_TOKEN, PROMETHEUS_MULTIPROC_DIR=str(directory)
+    )
     server, root = start_gunicorn(tmp, env)
     yield root, directory, server
     server.stop()

@@ -14,28 +14,17 @@ import requests
 
 from .conftest import EMULATOR_KEY
 from .helpers import JWT_SECRET, ROTATED_KEY, SERVICE_KEY, as_user, bearer, service, user_jwt
-from .procs import ROOT, Process, free_port, procfile_command, start_emulator, start_gunicorn
+from .procs import ROOT, Process, free_port, procfile_command, server_env, start_emulator, start_gunicorn, start_stack
 
-
-def server_env(emulator_root: str, **extra: str) -> dict[str, str]:
-    return {
-        "COMETCHAT_BASE_URL": emulator_root + "/v3",
-        "COMETCHAT_API_KEY": EMULATOR_KEY,
-        "TOKEN_SERVER_API_KEYS": f"{SERVICE_KEY},{ROTATED_KEY}",
-        "AUTH_JWT_SECRET": JWT_SECRET,
-        "WEB_CONCURRENCY": "2",
-        **extra,
-    }
+# Both service keys (one rotated out) and JWT callers.
+CALLERS = {"TOKEN_SERVER_API_KEYS": f"{SERVICE_KEY},{ROTATED_KEY}", "AUTH_JWT_SECRET": JWT_SECRET}
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("stack")
-    emulator, emulator_root = start_emulator(tmp, api_key=EMULATOR_KEY)
-    server, root = start_gunicorn(tmp, server_env(emulator_root))
-    yield root, emulator_root, server
-    server.stop()
-    emulator.stop()
+    running = start_stack(tmp_path_factory.mktemp("stack"), **CALLERS)
+    yield running.root, running.emulator_root, running.server
+    running.stop()
 
 
 def test_procfile_is_one_gunicorn_line() -> None:
@@ -273,6 +262,7 @@ def test_rate_limits_are_shared_through_redis(tmp_path) -> None:
     emulator, emulator_root = start_emulator(tmp_path, api_key=EMULATOR_KEY)
     env = server_env(
         emulator_root,
+        **CALLERS,
         RATELIMIT_STORAGE_URI=f"redis://127.0.0.1:{redis_port}/0",
         RATE_LIMIT_PER_USER="3 per minute",
         WEB_CONCURRENCY="1",

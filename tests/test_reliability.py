@@ -17,34 +17,25 @@ import requests
 
 from .conftest import EMULATOR_KEY
 from .helpers import SERVICE_KEY, service
-from .procs import free_port, start_emulator, start_gunicorn
+from .procs import free_port, server_env, start_gunicorn, start_stack
 
 READ_TIMEOUT = 1.0
 DEADLINE = 3.0
 
 
-def start_stack(tmp):
-    emulator, emulator_root = start_emulator(tmp, api_key=EMULATOR_KEY)
-    env = {
-        "COMETCHAT_BASE_URL": emulator_root + "/v3",
-        "COMETCHAT_API_KEY": EMULATOR_KEY,
-        "TOKEN_SERVER_API_KEYS": SERVICE_KEY,
-        "COMETCHAT_READ_TIMEOUT": str(READ_TIMEOUT),
-        "COMETCHAT_DEADLINE": str(DEADLINE),
-        "WEB_CONCURRENCY": "2",
-        "GUNICORN_THREADS": "32",
-        "RATE_LIMIT_PER_ADDRESS": "100000 per minute",
-    }
-    server, root = start_gunicorn(tmp, env)
-    return (root, emulator_root), (server, emulator)
+SETTINGS = {
+    "COMETCHAT_READ_TIMEOUT": str(READ_TIMEOUT),
+    "COMETCHAT_DEADLINE": str(DEADLINE),
+    "GUNICORN_THREADS": "32",
+    "RATE_LIMIT_PER_ADDRESS": "100000 per minute",
+}
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    roots, procs = start_stack(tmp_path_factory.mktemp("reliability"))
-    yield roots
-    for proc in procs:
-        proc.stop()
+    running = start_stack(tmp_path_factory.mktemp("reliability"), **SETTINGS)
+    yield running.root, running.emulator_root
+    running.stop()
 
 
 @pytest.fixture
@@ -127,7 +118,8 @@ def test_429_within_the_budget_is_retried(stack, upstream) -> None:
 
 def test_429_beyond_the_budget_is_503_with_retry_after(tmp_path) -> None:
     # Its own server: the 429 closes the app's upstream budget for 30 s (cometchat.budget).
-    (root, emulator_root), procs = start_stack(tmp_path)
+    running = start_stack(tmp_path, **SETTINGS)
+    root, emulator_root = running.root, running.emulator_root
     try:
         body = {"queue": [{"kind": "status", "status": 429, "retry_after": 30}]}
         requests.post(emulator_root + "/_emulator/faults", json=body, timeout=5).raise_for_status()
@@ -138,8 +130,7 @@ def test_429_beyond_the_budget_is_503_with_retry_after(tmp_path) -> None:
         assert again.status_code == 503 and 28 <= int(again.headers["Retry-After"]) <= 30
         assert requests.get(emulator_root + "/_emulator/stats", timeout=5).json()["requests"] == 1
     finally:
-        for proc in procs:
-            proc.stop()
+        running.stop()
 
 
 @pytest.mark.parametrize("kind", ["malformed", "html"])
@@ -162,15 +153,8 @@ def test_a_dropped_connection_is_retried_then_503(stack, upstream) -> None:
 
 def test_upstream_down_at_start(tmp_path) -> None:
     dead_port = free_port()  # nothing listens here
-    server, root = start_gunicorn(
-        tmp_path,
-        {
-            "COMETCHAT_BASE_URL": f"http://127.0.0.1:{dead_port}/v3",
-            "COMETCHAT_API_KEY": EMULATOR_KEY,
-            "TOKEN_SERVER_API_KEYS": SERVICE_KEY,
-            "COMETCHAT_DEADLINE": str(DEADLINE),
-        },
-    )
+    env = server_env(f"http://127.0.0.1:{dead_port}", COMETCHAT_DEADLINE=str(DEADLINE), WEB_CONCURRENCY=None)
+    server, root = start_gunicorn(tmp_path, env)
     try:
         assert requests.get(root + "/healthz", timeout=5).status_code == 200
         answer, elapsed = timed(lambda: mint(root))

@@ -14,7 +14,7 @@ from cometchat.inprocess import WSGIAdapter
 from token_server.user_import import BadRow, Importer, InputError, Journal, Row, read_rows
 from token_server.user_import.journal import Entry
 from token_server.user_import.pacing import Pacer
-from token_server.user_import.runner import MAX_OUTAGE_ATTEMPTS
+from token_server.user_import.runner import MAX_OUTAGE_ATTEMPTS, OUTAGE_PAUSE
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:
@@ -382,3 +382,33 @@ def test_ctrl_c_keeps_what_landed(upstream, tmp_path) -> None:
     assert importer.summary.stopped and importer.summary.created == 50 and importer.summary.unsent == 100
     again, _ = run(upstream, make_rows(150), tmp_path)
     assert again.summary.created == 100 and again.summary.skipped == 50
+
+
+# ---- one retry loop for both paths -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("via", ["data-import", "users-api"])
+def test_both_paths_wait_out_a_429_and_an_outage_then_finish(upstream, tmp_path, via) -> None:
+    upstream.faults.extend([Fault("status", status=429, retry_after=7), Fault("status", status=503)])
+    client = make_client(upstream, max_retries=0)
+    importer, slept = run(upstream, make_rows(3), tmp_path, client=client, via=via)
+    assert importer.summary.ok and importer.summary.created == 3 and importer.summary.rate_limited == 1
+    assert any(6.9 <= s <= 7.0 for s in slept) and OUTAGE_PAUSE in slept, slept
+
+
+@pytest.mark.parametrize("via", ["data-import", "users-api"])
+def test_both_paths_stop_after_the_same_outage_budget(upstream, tmp_path, via) -> None:
+    upstream.faults.extend([Fault("status", status=503)] * MAX_OUTAGE_ATTEMPTS)
+    client = make_client(upstream, max_retries=0)
+    importer, _ = run(upstream, make_rows(2), tmp_path, client=client, via=via)
+    assert importer.summary.stopped and importer.summary.requests == MAX_OUTAGE_ATTEMPTS
+    assert importer.summary.unsent == 2
+
+
+def test_the_users_api_path_sends_every_profile_field(upstream, tmp_path) -> None:
+    fields = {"name": "Ada", "avatar": "https://cdn.example/a.png", "link": "https://example.com/ada"}
+    fields |= {"role": "pro", "metadata": {"plan": "pro"}, "tags": ["early"]}
+    importer, _ = run(upstream, [Row(2, "ada", fields)], tmp_path, via="users-api")
+    assert importer.summary.created == 1
+    stored = upstream.users["ada"].data
+    assert {key: stored[key] for key in fields} == fields

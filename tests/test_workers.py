@@ -12,7 +12,7 @@ import requests
 
 from .conftest import EMULATOR_KEY, RunningEmulator
 from .helpers import SERVICE_KEY, service
-from .procs import start_emulator, start_gunicorn
+from .procs import start_stack
 
 DEADLINE = 3.0
 SLACK = 3.0  # a busy 2-core machine
@@ -26,21 +26,15 @@ GEVENT = "token_server.worker.LingeringGeventWorker"
 @pytest.fixture(scope="module", params=["procfile", "gevent"])
 def stack(tmp_path_factory, request):
     """The Procfile's default worker, and the gevent worker it can be switched to."""
-    tmp = tmp_path_factory.mktemp("workers")
-    emulator, emulator_root = start_emulator(tmp, api_key=EMULATOR_KEY, threads=WAITING_CALLERS + 56)
-    env = {
-        "COMETCHAT_BASE_URL": emulator_root + "/v3",
-        "COMETCHAT_API_KEY": EMULATOR_KEY,
-        "TOKEN_SERVER_API_KEYS": SERVICE_KEY,
-        "COMETCHAT_DEADLINE": str(DEADLINE),
-        "WEB_CONCURRENCY": "2",
-        "LOG_LEVEL": "warning",
-        "GUNICORN_CMD_ARGS": f"--worker-class {GEVENT}" if request.param == "gevent" else "",
-    }
-    server, root = start_gunicorn(tmp, env)
-    yield root, RunningEmulator(emulator_root)
-    server.stop()
-    emulator.stop()
+    running = start_stack(
+        tmp_path_factory.mktemp("workers"),
+        emulator_threads=WAITING_CALLERS + 56,
+        COMETCHAT_DEADLINE=str(DEADLINE),
+        LOG_LEVEL="warning",
+        GUNICORN_CMD_ARGS=f"--worker-class {GEVENT}" if request.param == "gevent" else "",
+    )
+    yield running.root, RunningEmulator(running.emulator_root)
+    running.stop()
 
 
 def mint(root: str) -> requests.Response:

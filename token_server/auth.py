@@ -12,8 +12,9 @@ import jwt
 from flask import Request
 
 from cometchat import ValidationError, to_cometchat_uid
-from cometchat.validation import normalize_uid
+from cometchat.validation import normalize_uid, uid_or_none
 
+from . import codes
 from .config import Settings
 from .devjwt import DevJwtIssuer
 from .errors import ApiError
@@ -47,13 +48,13 @@ class Caller:
         return self.kind in ("service", "dev")
 
     def may_act_for(self, uid: str) -> bool:
-        return self.is_trusted or (self.uid is not None and self.uid == uid.lower())
+        return self.is_trusted or (self.uid is not None and self.uid == uid_or_none(uid))
 
 
 IdentifyCaller = Callable[[Request], Caller]
 
 
-def unauthorized(message: str, code: str = "ERR_UNAUTHORIZED") -> ApiError:
+def unauthorized(message: str, code: str = codes.ERR_UNAUTHORIZED) -> ApiError:
     return ApiError(401, code, message, headers={"WWW-Authenticate": 'Bearer realm="cometchat-token-server"'})
 
 
@@ -84,14 +85,14 @@ class Authenticator:
         except JwksUnavailable as exc:
             raise ApiError(
                 503,
-                "ERR_AUTH_UNAVAILABLE",
+                codes.ERR_AUTH_UNAVAILABLE,
                 "Cannot verify tokens right now.",
                 headers={"Retry-After": str(math.ceil(exc.retry_after))},
             ) from None
         if key is None:
-            raise unauthorized("The token's signing key is unknown.", "ERR_INVALID_TOKEN")
+            raise unauthorized("The token's signing key is unknown.", codes.ERR_INVALID_TOKEN)
         if not key.verifies(header["alg"]):
-            raise unauthorized("The token's algorithm does not fit its signing key.", "ERR_INVALID_TOKEN")
+            raise unauthorized("The token's algorithm does not fit its signing key.", codes.ERR_INVALID_TOKEN)
         return key.key
 
     def _verify_jwt(self, token: str) -> Caller:
@@ -99,11 +100,11 @@ class Authenticator:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
-            raise unauthorized("The bearer token is malformed.", "ERR_INVALID_TOKEN") from None
+            raise unauthorized("The bearer token is malformed.", codes.ERR_INVALID_TOKEN) from None
         # Refused before any key lookup, so a token with a foreign algorithm never costs a
         # JWKS fetch; jwt.decode below holds the same list on its own.
         if header.get("alg") not in settings.jwt_algorithms:
-            raise unauthorized("The token's algorithm is not accepted.", "ERR_INVALID_TOKEN")
+            raise unauthorized("The token's algorithm is not accepted.", codes.ERR_INVALID_TOKEN)
         key = self._signing_key(header)
         required = ["exp"] + (["aud"] if settings.jwt_audience else []) + (["iss"] if settings.jwt_issuer else [])
         try:
@@ -119,22 +120,23 @@ class Authenticator:
                 options={"require": required},
             )
         except jwt.ExpiredSignatureError:
-            raise unauthorized("The token has expired.", "ERR_TOKEN_EXPIRED") from None
+            raise unauthorized("The token has expired.", codes.ERR_TOKEN_EXPIRED) from None
         except jwt.PyJWTError as exc:
-            raise unauthorized(f"The token is not valid ({type(exc).__name__}).", "ERR_INVALID_TOKEN") from None
+            raise unauthorized(f"The token is not valid ({type(exc).__name__}).", codes.ERR_INVALID_TOKEN) from None
         return self._user(claims.get(settings.jwt_uid_claim))
 
     def _verify_dev_jwt(self, issuer: DevJwtIssuer, token: str) -> Caller:
         try:
             claims = issuer.verify(token)
         except jwt.ExpiredSignatureError:
-            raise unauthorized("The test token has expired.", "ERR_TOKEN_EXPIRED") from None
+            raise unauthorized("The test token has expired.", codes.ERR_TOKEN_EXPIRED) from None
         except jwt.PyJWTError as exc:
-            raise unauthorized(f"The test token is not valid ({type(exc).__name__}).", "ERR_INVALID_TOKEN") from None
+            message = f"The test token is not valid ({type(exc).__name__})."
+            raise unauthorized(message, codes.ERR_INVALID_TOKEN) from None
         try:
             return Caller.user(claims["sub"])
         except ValidationError:
-            raise unauthorized("The test token's 'sub' claim is not a valid uid.", "ERR_INVALID_TOKEN") from None
+            raise unauthorized("The test token's 'sub' claim is not a valid uid.", codes.ERR_INVALID_TOKEN) from None
 
     def _user(self, claim: Any) -> Caller:
         name = self._settings.jwt_uid_claim
@@ -142,14 +144,15 @@ class Authenticator:
             try:
                 return Caller.user(to_cometchat_uid(claim))
             except ValidationError:
-                raise unauthorized(f"The token's {name!r} claim is missing or empty.", "ERR_INVALID_TOKEN") from None
+                message = f"The token's {name!r} claim is missing or empty."
+                raise unauthorized(message, codes.ERR_INVALID_TOKEN) from None
         try:
             return Caller.user(claim)
         except ValidationError:
             raise unauthorized(
                 f"The token's {name!r} claim is not a valid CometChat uid; set AUTH_JWT_UID_MAPPING=cometchat "
                 "to map identity-provider ids onto uids.",
-                "ERR_INVALID_TOKEN",
+                codes.ERR_INVALID_TOKEN,
             ) from None
 
     def __call__(self, request: Request) -> Caller:
@@ -171,4 +174,4 @@ class Authenticator:
             return self._verify_dev_jwt(self._dev_jwt, credential)
         if self._dev_caller:
             return Caller.dev()
-        raise unauthorized("The credential is not valid.", "ERR_INVALID_CREDENTIALS")
+        raise unauthorized("The credential is not valid.", codes.ERR_INVALID_CREDENTIALS)

@@ -9,6 +9,7 @@ from typing import Any
 from flask import request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from . import codes
 from .errors import ApiError, bad_request
 
 JSON_MIMETYPE = "application/json"
@@ -63,7 +64,7 @@ def read_json_object(allowed: frozenset[str], *, required: tuple[str, ...] = ())
         body: Any = {}
     else:
         if request.mimetype != JSON_MIMETYPE:
-            raise ApiError(415, "ERR_UNSUPPORTED_MEDIA_TYPE", "Send the body as application/json.")
+            raise ApiError(415, codes.ERR_UNSUPPORTED_MEDIA_TYPE, "Send the body as application/json.")
         try:
             body = json.loads(raw)
         except RecursionError:

@@ -3,7 +3,6 @@ validated at start with one message naming every missing or bad variable."""
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import os
 import re
@@ -22,6 +21,8 @@ from cometchat.client import (
     DEFAULT_TOTAL_DEADLINE,
     REGIONS,
 )
+
+from .loopback import is_loopback
 
 Mode = Literal["production", "embedded"]
 
@@ -71,17 +72,6 @@ def load_dotenv_file() -> None:
 
         # An explicit path: python-dotenv's own search walks up to the filesystem root.
         load_dotenv(path, override=False)
-
-
-def is_loopback_host(host: str | None) -> bool:
-    if not host:
-        return False
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class ConfigError(Exception):
@@ -196,7 +186,7 @@ def _check_base_url(base_url: str, problems: list[str]) -> None:
     parsed = urlparse(base_url)
     if not parsed.hostname or parsed.scheme not in ("http", "https"):
         problems.append("COMETCHAT_BASE_URL must be an http(s) URL")
-    elif parsed.scheme == "http" and not is_loopback_host(parsed.hostname):
+    elif parsed.scheme == "http" and not is_loopback(parsed.hostname):
         problems.append(
             "COMETCHAT_BASE_URL must be an https:// URL (http:// only on localhost, 127.0.0.0/8 or [::1]): "
             "the REST key is sent with every request"
@@ -276,7 +266,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, mode: Mode = "product
     if jwks_url:
         parsed = urlparse(jwks_url)
         if not parsed.netloc or not (
-            parsed.scheme == "https" or (parsed.scheme == "http" and is_loopback_host(parsed.hostname))
+            parsed.scheme == "https" or (parsed.scheme == "http" and is_loopback(parsed.hostname))
         ):
             problems.append("AUTH_JWKS_URL must be an https:// URL (http:// only on localhost, 127.0.0.0/8 or [::1])")
         if mode == "production" and not get("AUTH_JWT_AUDIENCE"):

@@ -15,14 +15,12 @@ foreign site), and a cross-site form or ``text/plain`` post needs no CORS prefli
 
 from __future__ import annotations
 
-import ipaddress
-
 from flask import Flask, request
 
+from . import codes
 from .config import Settings
 from .errors import ApiError
-
-LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
+from .loopback import is_loopback
 
 
 def _hostname(host: str) -> str:
@@ -31,17 +29,6 @@ def _hostname(host: str) -> str:
     if host.startswith("["):
         return host.partition("]")[0] + "]"
     return host.partition(":")[0]
-
-
-def is_loopback_address(address: str | None) -> bool:
-    """127.0.0.0/8, ::1, or an IPv4-mapped 127.x (``::ffff:127.0.0.1``)."""
-    try:
-        ip = ipaddress.ip_address(address or "")
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_loopback
 
 
 def _client_addresses() -> tuple[str | None, ...]:
@@ -57,12 +44,12 @@ def init_app(app: Flask, settings: Settings) -> None:
 
     @app.before_request
     def local_only() -> None:
-        if not all(is_loopback_address(address) for address in _client_addresses()):
-            raise ApiError(403, "ERR_NOT_LOCAL", "This development server answers only this machine.")
+        if not all(is_loopback(address) for address in _client_addresses()):
+            raise ApiError(403, codes.ERR_NOT_LOCAL, "This development server answers only this machine.")
         # 400, as Flask's TRUSTED_HOSTS and Django's ALLOWED_HOSTS answer: the request
         # names a site this server is not; it is not a question of who may do what.
-        if _hostname(request.host) not in LOOPBACK_HOSTS:
-            raise ApiError(400, "ERR_BAD_HOST", "This development server answers only on localhost.")
+        if not is_loopback(_hostname(request.host)):
+            raise ApiError(400, codes.ERR_BAD_HOST, "This development server answers only on localhost.")
         origin = request.headers.get("Origin")
         if origin is not None and origin != request.host_url.rstrip("/") and origin not in allowed_origins:
-            raise ApiError(403, "ERR_FOREIGN_ORIGIN", "This development server answers only its own pages.")
+            raise ApiError(403, codes.ERR_FOREIGN_ORIGIN, "This development server answers only its own pages.")

@@ -19,8 +19,10 @@ from flask import Blueprint, Flask, Response, abort, current_app, jsonify, reque
 from cometchat.validation import normalize_uid
 
 from .body import read_json_object
-from .config import Settings, is_loopback_host
+from .config import Settings
 from .errors import bad_request
+from .loopback import is_loopback
+from .nocache import no_store
 
 DEV_JWT_PATH = "/api/dev/jwt"
 DEV_JWT_LIFETIME = 600  # seconds: long enough to try a few calls, short enough to stay a test
@@ -65,7 +67,7 @@ bp = Blueprint("dev_jwt", __name__)
 def issue_dev_jwt() -> Response:
     # The dev-mode guard already checks the Host header; this route also wants the caller on
     # this machine (a dev server run under gunicorn listens on every interface).
-    if not is_loopback_host(request.remote_addr):
+    if not is_loopback(request.remote_addr):
         abort(404)
     body = read_json_object(frozenset({"uid"}), required=("uid",))
     if not isinstance(body["uid"], str):
@@ -73,8 +75,7 @@ def issue_dev_jwt() -> Response:
     uid = normalize_uid(body["uid"])
     issuer: DevJwtIssuer = current_app.extensions[EXTENSION]
     response = jsonify({"jwt": issuer.issue(uid), "uid": uid, "expiresIn": issuer.lifetime})
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return no_store(response)
 
 
 def init_app(app: Flask, issuer: DevJwtIssuer) -> None:

@@ -18,6 +18,9 @@ from werkzeug.exceptions import HTTPException
 
 from cometchat import errors as upstream
 
+from . import codes
+from .nocache import no_store
+
 log = logging.getLogger("token_server")
 
 # How long to ask callers to wait when CometChat is down and said nothing itself.
@@ -42,7 +45,7 @@ class ApiError(Exception):
 
 def bad_request(message: str, field: str | None = None) -> ApiError:
     details = {field: [message]} if field else None
-    return ApiError(400, "ERR_BAD_REQUEST", message, details=details)
+    return ApiError(400, codes.ERR_BAD_REQUEST, message, details=details)
 
 
 def error_response(
@@ -56,8 +59,7 @@ def error_response(
     if details:
         body["details"] = dict(details)
     response = jsonify({"error": body})
-    response.status_code = status
-    response.headers["Cache-Control"] = "no-store"
+    no_store(response, status)
     for key, value in (headers or {}).items():
         response.headers[key] = value
     return response
@@ -73,34 +75,34 @@ def from_upstream(exc: upstream.CometChatError) -> ApiError:
     """Translate a client error into what our caller sees."""
     if isinstance(exc, upstream.ValidationError):
         if exc.status is None:  # refused by the client's own checks: our words, safe to show
-            return ApiError(400, "ERR_BAD_REQUEST", exc.message, details=exc.details)
+            return ApiError(400, codes.ERR_BAD_REQUEST, exc.message, details=exc.details)
         # CometChat's own wording stays in the log (handle_cometchat_error).
-        return ApiError(400, "ERR_BAD_REQUEST", "The chat service refused these values.")
+        return ApiError(400, codes.ERR_BAD_REQUEST, "The chat service refused these values.")
     if isinstance(exc, upstream.UidAlreadyExistsError):
-        return ApiError(409, "ERR_UID_ALREADY_EXISTS", "A user with this uid already exists.")
+        return ApiError(409, codes.ERR_UID_ALREADY_EXISTS, "A user with this uid already exists.")
     if isinstance(exc, upstream.UidNotFoundError):
-        return ApiError(404, "ERR_UID_NOT_FOUND", "No user with this uid exists.")
+        return ApiError(404, codes.ERR_UID_NOT_FOUND, "No user with this uid exists.")
     if isinstance(exc, upstream.AuthTokenNotFoundError):
-        return ApiError(404, "ERR_AUTH_TOKEN_NOT_FOUND", "This auth token does not exist.")
+        return ApiError(404, codes.ERR_AUTH_TOKEN_NOT_FOUND, "This auth token does not exist.")
     if isinstance(exc, upstream.UpstreamAuthError):
-        return ApiError(502, "ERR_UPSTREAM_MISCONFIGURED", "The chat service rejected this server's credentials.")
+        return ApiError(502, codes.ERR_UPSTREAM_MISCONFIGURED, "The chat service rejected this server's credentials.")
     if isinstance(exc, upstream.RateLimitedError):
         return ApiError(
             503,
-            "ERR_UPSTREAM_RATE_LIMITED",
+            codes.ERR_UPSTREAM_RATE_LIMITED,
             "The chat service is busy; try again later.",
             headers=_retry_after(exc.retry_after),
         )
     if isinstance(exc, upstream.UpstreamUnavailableError):
         return ApiError(
             503,
-            "ERR_UPSTREAM_UNAVAILABLE",
+            codes.ERR_UPSTREAM_UNAVAILABLE,
             "The chat service is unavailable; try again later.",
             headers=_retry_after(exc.retry_after),
         )
     if isinstance(exc, upstream.UpstreamTimeoutError):
-        return ApiError(504, "ERR_UPSTREAM_TIMEOUT", "The chat service did not answer in time.")
-    return ApiError(502, "ERR_UPSTREAM_BAD_RESPONSE", "The chat service answered badly.")
+        return ApiError(504, codes.ERR_UPSTREAM_TIMEOUT, "The chat service did not answer in time.")
+    return ApiError(502, codes.ERR_UPSTREAM_BAD_RESPONSE, "The chat service answered badly.")
 
 
 def handle_rate_limited(exc: RateLimitExceeded) -> Response:
@@ -112,7 +114,7 @@ def handle_rate_limited(exc: RateLimitExceeded) -> Response:
         if breached is not None:  # reset_at is whole epoch seconds: never past the window
             seconds = min(breached.reset_at - time.time(), window)
     return error_response(
-        429, "ERR_TOO_MANY_REQUESTS", "Too many requests; slow down and retry later.", headers=_retry_after(seconds)
+        429, codes.ERR_TOO_MANY_REQUESTS, "Too many requests; slow down and retry later.", headers=_retry_after(seconds)
     )
 
 
@@ -146,14 +148,14 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
         status = exc.code or 500
-        codes = {
-            400: ("ERR_BAD_REQUEST", "The request could not be understood."),
-            404: ("ERR_NOT_FOUND", "No such route."),
-            405: ("ERR_METHOD_NOT_ALLOWED", "This route does not accept that method."),
-            413: ("ERR_BODY_TOO_LARGE", "The request body is too large."),
-            415: ("ERR_UNSUPPORTED_MEDIA_TYPE", "Send JSON."),
+        known = {
+            400: (codes.ERR_BAD_REQUEST, "The request could not be understood."),
+            404: (codes.ERR_NOT_FOUND, "No such route."),
+            405: (codes.ERR_METHOD_NOT_ALLOWED, "This route does not accept that method."),
+            413: (codes.ERR_BODY_TOO_LARGE, "The request body is too large."),
+            415: (codes.ERR_UNSUPPORTED_MEDIA_TYPE, "Send JSON."),
         }
-        code, message = codes.get(status, (f"ERR_HTTP_{status}", exc.name))
+        code, message = known.get(status, (codes.http_code(status), exc.name))
         headers = {}
         allow = exc.get_response().headers.get("Allow") if status == 405 else None
         if allow:
@@ -163,4 +165,4 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:
         log.exception("unhandled error: %s", type(exc).__name__)
-        return error_response(500, "ERR_INTERNAL", "Something went wrong on our side.")
+        return error_response(500, codes.ERR_INTERNAL, "Something went wrong on our side.")

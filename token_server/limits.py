@@ -18,7 +18,7 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from limits import RateLimitItem, parse_many
 
-from . import routes
+from . import codes, routes
 from .config import Settings
 from .errors import ApiError
 
@@ -72,7 +72,7 @@ def _limit_auth_failures(app: Flask, limiter: Limiter, limit_string: str) -> Non
             return
         raise ApiError(
             429,
-            "ERR_TOO_MANY_REQUESTS",
+            codes.ERR_TOO_MANY_REQUESTS,
             "Too many failed authentications from this address; retry later.",
             headers={"Retry-After": str(wait)},
         )

@@ -30,7 +30,9 @@ from prometheus_client import values as prometheus_values
 from cometchat import CometChatClient
 from cometchat.transport import UpstreamAttempt
 
+from . import codes
 from .auth import unauthorized
+from .nocache import no_store
 from .requestid import ENVIRON_STARTED
 
 METRICS_PATH = "/metrics"
@@ -45,7 +47,7 @@ OTHER = "other"
 # Answers whose error code says why a caller was refused: 401, 403, and the 503 of a JWKS
 # provider out of reach (other 503s are CometChat's).
 AUTH_FAILURE_STATUSES = frozenset({401, 403})
-AUTH_UNAVAILABLE = "ERR_AUTH_UNAVAILABLE"
+AUTH_UNAVAILABLE = codes.ERR_AUTH_UNAVAILABLE
 SECONDS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0)
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -198,7 +200,7 @@ def init_app(app: Flask, client: CometChatClient, token: str | None) -> None:
         scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode(), expected):
             raise unauthorized("Send Authorization: Bearer <METRICS_TOKEN>.")
-        return Response(exposition(), content_type=CONTENT_TYPE, headers={"Cache-Control": "no-store"})
+        return no_store(Response(exposition(), content_type=CONTENT_TYPE))
 
     app.add_url_rule(METRICS_PATH, "metrics", scrape, methods=["GET"])
 

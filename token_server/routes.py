@@ -14,22 +14,23 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from flask_limiter import RateLimitExceeded
 
-from cometchat import CometChatClient, CometChatError
+from cometchat import CometChatClient, CometChatError, Profile
 from cometchat.validation import UNSETTABLE, check_auth_token, normalize_uid
 
-from . import lifecycle, metrics
+from . import codes, lifecycle, metrics
 from .auth import Caller, IdentifyCaller
 from .body import read_json_object
 from .errors import ApiError, bad_request, handle_api_error, handle_cometchat_error, handle_rate_limited
+from .nocache import no_store
 
 URL_PREFIX = "/api/cometchat"
 # Where init_app leaves the client and the caller check for the views.
 CLIENT = "token_server.client"
 IDENTIFY_CALLER = "token_server.authenticator"
 MINT_FIELDS = frozenset({"name", "avatar"})
-CREATE_FIELDS = frozenset({"uid", "name", "avatar", "link", "role", "metadata", "tags"})
+CREATE_FIELDS = frozenset({"uid", *Profile.FIELDS})
 REVOKE_FIELDS = frozenset({"authToken", "all"})
-UPDATE_FIELDS = frozenset({"name", "avatar", "link", "metadata", "tags", "role"})
+UPDATE_FIELDS = frozenset(Profile.FIELDS)
 DELETE_MODES = {"false": "deactivated", "true": "permanent"}  # ?permanent= -> the answer's "deleted"
 
 bp = Blueprint("cometchat_tokens", __name__)
@@ -65,20 +66,13 @@ def authorize(uid: Any) -> str:
         raise bad_request("The uid must be a string.", "uid")
     uid = normalize_uid(uid)
     if not who.may_act_for(uid):
-        raise ApiError(403, "ERR_FORBIDDEN", "You may only act on your own uid.")
+        raise ApiError(403, codes.ERR_FORBIDDEN, "You may only act on your own uid.")
     return uid
 
 
 def require_trusted(message: str) -> None:
     if not current_caller().is_trusted:
-        raise ApiError(403, "ERR_FORBIDDEN", message)
-
-
-def no_store(response: Response, status: int = 200) -> Response:
-    response.status_code = status
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Pragma"] = "no-cache"
-    return response
+        raise ApiError(403, codes.ERR_FORBIDDEN, message)
 
 
 def _mint(uid: str) -> Response:
@@ -101,7 +95,7 @@ def mint_for_caller() -> Response:
     uid = current_caller().uid
     if uid is None:
         raise ApiError(
-            401, "ERR_NO_USER_IDENTITY", "This route needs a user's token; use /token/<uid> with a service key."
+            401, codes.ERR_NO_USER_IDENTITY, "This route needs a user's token; use /token/<uid> with a service key."
         )
     return _mint(uid)
 
@@ -115,16 +109,7 @@ def create_user() -> Response:
         # A role decides what a user may do in the chat: never self-assigned.
         require_trusted("Only a service caller may set a role.")
     # The client validates every profile field before it makes any request.
-    user = client().create_user(
-        uid,
-        body["name"],
-        avatar=body.get("avatar"),
-        link=body.get("link"),
-        role=body.get("role"),
-        metadata=body.get("metadata"),
-        tags=body.get("tags"),
-        with_auth_token=True,
-    )
+    user = client().create_user(uid, **Profile.from_api(body).kwargs(), with_auth_token=True)
     metrics.count_mint(user_created=True)
     return no_store(jsonify({"user": user.to_dict(), "authToken": user.auth_token}), 201)
 
@@ -164,16 +149,7 @@ def update_user(uid: str) -> Response:
     for key in sorted(UPDATE_FIELDS - set(UNSETTABLE)):
         if key in body and body[key] is None:
             raise bad_request(f"The {key} cannot be null; only avatar, link and metadata can be unset.", key)
-    user = client().update_user(
-        uid,
-        name=body.get("name"),
-        avatar=body.get("avatar"),
-        link=body.get("link"),
-        role=body.get("role"),
-        metadata=body.get("metadata"),
-        tags=body.get("tags"),
-        unset=unset,
-    )
+    user = client().update_user(uid, **Profile.from_api(body).kwargs(), unset=unset)
     return no_store(jsonify({"user": user.to_dict()}))
 
 

@@ -34,7 +34,9 @@ class EmulatorError(Exception):
         return error_body(self.code, self.message, self.details)
 
 
-def error_body(code: str, message: str, details: dict[str, Any] | None = None, dev_message: str | None = None) -> dict:
+def error_body(
+    code: str, message: str, details: dict[str, Any] | None = None, dev_message: str | None = None
+) -> dict[str, Any]:
     error: dict[str, Any] = {"message": message, "devMessage": dev_message or message, "source": "chat-api"}
     if details:
         error["details"] = details

@@ -38,7 +38,7 @@ def _now() -> int:
 @dataclass
 class _UserRecord:
     data: dict[str, Any]
-    tokens: deque = field(default_factory=lambda: deque(maxlen=MAX_VALID_TOKENS))  # newest last
+    tokens: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=MAX_VALID_TOKENS))  # newest last
     deactivated_at: int | None = None
     order: int = 0  # creation order: lists are newest first
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from cometchat.validation import normalize_uid
+
 from . import Context, cli, pass_context
 from .output import emit, json_option
 
@@ -49,7 +51,7 @@ def list_tokens(ctx: Context, uid: str, as_json: bool) -> None:
 def revoke(ctx: Context, uid: str, auth_token: str, as_json: bool) -> None:
     """Revoke one token (log one device out)."""
     ctx.client.delete_auth_token(uid, auth_token)
-    emit({"uid": uid.lower(), "revoked": "token"}, as_json=as_json, columns=("uid", "revoked"))
+    emit({"uid": normalize_uid(uid), "revoked": "token"}, as_json=as_json, columns=("uid", "revoked"))
 
 
 @tokens.command("flush")
@@ -59,4 +61,4 @@ def revoke(ctx: Context, uid: str, auth_token: str, as_json: bool) -> None:
 def flush(ctx: Context, uid: str, as_json: bool) -> None:
     """Revoke every token of a user (sign out everywhere)."""
     ctx.client.flush_auth_tokens(uid)
-    emit({"uid": uid.lower(), "revoked": "all"}, as_json=as_json, columns=("uid", "revoked"))
+    emit({"uid": normalize_uid(uid), "revoked": "all"}, as_json=as_json, columns=("uid", "revoked"))

@@ -10,7 +10,7 @@ import click
 
 from cometchat import CometChatError
 from cometchat.client import MAX_REACTIVATE_UIDS
-from cometchat.validation import UNSETTABLE
+from cometchat.validation import UNSETTABLE, uid_or_none
 
 from .. import lifecycle
 from . import Context, Failed, _error_text, cli, pass_context
@@ -120,14 +120,19 @@ def update_user(
     emit(user.to_dict(), as_json=as_json, columns=DETAIL_COLUMNS)
 
 
+def _shown(uid: str) -> str:
+    """The uid as CometChat stores it; an invalid one as given (its row reports why)."""
+    return uid_or_none(uid) or uid
+
+
 def _each(uids: Sequence[str], action: Callable[[str], str], *, as_json: bool) -> None:
     """Run ``action`` for every uid, report each outcome, exit 1 if any failed."""
     results: list[dict[str, Any]] = []
     for uid in uids:
         try:
-            results.append({"uid": uid.lower(), "ok": True, "result": action(uid)})
+            results.append({"uid": _shown(uid), "ok": True, "result": action(uid)})
         except CometChatError as exc:
-            results.append({"uid": uid.lower(), "ok": False, "result": f"failed: {_error_text(exc)}"})
+            results.append({"uid": _shown(uid), "ok": False, "result": f"failed: {_error_text(exc)}"})
     emit(results, as_json=as_json, columns=RESULT_COLUMNS)
     if not all(result["ok"] for result in results):
         raise Failed()
@@ -160,7 +165,7 @@ def reactivate(ctx: Context, uids: tuple[str, ...], keep_tokens: bool, as_json: 
     A uid that was not deactivated (or does not exist) is reported as not reactivated."""
     results: list[dict[str, Any]] = []
     for start in range(0, len(uids), MAX_REACTIVATE_UIDS):
-        chunk = [uid.lower() for uid in uids[start : start + MAX_REACTIVATE_UIDS]]
+        chunk = [_shown(uid) for uid in uids[start : start + MAX_REACTIVATE_UIDS]]
         try:
             done = set(lifecycle.reactivate(ctx.client, chunk, keep_tokens=keep_tokens))
         except CometChatError as exc:

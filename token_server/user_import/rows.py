@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Literal
 
-from cometchat import ValidationError, to_cometchat_uid
+from cometchat import Profile, ValidationError, to_cometchat_uid
 from cometchat.validation import check_user_fields, normalize_uid
 
 Format = Literal["csv", "jsonl"]
 UID_KEYS = ("uid", "id")  # either names the user; "uid" wins when a row has both
-PROFILE_KEYS = ("name", "avatar", "link", "role", "metadata", "tags")
+PROFILE_KEYS = Profile.FIELDS
 KNOWN_KEYS = frozenset(UID_KEYS + PROFILE_KEYS)
 TAG_SEPARATOR = "|"
 JSONL_SUFFIXES = (".jsonl", ".ndjson")

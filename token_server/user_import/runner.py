@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Sequence
+from typing import Callable, Literal, Sequence, TypeVar
 
 from cometchat import (
     CometChatClient,
     CometChatError,
+    Profile,
     RateLimitedError,
     UidAlreadyExistsError,
     UpstreamAuthError,
@@ -37,6 +38,7 @@ from .pacing import MINUTE_SECONDS, Pacer
 from .rows import BadRow, Row
 
 Via = Literal["data-import", "users-api"]
+T = TypeVar("T")
 IMPORT_REQUESTS_PER_MINUTE = 60
 CORE_OPERATIONS_PER_MINUTE = 10_000
 MAX_OUTAGE_ATTEMPTS = 5
@@ -152,52 +154,40 @@ class Importer:
         self._land([Entry(row.uid, "failed", row.line, "CometChat never answered for this row") for row in unanswered])
 
     def _post(self, rows: Sequence[Row]) -> dict[str, CometChatError | None] | None:
-        """One import request, retried through 429s and outages; None when the request as a
-        whole was refused (the caller splits it), after recording a lone row as failed."""
-        outages = limited = 0
-        while True:
-            self.pacer.wait()
-            self.summary.requests += 1
-            try:
-                outcomes = self.client.import_users({row.uid: row.fields for row in rows})
-            except RateLimitedError as exc:
-                limited = self._rate_limited(exc, limited)
-                continue
-            except (UpstreamUnavailableError, UpstreamTimeoutError) as exc:
-                outages = self._outage(exc, outages)
-                continue
-            except UpstreamAuthError:
-                raise
-            except CometChatError as exc:
-                if len(rows) == 1:
-                    self._land([Entry(rows[0].uid, "failed", rows[0].line, _describe(exc))])
-                return None
-            return {uid: outcome.error for uid, outcome in outcomes.items()}
+        """One import request; None when the request as a whole was refused (the caller
+        splits it), after recording a lone row as failed."""
+        outcomes = self._attempt(lambda: self.client.import_users({row.uid: row.fields for row in rows}))
+        if isinstance(outcomes, CometChatError):
+            if len(rows) == 1:
+                self._land([Entry(rows[0].uid, "failed", rows[0].line, _describe(outcomes))])
+            return None
+        return {uid: outcome.error for uid, outcome in outcomes.items()}
 
     # ---- users API -----------------------------------------------------------------------
 
     def _send_one(self, row: Row) -> None:
+        answer = self._attempt(lambda: self.client.create_user(row.uid, **Profile.from_api(row.fields).kwargs()))
+        self._land([self._entry(row, answer if isinstance(answer, CometChatError) else None)])
+
+    # ---- shared ----------------------------------------------------------------------------
+
+    def _attempt(self, send: Callable[[], T]) -> T | CometChatError:
+        """One request, paced and retried through 429s and outages: its answer, or the
+        error CometChat refused it with (a rejected REST key stops the run)."""
         outages = limited = 0
         while True:
             self.pacer.wait()
             self.summary.requests += 1
             try:
-                self.client.create_user(row.uid, **_create_arguments(row.fields))
-                error: CometChatError | None = None
+                return send()
             except RateLimitedError as exc:
                 limited = self._rate_limited(exc, limited)
-                continue
             except (UpstreamUnavailableError, UpstreamTimeoutError) as exc:
                 outages = self._outage(exc, outages)
-                continue
             except UpstreamAuthError:
                 raise
             except CometChatError as exc:
-                error = exc
-            self._land([self._entry(row, error)])
-            return
-
-    # ---- shared ----------------------------------------------------------------------------
+                return exc
 
     def _rate_limited(self, exc: RateLimitedError, count: int) -> int:
         if count + 1 >= MAX_RATE_LIMITED:
@@ -236,10 +226,3 @@ def _describe(error: CometChatError) -> str:
     details = "; ".join(f"{key}: {' '.join(map(str, msgs))}" for key, msgs in error.details.items())
     return f"{error}" + (f" ({details})" if details else "")
 
-
-def _create_arguments(fields: dict[str, Any]) -> dict[str, Any]:
-    """The checked CometChat body as ``create_user`` keyword arguments."""
-    return {
-        "name": fields["name"],
-        **{key: fields[key] for key in ("avatar", "link", "role", "metadata", "tags") if key in fields},
-    }

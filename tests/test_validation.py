@@ -1,5 +1,5 @@
-"""Tests that kill the mutants of cometchat/validation.py which survived tests/test_client.py
-(scripts/mutation.py): each limit at its exact edge, and what a refusal tells the caller."""
+"""Local validation (cometchat/validation.py): each limit at its exact edge, and what a
+refusal tells the caller (many of these were found by mutation testing, scripts/mutation.py)."""
 
 from __future__ import annotations
 
@@ -112,3 +112,9 @@ def test_unset_takes_a_list_or_tuple_of_the_removable_fields_only() -> None:
     assert v.check_unset([]) == []
     refusal(lambda: v.check_unset("avatar"))
     refusal(lambda: v.check_unset({"avatar": 1}.keys()))
+
+
+def test_uid_or_none_is_normalize_uid_without_the_error() -> None:
+    assert v.uid_or_none("Alice_1") == v.normalize_uid("Alice_1") == "alice_1"
+    for bad in ("a b", "", None, 7, "x" * 101, "\u212a"):  # "\u212a".lower() would be a plain "k"
+        assert v.uid_or_none(bad) is None

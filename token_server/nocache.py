@@ -1,0 +1,16 @@
+"""The one place that marks an answer as never to be cached: tokens, users, errors, metrics
+and test JWTs must not be kept by a browser, a proxy or a CDN and served to someone else."""
+
+from __future__ import annotations
+
+from flask import Response
+
+NO_STORE_HEADERS = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def no_store(response: Response, status: int | None = None) -> Response:
+    """``response`` with the no-store headers (and ``status``, when given)."""
+    if status is not None:
+        response.status_code = status
+    response.headers.update(NO_STORE_HEADERS)
+    return response
