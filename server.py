@@ -35,7 +35,7 @@ def main() -> None:
     except ConfigError as exc:
         print(f"cannot start: {exc}", file=sys.stderr)
         sys.exit(2)
-    port = int(os.environ.get("PORT") or DEFAULT_PORT)
+    port = settings.port or DEFAULT_PORT  # PORT, checked by load_settings
     application = create_app(settings, announce=False)  # the block below says it all
     # werkzeug's server without run_simple's banner and development-server warning: the block
     # printed below is the only start-up output. A port in use: werkzeug says so and exits 1.

@@ -23,6 +23,8 @@ from cometchat.client import (
     REGIONS,
 )
 
+from .egress_config import check_ca_bundle, check_process_numbers, check_proxy, proxy_password
+
 Mode = Literal["production", "embedded"]
 
 TRUE = {"1", "true", "yes", "on"}
@@ -126,6 +128,13 @@ class Settings:
     log_format: Literal["plain", "json"] = "plain"
     # /metrics is served only when set, to callers presenting it as a bearer token.
     metrics_token: str | None = field(default=None, repr=False)
+    # Egress: one proxy for every upstream call (may hold a password) and a CA bundle.
+    proxy: str | None = field(default=None, repr=False)
+    ca_bundle: str | None = None
+    # PORT, WEB_CONCURRENCY, GUNICORN_THREADS as checked numbers; None: the entry point's default.
+    port: int | None = None
+    web_concurrency: int | None = None
+    gunicorn_threads: int | None = None
 
     @property
     def has_caller_auth(self) -> bool:
@@ -134,7 +143,8 @@ class Settings:
     @property
     def secrets(self) -> tuple[str, ...]:
         """Every secret value configured, for the log filter to mask."""
-        return tuple(s for s in (self.api_key, self.jwt_secret, self.metrics_token, *self.service_keys) if s)
+        values = (self.api_key, self.jwt_secret, self.metrics_token, proxy_password(self.proxy), *self.service_keys)
+        return tuple(s for s in values if s)
 
     @property
     def backend_label(self) -> str:
@@ -204,17 +214,22 @@ def _check_base_url(base_url: str, problems: list[str]) -> None:
 
 
 def _check_uid_mapping(env: Mapping[str, str], mapping: str, claim: str, problems: list[str]) -> None:
-    """CometChat's mapping is not one-to-one (a valid uid maps to itself, and a 32-bit hash
-    collides), so two users who may choose their claim could pick one uid between them."""
-    if mapping != "cometchat" or claim == PROVIDER_ASSIGNED_CLAIM:
+    """A uid taken from a claim users choose (email, name, nickname) lets a user take another's
+    uid: in strict mode by setting the claim to it, in the cometchat mapping also by a colliding
+    value (the mapping is not one-to-one: a valid uid maps to itself, and a 32-bit hash
+    collides). So only the claim the provider assigns (sub), unless the operator says so."""
+    if claim == PROVIDER_ASSIGNED_CLAIM or _flag(env, "AUTH_JWT_UID_MAPPING_ANY_CLAIM", problems):
         return
-    if not _flag(env, "AUTH_JWT_UID_MAPPING_ANY_CLAIM", problems):
-        problems.append(
-            f"AUTH_JWT_UID_MAPPING=cometchat with AUTH_JWT_UID_CLAIM={claim}: the mapping can give two "
-            "identities one uid, so it is safe only on a claim the identity provider assigns (sub), never on "
-            "one users choose (email, name); set AUTH_JWT_UID_MAPPING_ANY_CLAIM=1 if the provider assigns this "
-            "claim and no user can change it"
-        )
+    how = (
+        "the mapping can give two identities one uid"
+        if mapping == "cometchat"
+        else "a user who sets that claim to another user's uid would get that user's tokens"
+    )
+    problems.append(
+        f"AUTH_JWT_UID_MAPPING={mapping} with AUTH_JWT_UID_CLAIM={claim}: {how}, so the uid must come from a "
+        "claim the identity provider assigns (sub), never one users choose (email, name, nickname); set "
+        "AUTH_JWT_UID_MAPPING_ANY_CLAIM=1 if the provider assigns this claim and no user can change it"
+    )
 
 
 def load_settings(env: Mapping[str, str] | None = None, *, mode: Mode = "production") -> Settings:
@@ -356,6 +371,10 @@ def load_settings(env: Mapping[str, str] | None = None, *, mode: Mode = "product
     if metrics_token is not None and (len(metrics_token) < MIN_KEY_LENGTH or any(c.isspace() for c in metrics_token)):
         problems.append(f"METRICS_TOKEN must be at least {MIN_KEY_LENGTH} characters, without spaces")
 
+    proxy = check_proxy(get("COMETCHAT_PROXY"), problems)
+    ca_bundle = check_ca_bundle(get("COMETCHAT_CA_BUNDLE"), problems)
+    process = check_process_numbers(env, problems)
+
     if problems:
         raise ConfigError(problems)
     return Settings(
@@ -386,4 +405,9 @@ def load_settings(env: Mapping[str, str] | None = None, *, mode: Mode = "product
         dev_reason=dev_reason,
         log_format=log_format,  # type: ignore[arg-type]  # checked above
         metrics_token=metrics_token,
+        proxy=proxy,
+        ca_bundle=ca_bundle,
+        port=process["PORT"],
+        web_concurrency=process["WEB_CONCURRENCY"],
+        gunicorn_threads=process["GUNICORN_THREADS"],
     )
