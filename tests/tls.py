@@ -68,7 +68,7 @@ def make_tls_files(
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
     hosts = tuple(hosts)
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     start, end = now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=days)
 
     ca_key = ec.generate_private_key(ec.SECP256R1())
