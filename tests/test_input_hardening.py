@@ -30,7 +30,7 @@ from .helpers import service
 @pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e999", "-1e999"])
 def test_a_non_finite_number_in_metadata_is_400_without_an_upstream_call(http, upstream, number) -> None:
     before = upstream.requests
-    body = '{"uid": "nan-user", "name": "N", "metadata": {"score": %s}}' % number
+    body = '{"uid": "nan-user", "name": "N", "metadata": {"score": ' + number + '}}'
     answer = http.post("/api/cometchat/users", data=body, headers=service(), content_type="application/json")
     assert answer.status_code == 400 and answer.json["error"]["code"] == "ERR_BAD_REQUEST"
     assert "NaN" in answer.json["error"]["message"]
@@ -206,7 +206,7 @@ RAW_CONTROLS = ("\x1b", "\x07", "\r", "\x9b", "\u202e")
 
 def test_the_cli_escapes_every_control_character_it_prints(emulator, emulator_client) -> None:
     emulator_client.create_user(
-        "evil-user", EVIL_NAME, tags=["t\x1b[1A", "ok"], metadata={"note": "\x1b[31mred\n\x85"}
+        "evil-user", EVIL_NAME, tags=["t\x1b[1A", "ok\nforged-row"], metadata={"note": "\x1b[31mred\n\x85"}
     )
     for args in (("users", "get", "evil-user"), ("users", "list"), ("users", "list", "--search", "evil")):
         out = _cli(emulator, *args)
@@ -215,7 +215,50 @@ def test_the_cli_escapes_every_control_character_it_prints(emulator, emulator_cl
         assert "\\x1b]0;owned\\x07" in out.stdout
     detail = _cli(emulator, "users", "get", "evil-user").stdout
     assert "\\x1b[2K\\rcometchat-uid-9" in detail and "\\x85" in detail
+    assert "ok\\nforged-row" in detail and not any(line.startswith("forged-row") for line in detail.splitlines())
     as_json = _cli(emulator, "users", "get", "evil-user", "--json").stdout
     assert not any(char in as_json for char in (*RAW_CONTROLS, "\x85")) and "\\u202e" in as_json
     assert json.loads(as_json)["name"] == EVIL_NAME  # escaped, not altered
     assert json.loads(as_json)["metadata"] == {"note": "\x1b[31mred\n\x85"}
+
+
+# ---- the README's backend example -------------------------------------------------------------
+
+
+def _readme_backend_example() -> str:
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    after = text.split("A backend with a service key", 1)[1]
+    return after.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+@pytest.mark.parametrize(("user_id", "expected_status"), [("cometchat-uid-1#x", 400), ("cometchat-uid-1", 200)])
+def test_the_readme_backend_example_keeps_the_id_one_path_segment(http, monkeypatch, user_id, expected_status) -> None:
+    import types
+
+    import requests
+
+    sent: list[str] = []
+
+    def post(url: str, **kwargs):
+        sent.append(url)
+        path = url.removeprefix("http://token-server")
+        answer = http.post(path, headers=kwargs["headers"], json=kwargs["json"])
+        def raise_for_status() -> None:
+            if answer.status_code >= 400:
+                raise requests.HTTPError(f"{answer.status_code}: {answer.json}")
+
+        return types.SimpleNamespace(status_code=answer.status_code, json=lambda: answer.json, raise_for_status=raise_for_status)
+
+    monkeypatch.setattr(requests, "post", post)
+    user = types.SimpleNamespace(id=user_id, display_name="Andrew")
+    from .helpers import SERVICE_KEY
+
+    namespace = {"TOKEN_SERVER": "http://token-server", "TOKEN_SERVER_API_KEY": SERVICE_KEY, "user": user}
+    code = compile(_readme_backend_example(), "README.md", "exec")
+    if expected_status == 200:
+        exec(code, namespace)  # noqa: S102
+        assert namespace["auth_token"]
+    else:  # the whole id reached the server, which refused it: no token for cometchat-uid-1
+        with pytest.raises(requests.HTTPError, match="400"):
+            exec(code, namespace)  # noqa: S102
+    assert sent == ["http://token-server/api/cometchat/token/" + user_id.replace("#", "%23")]
