@@ -188,14 +188,18 @@ def test_a_bad_ca_bundle_is_refused_at_start(tmp_path) -> None:
     }
 
 
-def test_the_server_builds_its_client_with_the_egress_settings(tmp_path) -> None:
+def test_the_server_builds_its_client_with_the_egress_settings(tmp_path, caplog) -> None:
     files = make_tls_files(tmp_path)
+    caplog.set_level("INFO", logger="token_server")
     app = create_app(
         {**PRODUCTION_AUTH, "COMETCHAT_PROXY": "http://u:pw-SECRET-3@proxy.corp:3128", "COMETCHAT_CA_BUNDLE": files.ca}
     )
     session = app.extensions[routes.CLIENT].transport.session
     assert session.proxies["https"] == "http://u:pw-SECRET-3@proxy.corp:3128" and session.verify == files.ca
     assert session.trust_env is False
+    ready = [r.getMessage() for r in caplog.records if "token server ready" in r.getMessage()]
+    assert ready and "via proxy http://u:***@proxy.corp:3128" in ready[0] and files.ca in ready[0]
+    assert "pw-SECRET-3" not in caplog.text
 
 
 # ---- the process settings ------------------------------------------------------------------

@@ -23,7 +23,7 @@ from cometchat.client import (
     REGIONS,
 )
 
-from .egress_config import check_ca_bundle, check_process_numbers, check_proxy, proxy_password
+from .egress_config import check_ca_bundle, check_process_numbers, check_proxy, proxy_password, redact_proxy
 
 Mode = Literal["production", "embedded"]
 
@@ -150,7 +150,10 @@ class Settings:
     def backend_label(self) -> str:
         if self.emulator:
             return "the embedded CometChat emulator"
-        return self.base_url or f"CometChat app {self.app_id} ({self.region})"
+        label = self.base_url or f"CometChat app {self.app_id} ({self.region})"
+        egress = [f"via proxy {redact_proxy(self.proxy)}"] if self.proxy else []
+        egress += [f"trusting the CAs in {self.ca_bundle}"] if self.ca_bundle else []
+        return " ".join([label, *egress])
 
 
 def is_exact_origin(origin: str) -> bool:

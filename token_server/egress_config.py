@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 
 from cometchat.egress import redact_proxy
 
+__all__ = ["check_ca_bundle", "check_process_numbers", "check_proxy", "proxy_password", "redact_proxy"]
+
 # (name, lowest, highest) of the whole-number process settings.
 PROCESS_NUMBERS = (("PORT", 1, 65535), ("WEB_CONCURRENCY", 1, 256), ("GUNICORN_THREADS", 1, 4096))
 
