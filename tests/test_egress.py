@@ -217,3 +217,13 @@ def test_valid_process_numbers_are_kept() -> None:
     assert (settings.port, settings.web_concurrency, settings.gunicorn_threads) == (8123, 3, 64)
     unset = load_settings(PRODUCTION_AUTH)
     assert (unset.port, unset.web_concurrency, unset.gunicorn_threads) == (None, None, None)
+
+
+def test_the_emulator_serves_tls_only_with_both_files(tmp_path) -> None:
+    from cometchat.emulator.__main__ import parse_args
+
+    files = make_tls_files(tmp_path)
+    assert parse_args(["--certfile", files.cert, "--keyfile", files.key]).certfile == files.cert
+    for argv in (["--certfile", files.cert], ["--certfile", files.cert, "--keyfile", str(tmp_path / "missing.pem")]):
+        with pytest.raises(SystemExit):
+            parse_args(argv)
