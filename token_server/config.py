@@ -23,7 +23,8 @@ from cometchat.client import (
     REGIONS,
 )
 
-from .egress_config import check_ca_bundle, check_process_numbers, check_proxy, proxy_password, redact_proxy
+from .egress_config import egress_settings, proxy_password, redact_proxy
+from .uid_claim import PROVIDER_ASSIGNED_CLAIM, check_uid_claim
 
 Mode = Literal["production", "embedded"]
 
@@ -43,8 +44,6 @@ MIN_KEY_LENGTH = 16
 # end this much earlier: the deadline is checked between attempts, and one attempt may run on.
 WORKER_TIMEOUT = 30
 DEADLINE_HEADROOM = 5
-# The one JWT claim an identity provider always assigns itself; see _check_uid_mapping.
-PROVIDER_ASSIGNED_CLAIM = "sub"
 CALLER_AUTH_VARIABLES = ("TOKEN_SERVER_API_KEYS", "AUTH_JWT_SECRET", "AUTH_JWKS_URL")
 # An origin exactly as a browser sends it: scheme://host[:port], nothing else. flask-cors reads
 # an entry holding any of ?$^[]()\* as a regular expression, so nothing else may pass.
@@ -216,25 +215,6 @@ def _check_base_url(base_url: str, problems: list[str]) -> None:
         )
 
 
-def _check_uid_mapping(env: Mapping[str, str], mapping: str, claim: str, problems: list[str]) -> None:
-    """A uid taken from a claim users choose (email, name, nickname) lets a user take another's
-    uid: in strict mode by setting the claim to it, in the cometchat mapping also by a colliding
-    value (the mapping is not one-to-one: a valid uid maps to itself, and a 32-bit hash
-    collides). So only the claim the provider assigns (sub), unless the operator says so."""
-    if claim == PROVIDER_ASSIGNED_CLAIM or _flag(env, "AUTH_JWT_UID_MAPPING_ANY_CLAIM", problems):
-        return
-    how = (
-        "the mapping can give two identities one uid"
-        if mapping == "cometchat"
-        else "a user who sets that claim to another user's uid would get that user's tokens"
-    )
-    problems.append(
-        f"AUTH_JWT_UID_MAPPING={mapping} with AUTH_JWT_UID_CLAIM={claim}: {how}, so the uid must come from a "
-        "claim the identity provider assigns (sub), never one users choose (email, name, nickname); set "
-        "AUTH_JWT_UID_MAPPING_ANY_CLAIM=1 if the provider assigns this claim and no user can change it"
-    )
-
-
 def load_settings(env: Mapping[str, str] | None = None, *, mode: Mode = "production") -> Settings:
     """Build Settings from environment-style names.
 
@@ -306,7 +286,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, mode: Mode = "product
     uid_claim = get("AUTH_JWT_UID_CLAIM") or PROVIDER_ASSIGNED_CLAIM
     if uid_mapping not in ("strict", "cometchat"):
         problems.append(f"AUTH_JWT_UID_MAPPING must be strict or cometchat (got {uid_mapping!r})")
-    _check_uid_mapping(env, uid_mapping, uid_claim, problems)
+    check_uid_claim(uid_mapping, uid_claim, _flag(env, "AUTH_JWT_UID_MAPPING_ANY_CLAIM", problems), problems)
     algorithms = _list(env.get("AUTH_JWT_ALGORITHMS"))
     if not algorithms:
         algorithms = ("HS256",) if jwt_secret else ("RS256", "ES256")
@@ -374,9 +354,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, mode: Mode = "product
     if metrics_token is not None and (len(metrics_token) < MIN_KEY_LENGTH or any(c.isspace() for c in metrics_token)):
         problems.append(f"METRICS_TOKEN must be at least {MIN_KEY_LENGTH} characters, without spaces")
 
-    proxy = check_proxy(get("COMETCHAT_PROXY"), problems)
-    ca_bundle = check_ca_bundle(get("COMETCHAT_CA_BUNDLE"), problems)
-    process = check_process_numbers(env, problems)
+    egress_and_process = egress_settings(env, problems)  # proxy, ca_bundle, port, ...
 
     if problems:
         raise ConfigError(problems)
@@ -408,9 +386,5 @@ def load_settings(env: Mapping[str, str] | None = None, *, mode: Mode = "product
         dev_reason=dev_reason,
         log_format=log_format,  # type: ignore[arg-type]  # checked above
         metrics_token=metrics_token,
-        proxy=proxy,
-        ca_bundle=ca_bundle,
-        port=process["PORT"],
-        web_concurrency=process["WEB_CONCURRENCY"],
-        gunicorn_threads=process["GUNICORN_THREADS"],
+        **egress_and_process,
     )

@@ -5,12 +5,12 @@ one refusal message of ``config.load_settings``; none of them ever shows a proxy
 from __future__ import annotations
 
 import ssl
-from typing import Mapping
+from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 from cometchat.egress import redact_proxy
 
-__all__ = ["check_ca_bundle", "check_process_numbers", "check_proxy", "proxy_password", "redact_proxy"]
+__all__ = ["egress_settings", "proxy_password", "redact_proxy"]
 
 # (name, lowest, highest) of the whole-number process settings.
 PROCESS_NUMBERS = (("PORT", 1, 65535), ("WEB_CONCURRENCY", 1, 256), ("GUNICORN_THREADS", 1, 4096))
@@ -82,3 +82,16 @@ def proxy_password(proxy: str | None) -> str | None:
         return urlsplit(proxy).password or None
     except ValueError:
         return None
+
+
+def egress_settings(env: Mapping[str, str], problems: list[str]) -> dict[str, Any]:
+    """The Settings fields of this module: proxy, ca_bundle, port, web_concurrency, gunicorn_threads."""
+    get = lambda name: (env.get(name) or "").strip() or None  # noqa: E731
+    numbers = check_process_numbers(env, problems)
+    return {
+        "proxy": check_proxy(get("COMETCHAT_PROXY"), problems),
+        "ca_bundle": check_ca_bundle(get("COMETCHAT_CA_BUNDLE"), problems),
+        "port": numbers["PORT"],
+        "web_concurrency": numbers["WEB_CONCURRENCY"],
+        "gunicorn_threads": numbers["GUNICORN_THREADS"],
+    }
