@@ -134,6 +134,7 @@ def test_without_the_ca_the_server_answers_a_clear_503(tls_upstream, tmp_path) -
     assert answer.status_code == 503
     assert answer.json()["error"]["code"] == "ERR_UPSTREAM_UNAVAILABLE"
     assert "Traceback" not in output
+    assert "connection to CometChat failed (SSLError)" in output  # the operator's clue
 
 
 def test_the_server_honours_requests_ca_bundle(tls_upstream, tmp_path) -> None:

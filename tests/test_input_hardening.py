@@ -289,3 +289,13 @@ def test_python_server_py_refuses_a_non_numeric_port_in_one_line(tmp_path) -> No
     proc.proc.wait(timeout=60)
     output = proc.stop()
     assert proc.proc.returncode == 2 and "PORT must be a whole number" in output and "Traceback" not in output
+
+
+def test_cli_error_messages_are_escaped_too(emulator, tmp_path) -> None:
+    path = tmp_path / "users.csv"
+    path.write_text("uid,name\nesc-ann,Ann\n", encoding="utf-8")
+    journal = tmp_path / "missing\x1b[2K\rdir" / "j.jsonl"
+    result = _cli(emulator, "users", "import", str(path), "--journal", str(journal), "--no-progress")
+    assert result.exit_code == 2
+    assert "\x1b" not in result.stderr and "\r" not in result.stderr
+    assert "missing\\x1b[2K\\rdir" in result.stderr
