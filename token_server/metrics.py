@@ -30,6 +30,7 @@ from prometheus_client import values as prometheus_values
 from cometchat import CometChatClient
 from cometchat.transport import UpstreamAttempt
 
+from . import caller
 from .auth import unauthorized
 from .requestid import ENVIRON_STARTED
 
@@ -197,7 +198,8 @@ def init_app(app: Flask, client: CometChatClient, token: str | None) -> None:
     def scrape() -> Response:
         scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode(), expected):
-            raise unauthorized("Send Authorization: Bearer <METRICS_TOKEN>.")
+            # Counted by the failed-authentication limit like the routes' 401s (429 past it).
+            caller.refuse(unauthorized("Send Authorization: Bearer <METRICS_TOKEN>."))
         return Response(exposition(), content_type=CONTENT_TYPE, headers={"Cache-Control": "no-store"})
 
     app.add_url_rule(METRICS_PATH, "metrics", scrape, methods=["GET"])
