@@ -106,7 +106,10 @@ def test_a_hung_redis_costs_one_bounded_attempt_then_nothing_while_the_breaker_i
 
 
 def test_every_redis_round_trip_is_bounded() -> None:
-    options = limits.storage_options("redis://127.0.0.1:6379/0")
-    assert options["socket_timeout"] == options["socket_connect_timeout"] == 0.25
-    assert options["retry"].get_retries() == 0
+    """The store's own Redis client: 250 ms to connect, 250 ms per read, no retry (redis-py's
+    defaults are a 5 s read and ten retries: the 15 s login of a hung Redis)."""
+    store = limits.LimitStore("redis://127.0.0.1:6379/0")
+    pool = store.storage.storage.connection_pool  # type: ignore[attr-defined]
+    assert pool.connection_kwargs["socket_timeout"] == pool.connection_kwargs["socket_connect_timeout"] == 0.25
+    assert pool.connection_kwargs["retry"].get_retries() == 0
     assert limits.storage_options("memory://") == {}
