@@ -62,7 +62,10 @@ class LimitStore:
     """Moving windows in one store, each call bounded and behind the store's breaker."""
 
     def __init__(self, uri: str, *, breaker: StoreBreaker | None = None) -> None:
-        self.storage: Storage = storage_from_string(uri, **storage_options(uri))
+        storage = storage_from_string(uri, **storage_options(uri))
+        if not isinstance(storage, Storage):
+            raise ValueError(f"{uri.split(':')[0]}: an asyncio store cannot serve this server")
+        self.storage: Storage = storage
         self.breaker = breaker or StoreBreaker("rate-limit")
         self._window = MovingWindowRateLimiter(self.storage)
 

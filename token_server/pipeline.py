@@ -16,14 +16,13 @@ step's module, so no step reaches into the next.
 
 from __future__ import annotations
 
-from typing import Callable
-
 from flask import Flask
+from flask.typing import BeforeRequestCallable
 
 URL_PREFIX = "/api/cometchat"
 BLUEPRINT = "cometchat_tokens"
 
-Step = Callable[[], object]
+Step = BeforeRequestCallable
 
 
 def add_step(app: Flask, step: Step) -> None:
