@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask
 
@@ -25,7 +26,8 @@ from cometchat.inprocess import WSGIAdapter
 from token_server import create_app, routes
 
 from .conftest import EMULATOR_KEY
-from .helpers import app_env, as_user, bearer, service
+from .helpers import JWT_SECRET, SERVICE_KEY, app_env, as_user, bearer, service
+from .procs import start_gunicorn
 from .stores import closed_port_url, silent_server
 from .test_auth import AUDIENCE, JwksServer, sign
 
@@ -214,3 +216,46 @@ def test_the_upstream_budget_after_a_cometchat_429_waits_what_cometchat_said() -
         ledger.login(http, service())
         ledger.login(http, as_user(UID))
     assert ledger.wrongly_refused == [] and ledger.answered == 6
+
+
+def gunicorn_env(emulator, **extra: str) -> dict[str, str]:
+    return {
+        "COMETCHAT_BASE_URL": emulator.base_url,
+        "COMETCHAT_API_KEY": EMULATOR_KEY,
+        "TOKEN_SERVER_API_KEYS": SERVICE_KEY,
+        "AUTH_JWT_SECRET": JWT_SECRET,
+        "WEB_CONCURRENCY": "1",  # one process: one count, one log line per outage
+        **extra,
+    }
+
+
+def test_over_gunicorn_a_junk_bearer_from_the_shared_address_refuses_no_valid_login(emulator, tmp_path) -> None:
+    """Real HTTP from 127.0.0.1, as behind a proxy without TRUSTED_PROXIES: a junk bearer on
+    every other request, 100 of them, between valid service-key and JWT mints."""
+    # The user's own and the address's limits are set out of the way: this is the failure limit.
+    env = gunicorn_env(emulator, RATE_LIMIT_PER_USER="1000 per minute", RATE_LIMIT_PER_ADDRESS="1000 per minute")
+    server, root = start_gunicorn(tmp_path, env)
+    try:
+        with requests.Session() as http:
+            junk, valid = [], []
+            for _ in range(100):
+                junk.append(http.post(f"{root}{mint_path()}", headers=JUNK, timeout=10).status_code)
+                for headers in (service(), as_user(UID)):
+                    valid.append(http.post(f"{root}{mint_path()}", headers=headers, timeout=10).status_code)
+    finally:
+        server.stop()
+    assert valid == [200] * 200
+    assert junk == [401] * 30 + [429] * 70
+
+
+def test_over_gunicorn_a_redis_down_is_one_warning_and_no_traceback(emulator, tmp_path) -> None:
+    env = gunicorn_env(emulator, RATELIMIT_STORAGE_URI=closed_port_url(), RATE_LIMIT_PER_USER="2 per minute")
+    server, root = start_gunicorn(tmp_path, env)
+    try:
+        answers = [
+            requests.post(f"{root}{mint_path()}", headers=as_user(UID), timeout=10).status_code for _ in range(4)
+        ]
+    finally:
+        log = server.stop()
+    assert answers == [200] * 4  # the limit's store is out: skipped, never a refusal
+    assert log.count("rate-limit store failed") == 1 and "Traceback" not in log
