@@ -10,8 +10,9 @@ A request to the routes goes through, in order (``create_app`` lists them):
 6. the errors, all in one JSON shape (:mod:`token_server.errors`).
 
 Steps 2-4 run only for the routes blueprint, in the order they were added, after the app-wide
-``before_request`` hooks (the dev-mode guard). Each module here imports this one, never another
-step's module, so no step reaches into the next.
+``before_request`` hooks (the dev-mode guard). The steps take their names from here, not from
+:mod:`token_server.routes`: the limits import the caller step's module to read its result,
+and nothing before the view imports the views.
 """
 
 from __future__ import annotations
