@@ -11,7 +11,7 @@ import requests
 from cometchat.deadline import _WatchedHTTPConnection
 from cometchat.transport import _SessionPool
 
-from .helpers import app_env, service
+from .helpers import app_env, as_user, service
 
 
 def test_a_small_request_leaves_in_one_write() -> None:
@@ -40,15 +40,18 @@ def test_a_small_request_leaves_in_one_write() -> None:
 
 
 def test_service_callers_skip_the_limiters_bookkeeping(monkeypatch) -> None:
+    """A trusted backend costs the limits no store round trip (and /healthz never meets them)."""
     from token_server import create_app, limits
 
     asked = []
-    original = limits._not_a_user
-    monkeypatch.setattr(limits, "_not_a_user", lambda: asked.append(1) or original())
+    original = limits.LimitStore.hit
+    monkeypatch.setattr(limits.LimitStore, "hit", lambda self, *a: asked.append(a) or original(self, *a))
     http = create_app(app_env()).test_client()
     assert http.post("/api/cometchat/token/cometchat-uid-1", headers=service()).status_code == 200
+    assert http.get("/healthz").status_code == 200
     assert asked == []
-    assert http.get("/healthz").status_code == 200  # the filter never identifies a caller there
+    assert http.get("/api/cometchat/users/cometchat-uid-1", headers=as_user("cometchat-uid-1")).status_code == 200
+    assert len(asked) == 2  # a user: the per-user and the per-address window
 
 
 def test_idle_sessions_beyond_the_cap_are_closed() -> None:

@@ -74,20 +74,22 @@ def from_address(http, address: str, headers: dict[str, str]):
     return http.post(MINT, headers=headers, environ_base={"REMOTE_ADDR": address})
 
 
-def test_failed_authentication_is_limited_per_address_then_429_for_any_credential() -> None:
-    """300 wrong keys in a row used to be 300 401s: now 30 a minute (the default), then 429."""
+def test_failed_authentication_is_limited_per_address_but_valid_credentials_are_answered() -> None:
+    """300 wrong keys in a row used to be 300 401s: now 30 a minute (the default), then 429 for
+    further wrong credentials. A valid credential from the same address is still answered."""
     _, http, upstream = limited_app()
     wrong = {"Authorization": "Bearer not-the-key-0123456789"}
     answers = [from_address(http, ATTACKER, wrong).status_code for _ in range(30)]
     assert answers == [401] * 30
     before = upstream.requests
-    for headers in (wrong, as_user(UID, secret="a-guessed-secret-that-is-long-enough-0"), service()):
+    for headers in (wrong, as_user(UID, secret="a-guessed-secret-that-is-long-enough-0")):
         answer = from_address(http, ATTACKER, headers)
         assert answer.status_code == 429 and answer.json["error"]["code"] == "ERR_TOO_MANY_REQUESTS"
         assert 1 <= int(answer.headers["Retry-After"]) <= 60
     assert upstream.requests == before
-    # Another address is not locked out: valid callers are served, wrong keys are plain 401s.
-    assert from_address(http, NEIGHBOUR, service()).status_code == 200
+    assert from_address(http, ATTACKER, service()).status_code == 200
+    assert from_address(http, ATTACKER, as_user(UID)).status_code == 200
+    # Another address has its own count: wrong keys there are plain 401s.
     assert from_address(http, NEIGHBOUR, wrong).status_code == 401
 
 
@@ -96,3 +98,31 @@ def test_only_failures_count_and_the_limit_is_configurable() -> None:
     assert all(from_address(http, ATTACKER, service()).status_code == 200 for _ in range(10))
     bad_jwt = as_user(UID, secret="a-guessed-secret-that-is-long-enough-0")
     assert [from_address(http, ATTACKER, bad_jwt).status_code for _ in range(4)] == [401, 401, 401, 429]
+
+
+def test_a_junk_bearer_behind_a_shared_address_never_locks_out_valid_callers() -> None:
+    """Behind a proxy without TRUSTED_PROXIES every caller is 127.0.0.1: 100 junk bearers,
+    each followed by a valid service-key mint and a valid JWT mint, all from that address."""
+    _, http, _ = limited_app(RATE_LIMIT_PER_USER="1000 per minute", RATE_LIMIT_PER_ADDRESS="1000 per minute")
+    junk = {"Authorization": "Bearer junk-junk-junk-junk"}
+    shared = "127.0.0.1"
+    refused, valid = [], []
+    for n in range(100):
+        refused.append(from_address(http, shared, junk).status_code)
+        valid.append(from_address(http, shared, service()).status_code)
+        valid.append(from_address(http, shared, as_user(UID)).status_code)
+    assert valid == [200] * 200
+    assert refused == [401] * 30 + [429] * 70
+
+
+def test_metrics_authentication_failures_count_against_the_address() -> None:
+    app, http, _ = limited_app(METRICS_TOKEN="metrics-token-0123456789", RATE_LIMIT_AUTH_FAILURES="2 per minute")
+
+    def scrape(token: str) -> int:
+        headers = {"Authorization": f"Bearer {token}"}
+        return http.get("/metrics", headers=headers, environ_base={"REMOTE_ADDR": ATTACKER}).status_code
+
+    assert [scrape("wrong-token") for _ in range(3)] == [401, 401, 429]
+    assert scrape("metrics-token-0123456789") == 200  # the scraper itself is still answered
+    wrong_key = from_address(http, ATTACKER, {"Authorization": "Bearer not-the-key-0123456789"})
+    assert wrong_key.status_code == 429  # one count for the address, whichever route failed

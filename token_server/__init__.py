@@ -1,8 +1,9 @@
 """The CometChat token server as a Flask app: ``create_app(config=None)``.
 
-The factory reads the settings, builds the one CometChat client, then wires each
-extension in its own small step: logging, request ids, metrics, the rate limits, the
-dev-mode guard, CORS, the routes, the dev tools (emulator + demo page), the JSON errors.
+The factory reads the settings, builds the one CometChat client, then lays out the request
+pipeline step by step (:func:`_init_request_pipeline`: request id, caller, limits, view,
+errors; :mod:`token_server.pipeline` tells the order), then the side routes (health,
+readiness, metrics, the OpenAPI description) and, in dev mode, the dev tools.
 """
 
 from __future__ import annotations
@@ -21,11 +22,25 @@ from cometchat.budget import UpstreamBudget, budget_store_for
 from cometchat.emulator import EmulatorState, create_emulator_app, register_emulator
 from cometchat.inprocess import WSGIAdapter
 
-from . import devguard, devjwt, errors, limits, metrics, openapi, requestid, routes
+from . import (
+    caller,
+    devguard,
+    devjwt,
+    devtrace,
+    errors,
+    limits,
+    metrics,
+    openapi,
+    readiness,
+    requestid,
+    routes,
+    sameorigin,
+)
 from .auth import Authenticator
 from .config import Settings, load_dotenv_file, load_settings
 from .demo import create_demo_blueprint
 from .logformat import configure_logging
+from .pipeline import URL_PREFIX
 from .redaction import install_redaction
 
 __all__ = ["configure_logging", "create_app"]
@@ -68,24 +83,57 @@ def create_app(config: Settings | Mapping[str, str] | None = None, *, announce: 
     )
     app.extensions[EMULATOR] = emulator_state
 
-    requestid.init_app(app, settings.secrets)
-    metrics.init_app(app, client, settings.metrics_token)
-
-    devguard.init_app(app, settings)  # first: a foreign Host or Origin gets nothing else
-    limits.init_app(app, settings)
-    _init_cors(app, settings)
     dev_jwt = devjwt.issuer_for(settings)
-    routes.init_app(app, client, Authenticator(settings, dev_jwt))
+    authenticator = Authenticator(settings, dev_jwt)
+    rate_limits = _init_request_pipeline(app, settings, client, authenticator)
+
+    metrics.init_app(app, client, settings.metrics_token)
     app.add_url_rule("/healthz", "healthz", _healthz, methods=["GET"])
+    _init_readiness(app, settings, client, authenticator, rate_limits)
     openapi.init_app(app)
     if settings.dev:
+        devtrace.init_app(app, settings, client)  # each answer tells the demo page its upstream calls
         _init_dev_tools(app, settings, emulator_state)
     if dev_jwt is not None:
         devjwt.init_app(app, dev_jwt)
-    errors.init_app(app)
     if announce:
         _announce(settings)
     return app
+
+
+def _init_request_pipeline(
+    app: Flask, settings: Settings, client: CometChatClient, authenticator: Authenticator
+) -> limits.RateLimits:
+    """A request to the token routes, in this order:"""
+    requestid.init_app(app, settings.secrets)  # 1. its id: on the answer, each log line, each upstream call
+    devguard.init_app(app, settings)  # (dev mode) this machine's own pages only, before anything else
+    _init_cors(app, settings)  # (CORS_ORIGINS) the listed front ends' preflights and headers
+    sameorigin.init_app(app, settings.cors_origins)  # 2. another site's pages: 403
+    caller.init_app(app, authenticator)  # 3. who calls, identified once into flask.g; failures limited
+    rate_limits = limits.init_app(app, settings)  # 4. per-user / per-address limits, reading flask.g
+    routes.init_app(app, client)  # 5. the view: its checks, then one client call
+    errors.init_app(app)  # 6. every failure, this app's and upstream's, in one JSON shape
+    return rate_limits
+
+
+def _init_readiness(
+    app: Flask,
+    settings: Settings,
+    client: CometChatClient,
+    authenticator: Authenticator,
+    rate_limits: limits.RateLimits,
+) -> None:
+    readiness.init_app(app)
+    readiness.add_check(app, "configuration", readiness.configuration_check(settings))
+    readiness.add_check(app, "upstream", readiness.UpstreamCheck(client))
+    readiness.add_check(app, "rate_limit_store", readiness.store_check(rate_limits.store.reachable, "rate-limit"))
+    budget = client.transport.budget
+    if budget is not None:
+        readiness.add_check(
+            app, "budget_store", readiness.store_check(lambda: readiness.budget_store_reachable(budget.store), "budget")
+        )
+    if authenticator.jwks is not None:
+        readiness.add_check(app, "jwks", readiness.jwks_check(authenticator.jwks))
 
 
 def _announce(settings: Settings) -> None:
@@ -150,7 +198,7 @@ def _init_cors(app: Flask, settings: Settings) -> None:
     # Bearer credentials, no cookies: never Allow-Credentials, never a wildcard.
     CORS(
         app,
-        resources={f"{routes.URL_PREFIX}/*": {"origins": list(settings.cors_origins)}},
+        resources={f"{URL_PREFIX}/*": {"origins": list(settings.cors_origins)}},
         supports_credentials=False,
         allow_headers=["Authorization", "Content-Type"],
         expose_headers=[requestid.REQUEST_ID_HEADER],  # a front end can quote it in a bug report

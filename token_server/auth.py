@@ -71,6 +71,11 @@ class Authenticator:
         # authenticated anyway: never next to real caller auth.
         self._dev_jwt = dev_jwt if self._dev_caller else None
 
+    @property
+    def jwks(self) -> JwksKeys | None:
+        """The identity provider's keys, with ``AUTH_JWKS_URL`` (readiness asks them)."""
+        return self._jwks
+
     def _match_service_key(self, presented: str) -> bool:
         candidate = presented.encode()
         # Compare against every key, in constant time, without stopping at a match.

@@ -12,13 +12,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Blueprint, Response, render_template, send_from_directory
-from flask.blueprints import BlueprintSetupState
 
 from cometchat.emulator import TEST_USERS
 
-from . import devtrace, routes
+from . import devtrace
 from .config import Settings
 from .devjwt import DEV_JWT_PATH
+from .pipeline import URL_PREFIX
 
 SDK_VERSION = "4.2.0"
 SDK_URL = f"https://unpkg.com/@cometchat/chat-sdk-javascript@{SDK_VERSION}/CometChat.js"
@@ -65,19 +65,13 @@ def create_demo_blueprint(settings: Settings, *, emulator_url: str) -> Blueprint
         "appId": settings.app_id or "emulator",
         "region": settings.region or "us",
         "emulatorUrl": None if live else emulator_url,
-        "apiBase": routes.URL_PREFIX,
+        "apiBase": URL_PREFIX,
         # The production path's stand-in for an identity provider: a short-lived test JWT.
         "devJwtRoute": DEV_JWT_PATH,
         "traceHeader": devtrace.HEADER,
         "imageHosts": [AVATAR_HOST] if live else [],
         "testUids": list(TEST_UIDS),
     }
-
-    def install_trace(state: BlueprintSetupState) -> None:
-        # The demo page shows what the token routes did upstream; only a dev app has the page.
-        devtrace.init_app(state.app, settings, state.app.extensions[routes.CLIENT])
-
-    bp.record_once(install_trace)
 
     @bp.get("/")
     def index() -> Response:

@@ -5,7 +5,8 @@ The header ``X-Dev-Upstream-Trace`` carries a compact JSON list, one entry per u
 attempt of this request: ``{"call": "POST /users/{uid}/auth_tokens", "status": 200,
 "outcome": "ok", "ms": 3.2, "attempt": 1}`` (+ ``"code"`` when CometChat sent an error
 code). Endpoints are templated by the transport, so no uid or token is in it. A production
-server never sends it: :func:`init_app` refuses to install it outside dev mode.
+server never sends it: ``create_app`` adds it in dev mode only, and :func:`init_app` refuses
+to install it outside dev mode anyway.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from cometchat import CometChatClient
 from cometchat.transport import UpstreamAttempt
 
 from .config import Settings
-from .routes import URL_PREFIX
+from .pipeline import URL_PREFIX
 
 HEADER = "X-Dev-Upstream-Trace"
 # A request makes at most a few calls with a few retries each; a runaway list must not make

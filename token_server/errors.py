@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from typing import Any, Mapping
 
-from flask import Flask, Response, current_app, jsonify
-from flask_limiter import RateLimitExceeded
+from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
 from cometchat import errors as upstream
@@ -105,19 +103,6 @@ def from_upstream(exc: upstream.CometChatError) -> ApiError:
     return ApiError(502, codes.ERR_UPSTREAM_BAD_RESPONSE, "The chat service answered badly.")
 
 
-def handle_rate_limited(exc: RateLimitExceeded) -> Response:
-    """Our own limit (Flask-Limiter): 429 with the seconds until the window frees a slot."""
-    window: float = exc.limit.limit.get_expiry()
-    seconds = window
-    for limiter in current_app.extensions.get("limiter", ()):
-        breached = limiter.current_limit
-        if breached is not None:  # reset_at is whole epoch seconds: never past the window
-            seconds = min(breached.reset_at - time.time(), window)
-    return error_response(
-        429, codes.ERR_TOO_MANY_REQUESTS, "Too many requests; slow down and retry later.", headers=_retry_after(seconds)
-    )
-
-
 def handle_api_error(exc: ApiError) -> Response:
     return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
 
@@ -142,7 +127,6 @@ def handle_cometchat_error(exc: upstream.CometChatError) -> Response:
 def init_app(app: Flask) -> None:
     """App-wide: every error, including unknown routes and wrong methods, answers JSON."""
     app.register_error_handler(ApiError, handle_api_error)
-    app.register_error_handler(RateLimitExceeded, handle_rate_limited)
     app.register_error_handler(upstream.CometChatError, handle_cometchat_error)
 
     @app.errorhandler(HTTPException)

@@ -184,6 +184,16 @@ class JwksKeys:
         finally:
             done.set()
 
+    def ensure_loading(self) -> bool:
+        """True when keys are known. Else False, and a fetch starts now if none is running and
+        the last one is ``min_refresh`` old (for readiness: never waits)."""
+        with self._lock:
+            if self._keys:
+                return True
+            if not self._fetching() and time.monotonic() - self._attempted_at >= self._min_refresh:
+                self._start_fetch()
+            return False
+
     def key_for(self, kid: str | None) -> SigningKey | None:
         """The key named ``kid``, or None when it is unknown (the caller's token is invalid).
 

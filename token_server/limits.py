@@ -1,128 +1,157 @@
-"""Rate limits on every route that calls upstream: one budget per end user and one per
-client address, shared by all the routes (CometChat's own limit is per app, so one user
-must not spend it on any route). Service callers are trusted backends: not limited.
+"""Rate limits on the routes, a pipeline step that only reads the caller from ``flask.g``.
 
-Failed authentication is limited apart, per client address: past a few dozen 401s a
-minute, that address gets 429 on every route until the window frees a slot, whatever
-credential it sends, so guessing keys or JWT secrets costs real time. Other addresses are
-not touched."""
+* Per end user and per client address: one budget each, shared by every route that calls
+  upstream (CometChat's own limit is per app, so one user must not spend it on any route).
+  Service callers are trusted backends: not limited.
+* Failed authentication, per client address: a refused credential (401) is counted; past the
+  limit, further refused credentials from that address get 429 instead of 401, so guessing
+  keys or JWT secrets costs real time. A valid credential is never refused by this limit:
+  behind a proxy without ``TRUSTED_PROXIES`` every client shares the proxy's address, and one
+  stranger's junk must not lock out everyone else. ``/metrics`` failures count too.
+
+The counts live in the ``RATELIMIT_STORAGE_URI`` store (moving windows, from the ``limits``
+library, the engine under Flask-Limiter). Every round trip to a shared store is bounded
+(250 ms) and goes through a :class:`~cometchat.breaker.StoreBreaker`: a store that failed is
+skipped for a while (the request goes on, unlimited), its outage logged once and its
+recovery once. A store down never refuses a login.
+
+The client address is the socket's peer, or with ``TRUSTED_PROXIES`` the one ProxyFix takes
+from ``X-Forwarded-For``.
+"""
 
 from __future__ import annotations
 
-import logging
 import math
 import time
+from dataclasses import dataclass
+from typing import Any, Sequence
 
-from flask import Flask, Response, request
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
+from flask import Flask, current_app, request
 from limits import RateLimitItem, parse_many
+from limits.storage import Storage, storage_from_string
+from limits.strategies import MovingWindowRateLimiter
 
-from . import codes, routes
+from cometchat.breaker import STORE_TIMEOUT, StoreBreaker
+
+from . import caller, codes, pipeline
 from .config import Settings
 from .errors import ApiError
 
 KEY_PREFIX = "cometchat-token-server"
 AUTH_FAILURE_SCOPE = "auth-failures"
-
-log = logging.getLogger("token_server")
-
-
-def _user_key() -> str:
-    return f"user:{routes.current_caller().uid}"
+USER_SCOPE = "cometchat-user"
+ADDRESS_SCOPE = "cometchat-address"
+LIMITS = "token_server.limits"
 
 
-def _preflight() -> bool:
-    # A CORS preflight calls nothing upstream and carries no credentials to identify.
-    return request.method == "OPTIONS"
+def storage_options(uri: str) -> dict[str, Any]:
+    """What bounds a store's round trips: 250 ms to connect and to read, and no retry (redis-py
+    8 retries a timeout ten times by default, which made one hung Redis a 15 s login)."""
+    if not uri.startswith("redis"):
+        return {}
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    options: dict[str, Any] = {"socket_timeout": STORE_TIMEOUT, "socket_connect_timeout": STORE_TIMEOUT}
+    if uri.startswith(("redis://", "rediss://", "redis+unix://")):
+        options["retry"] = Retry(NoBackoff(), 0)
+    return options
 
 
-def _not_a_user() -> bool:
-    return _preflight() or routes.current_caller().kind != "user"
+class LimitStore:
+    """Moving windows in one store, each call bounded and behind the store's breaker."""
+
+    def __init__(self, uri: str, *, breaker: StoreBreaker | None = None) -> None:
+        storage = storage_from_string(uri, **storage_options(uri))
+        if not isinstance(storage, Storage):
+            raise ValueError(f"{uri.split(':')[0]}: an asyncio store cannot serve this server")
+        self.storage: Storage = storage
+        self.breaker = breaker or StoreBreaker("rate-limit")
+        self._window = MovingWindowRateLimiter(self.storage)
+
+    def hit(self, item: RateLimitItem, *keys: str) -> bool:
+        """Count one request; False when ``item`` is already spent. True while the store is out."""
+        return self.breaker.call(lambda: self._window.hit(item, KEY_PREFIX, *keys), True)
+
+    def seconds_until_free(self, item: RateLimitItem, *keys: str) -> int:
+        """Whole seconds until ``item`` frees a slot: at least 1, at most its window."""
+        window = item.get_expiry()
+        stats = self.breaker.call(lambda: self._window.get_window_stats(item, KEY_PREFIX, *keys), None)
+        if stats is None:
+            return window
+        return min(max(math.ceil(stats.reset_time - time.time()), 1), window)
+
+    def reachable(self) -> bool:
+        """One bounded round trip (for readiness); not through the breaker."""
+        return bool(self.storage.check())
 
 
-def _is_service() -> bool:
-    return _preflight() or routes.current_caller().kind == "service"
+@dataclass(frozen=True)
+class RateLimits:
+    store: LimitStore
+    per_user: Sequence[RateLimitItem]
+    per_address: Sequence[RateLimitItem]
+    auth_failures: Sequence[RateLimitItem]
+
+    def first_spent(self, items: Sequence[RateLimitItem], *keys: str) -> RateLimitItem | None:
+        for item in items:
+            if not self.store.hit(item, *keys):
+                return item
+        return None
+
+    def too_many(self, item: RateLimitItem, keys: tuple[str, ...], message: str) -> ApiError:
+        wait = self.store.seconds_until_free(item, *keys)
+        return ApiError(429, codes.ERR_TOO_MANY_REQUESTS, message, headers={"Retry-After": str(wait)})
 
 
-def _limit_auth_failures(app: Flask, limiter: Limiter, limit_string: str) -> None:
-    """Count the 401s of the routes per client address; past ``limit_string``, 429 up front.
-
-    Registered before the Limiter, so its check runs first: the Limiter's own limits identify
-    the caller (a 401) before the view does."""
-    items = parse_many(limit_string)
-
-    def keys() -> tuple[str, str, str]:
-        return (KEY_PREFIX, AUTH_FAILURE_SCOPE, get_remote_address())
-
-    def counted() -> bool:
-        return request.blueprint == routes.bp.name and not _preflight()
-
-    @app.before_request
-    def refuse_after_too_many_failures() -> None:
-        if not counted():
-            return
-        try:
-            breached = [item for item in items if not limiter.limiter.test(item, *keys())]
-            if not breached:
-                return
-            wait = max(_seconds_until_free(limiter, item, keys()) for item in breached)
-        except Exception:  # a shared store that is down must not take minting down with it
-            log.warning("auth-failure limit: the rate-limit store failed; not applied", exc_info=True)
-            return
-        raise ApiError(
-            429,
-            codes.ERR_TOO_MANY_REQUESTS,
-            "Too many failed authentications from this address; retry later.",
-            headers={"Retry-After": str(wait)},
-        )
-
-    @app.after_request
-    def count_failure(response: Response) -> Response:
-        if response.status_code == 401 and counted():
-            try:
-                for item in items:
-                    limiter.limiter.hit(item, *keys())
-            except Exception:
-                log.warning("auth-failure limit: the rate-limit store failed; not counted", exc_info=True)
-        return response
+def client_address() -> str:
+    return request.remote_addr or "unknown"
 
 
-def _seconds_until_free(limiter: Limiter, item: RateLimitItem, keys: tuple[str, ...]) -> int:
-    reset_at = limiter.limiter.get_window_stats(item, *keys).reset_time
-    return min(max(math.ceil(reset_at - time.time()), 1), item.get_expiry())
+def current() -> RateLimits:
+    limits: RateLimits = current_app.extensions[LIMITS]
+    return limits
 
 
-def _service_on_limited_routes() -> bool:
-    return request.blueprint == routes.bp.name and _is_service()
+def judge_auth_failure(refusal: ApiError) -> ApiError:
+    """A refused credential: counted for its address; 429 once the address is past its limit."""
+    limits = current()
+    keys = (AUTH_FAILURE_SCOPE, client_address())
+    spent = limits.first_spent(limits.auth_failures, *keys)
+    if spent is None:
+        return refusal
+    return limits.too_many(spent, keys, "Too many failed authentications from this address; retry later.")
 
 
-def init_app(app: Flask, settings: Settings) -> Limiter:
-    """Limit the routes blueprint on ``app`` with the limits and the store ``settings`` name."""
-    limiter = Limiter(
-        key_func=get_remote_address,
-        storage_uri=settings.ratelimit_storage_uri,
-        strategy="moving-window",
-        # No X-RateLimit / Retry-After on every answer: Retry-After belongs to 429 and 503
-        # only, and a 503's comes from CometChat (token_server.errors sets both).
-        headers_enabled=False,
-        # A shared rate-limit store (Redis) that is down must not take minting down with it.
-        in_memory_fallback_enabled=not settings.ratelimit_storage_uri.startswith("memory://"),
-        key_prefix=KEY_PREFIX,
+def check_limits() -> None:
+    """The pipeline step: the identified caller's per-user and per-address budgets."""
+    who = caller.identified()
+    if who is None or who.kind == "service":  # preflights; trusted backends
+        return
+    limits = current()
+    budgets: list[tuple[Sequence[RateLimitItem], tuple[str, ...]]] = []
+    if who.kind == "user" and who.uid is not None:
+        budgets.append((limits.per_user, (USER_SCOPE, who.uid)))
+    budgets.append((limits.per_address, (ADDRESS_SCOPE, client_address())))
+    for items, keys in budgets:
+        spent = limits.first_spent(items, *keys)
+        if spent is not None:
+            raise limits.too_many(spent, keys, "Too many requests; slow down and retry later.")
+
+
+def init_app(app: Flask, settings: Settings) -> RateLimits:
+    """Limit ``app``'s routes with the limits and the store ``settings`` name. Comes after the
+    caller step (:func:`token_server.caller.init_app`, or ``routes.init_app`` with an identify
+    function): the limits read the caller it found."""
+    if not caller.installed(app):
+        raise RuntimeError("add the caller step (routes.init_app or caller.init_app) before limits.init_app")
+    limits = RateLimits(
+        LimitStore(settings.ratelimit_storage_uri),
+        parse_many(settings.rate_limit_per_user),
+        parse_many(settings.rate_limit_per_address),
+        parse_many(settings.rate_limit_auth_failures),
     )
-    # Service callers skip the limiter's whole bookkeeping (resolving and filtering every
-    # limit per request), not only each limit's counting.
-    limiter.request_filter(_service_on_limited_routes)
-    # Before limiter.init_app: the failure check must run before the Limiter's own.
-    _limit_auth_failures(app, limiter, settings.rate_limit_auth_failures)
-    limiter.init_app(app)
-    limiter.shared_limit(
-        settings.rate_limit_per_user, scope="cometchat-user", key_func=_user_key, exempt_when=_not_a_user
-    )(routes.bp)
-    limiter.shared_limit(
-        settings.rate_limit_per_address,
-        scope="cometchat-address",
-        key_func=get_remote_address,
-        exempt_when=_is_service,
-    )(routes.bp)
-    return limiter
+    app.extensions[LIMITS] = limits
+    app.extensions[caller.FAILURE_JUDGE] = judge_auth_failure
+    pipeline.add_step(app, check_limits)
+    return limits

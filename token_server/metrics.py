@@ -30,7 +30,7 @@ from prometheus_client import values as prometheus_values
 from cometchat import CometChatClient
 from cometchat.transport import UpstreamAttempt
 
-from . import codes
+from . import caller, codes
 from .auth import unauthorized
 from .nocache import no_store
 from .requestid import ENVIRON_STARTED
@@ -199,7 +199,8 @@ def init_app(app: Flask, client: CometChatClient, token: str | None) -> None:
     def scrape() -> Response:
         scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode(), expected):
-            raise unauthorized("Send Authorization: Bearer <METRICS_TOKEN>.")
+            # Counted by the failed-authentication limit like the routes' 401s (429 past it).
+            caller.refuse(unauthorized("Send Authorization: Bearer <METRICS_TOKEN>."))
         return no_store(Response(exposition(), content_type=CONTENT_TYPE))
 
     app.add_url_rule(METRICS_PATH, "metrics", scrape, methods=["GET"])

@@ -5,46 +5,61 @@ The views reach the client and the caller through the app they run in, so any Fl
 can carry them: :func:`init_app` registers them with the app's client and its own
 ``identify_caller(request) -> Caller`` (the stand-alone server passes its service-key /
 JWT :class:`~token_server.auth.Authenticator`; an existing backend, its session login).
+The caller is identified before the view, once, by :mod:`token_server.caller`; the steps
+before a view are listed in :mod:`token_server.pipeline`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
-from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
-from flask_limiter import RateLimitExceeded
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
 from cometchat import CometChatClient, CometChatError, Profile
 from cometchat.validation import UNSETTABLE, check_auth_token, normalize_uid
 
-from . import codes, lifecycle, metrics
+from . import caller, codes, lifecycle, metrics, sameorigin
 from .auth import Caller, IdentifyCaller
 from .body import read_json_object
-from .errors import ApiError, bad_request, handle_api_error, handle_cometchat_error, handle_rate_limited
+from .errors import ApiError, bad_request, handle_api_error, handle_cometchat_error
 from .nocache import no_store
+from .pipeline import BLUEPRINT, URL_PREFIX
 
-URL_PREFIX = "/api/cometchat"
-# Where init_app leaves the client and the caller check for the views.
+__all__ = ["URL_PREFIX", "bp", "current_caller", "init_app"]
+
+# Where init_app leaves the client for the views.
 CLIENT = "token_server.client"
-IDENTIFY_CALLER = "token_server.authenticator"
 MINT_FIELDS = frozenset({"name", "avatar"})
 CREATE_FIELDS = frozenset({"uid", *Profile.FIELDS})
 REVOKE_FIELDS = frozenset({"authToken", "all"})
 UPDATE_FIELDS = frozenset(Profile.FIELDS)
 DELETE_MODES = {"false": "deactivated", "true": "permanent"}  # ?permanent= -> the answer's "deleted"
 
-bp = Blueprint("cometchat_tokens", __name__)
+bp = Blueprint(BLUEPRINT, __name__)
 # The blueprint answers its own errors in the contract's JSON shape, whatever the host app does.
 bp.register_error_handler(ApiError, handle_api_error)
 bp.register_error_handler(CometChatError, handle_cometchat_error)
-bp.register_error_handler(RateLimitExceeded, handle_rate_limited)
 
 
-def init_app(app: Flask, client: CometChatClient, identify_caller: IdentifyCaller) -> None:
-    """Add the routes under ``URL_PREFIX`` to ``app``, answering with ``client`` for the
-    callers ``identify_caller`` recognises. For rate limits, see :mod:`token_server.limits`."""
+def init_app(
+    app: Flask,
+    client: CometChatClient,
+    identify_caller: IdentifyCaller | None = None,
+    *,
+    allowed_origins: Iterable[str] = (),
+) -> None:
+    """Add the routes under ``URL_PREFIX`` to ``app``, answering with ``client``.
+
+    A host app passes its ``identify_caller(request) -> Caller`` (and the other sites whose
+    pages may call, ``allowed_origins``): the same-site rule and the caller step are added
+    here, before the views. ``create_app`` adds those steps itself and passes neither. For
+    rate limits, call :func:`token_server.limits.init_app` after this."""
+    if identify_caller is not None:
+        sameorigin.init_app(app, allowed_origins)
+        caller.init_app(app, identify_caller)
+    if not caller.installed(app):
+        raise RuntimeError("the routes need a caller step: pass identify_caller, or call caller.init_app first")
     app.extensions[CLIENT] = client
-    app.extensions[IDENTIFY_CALLER] = identify_caller
     app.register_blueprint(bp, url_prefix=URL_PREFIX)
 
 
@@ -53,10 +68,8 @@ def client() -> CometChatClient:
 
 
 def current_caller() -> Caller:
-    """Who is calling, identified once per request (401 when nobody the app knows)."""
-    if "cometchat_caller" not in g:
-        g.cometchat_caller = current_app.extensions[IDENTIFY_CALLER](request)
-    return g.cometchat_caller
+    """Who is calling, as the caller step identified it (its refusal again, if it refused)."""
+    return caller.current_caller()
 
 
 def authorize(uid: Any) -> str:

@@ -1,0 +1,38 @@
+"""The token routes' request pipeline: the names every step shares, and how a step joins it.
+
+A request to the routes goes through, in order (``create_app`` lists them):
+
+1. the request id (a WSGI middleware, :mod:`token_server.requestid`);
+2. the same-site rule (:mod:`token_server.sameorigin`): a cross-site request is refused;
+3. the caller, identified once (:mod:`token_server.caller`), into ``flask.g``;
+4. the rate limits (:mod:`token_server.limits`), which only read that caller;
+5. the view (:mod:`token_server.routes`): its checks, then one client call;
+6. the errors, all in one JSON shape (:mod:`token_server.errors`).
+
+Steps 2-4 run only for the routes blueprint, in the order they were added, after the app-wide
+``before_request`` hooks (the dev-mode guard). The steps take their names from here, not from
+:mod:`token_server.routes`: the limits import the caller step's module to read its result,
+and nothing before the view imports the views.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask.typing import BeforeRequestCallable
+
+URL_PREFIX = "/api/cometchat"
+BLUEPRINT = "cometchat_tokens"
+
+Step = BeforeRequestCallable
+
+
+def add_step(app: Flask, step: Step) -> None:
+    """Run ``step`` before each request of the routes blueprint on ``app``, after the steps
+    added before it (Flask's blueprint-scoped ``before_request``, registered on the app)."""
+    steps = app.before_request_funcs.setdefault(BLUEPRINT, [])
+    if step not in steps:
+        steps.append(step)
+
+
+def has_step(app: Flask, step: Step) -> bool:
+    return step in app.before_request_funcs.get(BLUEPRINT, [])
