@@ -185,9 +185,13 @@ class DeviceTokens:
 
     def forget_token(self, uid: str, token: str) -> None:
         """After a token was revoked elsewhere: forget the device that held it (best effort)."""
+        self.forget_tokens(uid, {token})
+
+    def forget_tokens(self, uid: str, tokens: set[str]) -> None:
+        """After tokens were revoked elsewhere (the revoke route, the CLI): forget the devices that held them."""
         empty: list[StoredSession] = []
         stored = self.breaker.call(lambda: self.store.devices(uid), empty)
-        for device_id in [s.device_id for s in stored if self.cipher.open(s.sealed) == token]:
+        for device_id in [s.device_id for s in stored if self.cipher.open(s.sealed) in tokens]:
             self.breaker.call(partial(self.store.delete, uid, device_id), None)
 
     def forget_all(self, uid: str) -> None:
