@@ -76,6 +76,10 @@ class DeviceTokens:
         self.breaker = breaker or StoreBreaker("session")
         self.lock_wait = lock_wait
 
+    def ping(self) -> None:
+        """Raise when the store does not answer (a readiness check's hook); bounded like every store call."""
+        self.store.ping()
+
     # ---- the login path ----------------------------------------------------------------
 
     def _usable(self, uid: str, stored: StoredSession | None) -> AuthToken | None:
