@@ -13,8 +13,9 @@ import json
 import os
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, TypeVar
 
 from cometchat import AuthTokenNotFoundError, CometChatClient, RateLimitedError, UidNotFoundError
 
@@ -25,6 +26,7 @@ from .service import DeviceTokens
 # leaving the rest to the servers answering logins meanwhile.
 DEFAULT_PER_MINUTE = 5000
 MAX_RATE_LIMITED = 20  # 429s in a row: something else spends the quota; stop (rerun resumes)
+T = TypeVar("T")
 
 
 class PruneStopped(Exception):
@@ -82,7 +84,7 @@ class Pruner:
         self.pacer = pacer or Pacer(per_minute)
         self._rate_limited = 0
 
-    def _paced(self, call: Callable[[], object]) -> object:
+    def _paced(self, call: Callable[[], T]) -> T:
         while True:
             self.pacer.wait()
             try:
@@ -103,13 +105,13 @@ class Pruner:
         except UidNotFoundError:
             summary.missing.append(uid)
             return
-        old = [t for t in listed if t.created_at is not None and t.created_at < cutoff]  # type: ignore[attr-defined]
-        summary.kept += len(listed) - len(old)  # type: ignore[arg-type]
+        old = [t for t in listed if t.created_at is not None and t.created_at < cutoff]
+        summary.kept += len(listed) - len(old)
         revoked: set[str] = set()
         for token in old:
             if not self.dry_run:
                 try:
-                    self._paced(lambda token=token: self.client.delete_auth_token(uid, token.auth_token))
+                    self._paced(partial(self.client.delete_auth_token, uid, token.auth_token))
                 except (AuthTokenNotFoundError, UidNotFoundError):
                     pass  # gone already: revoked
             revoked.add(token.auth_token)
