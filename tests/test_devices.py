@@ -9,6 +9,7 @@ import threading
 
 import pytest
 
+from cometchat import UpstreamUnavailableError
 from cometchat.emulator.state import MAX_VALID_TOKENS
 from token_server import create_app, metrics
 from token_server.sessions.views import SESSIONS
@@ -72,11 +73,37 @@ def test_fresh_mints_a_new_token_and_revokes_the_old_one(http, upstream) -> None
     assert login(http, deviceId="d1").get_json()["authToken"] == new["authToken"]
 
 
-def test_an_old_token_cometchat_no_longer_holds_counts_as_revoked(http, upstream) -> None:
+def test_an_old_token_cometchat_no_longer_holds_counts_as_revoked(http, upstream, caplog) -> None:
     login(http, deviceId="d1")
     upstream.flush_tokens("alice")  # gone behind the server's back (or archived past the newest 100)
-    again = login(http, deviceId="d1", fresh=True)
+    with caplog.at_level(logging.WARNING, "token_server.sessions"):
+        again = login(http, deviceId="d1", fresh=True)
     assert again.status_code == 200 and upstream_tokens(upstream, "alice") == [again.get_json()["authToken"]]
+    assert not [r for r in caplog.records if r.name == "token_server.sessions"]  # revoked: nothing to warn about
+
+
+def test_a_replaced_token_that_cannot_be_revoked_is_logged_and_the_login_still_answered(
+    app, http, upstream, caplog, monkeypatch
+) -> None:
+    old = login(http, deviceId="d1").get_json()["authToken"]
+
+    def unavailable(uid, token):
+        raise UpstreamUnavailableError("CometChat is unavailable", status=503)
+
+    monkeypatch.setattr(app.extensions["token_server.client"], "delete_auth_token", unavailable)
+    with caplog.at_level(logging.WARNING, "token_server.sessions"):
+        again = login(http, deviceId="d1", fresh=True)
+    assert again.status_code == 200 and again.get_json()["reused"] is False
+    assert any("could not revoke" in r.getMessage() for r in caplog.records)
+    assert old in upstream_tokens(upstream, "alice")  # left for `tokens prune` / TOKEN_MAX_AGE
+
+
+def test_deleting_a_session_whose_token_is_gone_upstream_is_still_a_success(http, upstream) -> None:
+    login(http, deviceId="d1")
+    upstream.flush_tokens("alice")
+    answer = http.delete("/api/cometchat/users/alice/sessions/d1", headers=service())
+    assert answer.status_code == 200 and answer.get_json()["revoked"] is True
+    assert http.get("/api/cometchat/users/alice/sessions", headers=service()).get_json()["sessions"] == []
 
 
 def test_the_callers_own_route_takes_a_device_too(http, upstream) -> None:
