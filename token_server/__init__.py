@@ -42,6 +42,8 @@ from .demo import create_demo_blueprint
 from .logformat import configure_logging
 from .pipeline import URL_PREFIX
 from .redaction import install_redaction
+from .sessions import DeviceTokens, TokenCipher, store_for
+from .sessions import views as sessions_views
 
 __all__ = ["configure_logging", "create_app"]
 
@@ -111,7 +113,8 @@ def _init_request_pipeline(
     sameorigin.init_app(app, settings.cors_origins)  # 2. another site's pages: 403
     caller.init_app(app, authenticator)  # 3. who calls, identified once into flask.g; failures limited
     rate_limits = limits.init_app(app, settings)  # 4. per-user / per-address limits, reading flask.g
-    routes.init_app(app, client)  # 5. the view: its checks, then one client call
+    routes.init_app(app, client)  # 5. the view: its checks, then the client call(s)
+    sessions_views.init_app(app, build_device_tokens(settings))  # (the token routes' device tokens)
     errors.init_app(app)  # 6. every failure, this app's and upstream's, in one JSON shape
     return rate_limits
 
@@ -132,6 +135,8 @@ def _init_readiness(
         readiness.add_check(
             app, "budget_store", readiness.store_check(lambda: readiness.budget_store_reachable(budget.store), "budget")
         )
+    device_tokens = sessions_views.device_tokens_of(app)
+    readiness.add_check(app, "session_store", readiness.store_check(lambda: device_tokens.ping() is None, "session"))
     if authenticator.jwks is not None:
         readiness.add_check(app, "jwks", readiness.jwks_check(authenticator.jwks))
 
@@ -202,10 +207,17 @@ def _init_cors(app: Flask, settings: Settings) -> None:
         supports_credentials=False,
         allow_headers=["Authorization", "Content-Type"],
         expose_headers=[requestid.REQUEST_ID_HEADER],  # a front end can quote it in a bug report
-        methods=["GET", "POST", "PATCH", "OPTIONS"],
+        methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
         max_age=600,
         vary_header=True,
     )
+
+
+def build_device_tokens(settings: Settings) -> DeviceTokens:
+    """Device sessions in the configured store, sealed with the configured (or derived) key."""
+    keys = settings.session_store_keys
+    cipher = TokenCipher(keys) if keys else TokenCipher.ephemeral()
+    return DeviceTokens(store_for(settings.session_store_uri), cipher, max_age=settings.token_max_age)
 
 
 def _healthz() -> Response:

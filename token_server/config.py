@@ -24,6 +24,7 @@ from cometchat.client import (
 
 from .egress_config import egress_settings, proxy_password, redact_proxy
 from .loopback import is_loopback
+from .session_config import session_settings
 from .uid_claim import PROVIDER_ASSIGNED_CLAIM, check_uid_claim
 
 Mode = Literal["production", "embedded"]
@@ -131,8 +132,20 @@ class Settings:
     @property
     def secrets(self) -> tuple[str, ...]:
         """Every secret value configured, for the log filter to mask."""
-        values = (self.api_key, self.jwt_secret, self.metrics_token, proxy_password(self.proxy), *self.service_keys)
+        values = (
+            self.api_key,
+            self.jwt_secret,
+            self.metrics_token,
+            proxy_password(self.proxy),
+            *self.service_keys,
+            *self.session_store_keys,
+        )
         return tuple(s for s in values if s)
+        return tuple(
+            s
+            for s in (self.api_key, self.jwt_secret, self.metrics_token, *self.service_keys, *self.session_store_keys)
+            if s
+        )
 
     @property
     def backend_label(self) -> str:
@@ -344,6 +357,8 @@ def load_settings(env: Mapping[str, str] | None = None, *, mode: Mode = "product
         problems.append(f"METRICS_TOKEN must be at least {MIN_KEY_LENGTH} characters, without spaces")
 
     egress_and_process = egress_settings(env, problems)  # proxy, ca_bundle, port, ...
+    ratelimit_uri = get("RATELIMIT_STORAGE_URI") or DEFAULT_RATELIMIT_STORAGE_URI
+    sessions = session_settings(env, problems, emulator=emulator, api_key=api_key, ratelimit_uri=ratelimit_uri)
 
     if problems:
         raise ConfigError(problems)
@@ -376,4 +391,5 @@ def load_settings(env: Mapping[str, str] | None = None, *, mode: Mode = "product
         log_format=log_format,  # type: ignore[arg-type]  # checked above
         metrics_token=metrics_token,
         **egress_and_process,
+        **sessions,  # session_store_uri, session_store_keys, token_max_age
     )

@@ -51,6 +51,7 @@ def list_tokens(ctx: Context, uid: str, as_json: bool) -> None:
 def revoke(ctx: Context, uid: str, auth_token: str, as_json: bool) -> None:
     """Revoke one token (log one device out)."""
     ctx.client.delete_auth_token(uid, auth_token)
+    ctx.sessions.forget_token(normalize_uid(uid), auth_token)
     emit({"uid": normalize_uid(uid), "revoked": "token"}, as_json=as_json, columns=("uid", "revoked"))
 
 
@@ -61,4 +62,5 @@ def revoke(ctx: Context, uid: str, auth_token: str, as_json: bool) -> None:
 def flush(ctx: Context, uid: str, as_json: bool) -> None:
     """Revoke every token of a user (sign out everywhere)."""
     ctx.client.flush_auth_tokens(uid)
+    ctx.sessions.forget_all(normalize_uid(uid))
     emit({"uid": normalize_uid(uid), "revoked": "all"}, as_json=as_json, columns=("uid", "revoked"))
