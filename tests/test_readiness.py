@@ -28,7 +28,13 @@ def test_ready_when_every_check_passes(emulator) -> None:
     assert answer.status_code == 200 and answer.headers["Cache-Control"] == "no-store"
     assert answer.json == {
         "status": "ready",
-        "checks": {"configuration": "ok", "upstream": "ok", "rate_limit_store": "ok", "budget_store": "ok"},
+        "checks": {
+            "configuration": "ok",
+            "upstream": "ok",
+            "rate_limit_store": "ok",
+            "budget_store": "ok",
+            "session_store": "ok",
+        },
     }
 
 
@@ -70,7 +76,7 @@ def test_a_refusal_is_cached_as_long(emulator) -> None:
 def test_a_store_down_is_not_ready() -> None:
     answer = create_app(app_env(RATELIMIT_STORAGE_URI=closed_port_url())).test_client().get("/readyz")
     assert answer.status_code == 503
-    assert answer.json["failing"] == ["rate_limit_store", "budget_store"]
+    assert answer.json["failing"] == ["rate_limit_store", "budget_store", "session_store"]
     assert answer.json["checks"]["rate_limit_store"] == "the rate-limit store is not reachable"
 
 
@@ -107,3 +113,11 @@ def test_another_module_adds_a_check_in_one_line() -> None:
     readiness.add_check(app, "session_store", lambda: "the session store is not reachable")
     answer = app.test_client().get("/readyz")
     assert answer.status_code == 503 and answer.json["failing"] == ["session_store"]
+
+
+def test_a_session_store_that_does_not_answer_is_named(emulator, tmp_path) -> None:
+    env = live_env(emulator, EMULATOR_KEY, SESSION_STORE_URI=closed_port_url())
+    answer = create_app(env).test_client().get("/readyz")
+    assert answer.status_code == 503
+    assert answer.json["failing"] == ["session_store"]
+    assert answer.json["checks"]["session_store"] == "the session store is not reachable"

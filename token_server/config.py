@@ -124,6 +124,11 @@ class Settings:
     port: int | None = None
     web_concurrency: int | None = None
     gunicorn_threads: int | None = None
+    # Device sessions (token_server/sessions): where device tokens are kept, the secrets that
+    # seal them (the first seals, all open; default: the REST key), their maximum age in seconds.
+    session_store_uri: str = "memory://"
+    session_store_keys: tuple[str, ...] = field(default=(), repr=False)
+    token_max_age: float | None = None
 
     @property
     def has_caller_auth(self) -> bool:
@@ -141,11 +146,6 @@ class Settings:
             *self.session_store_keys,
         )
         return tuple(s for s in values if s)
-        return tuple(
-            s
-            for s in (self.api_key, self.jwt_secret, self.metrics_token, *self.service_keys, *self.session_store_keys)
-            if s
-        )
 
     @property
     def backend_label(self) -> str:

@@ -44,10 +44,8 @@ def session_settings(
         problems.append(f"SESSION_STORE_KEY: every key must be at least {MIN_SESSION_KEY_LENGTH} characters")
     if not keys and api_key:
         keys = (api_key,)  # derived with HKDF, never used as is (token_server/sessions/crypto.py)
-    if not keys and uri != MEMORY_URI:
-        problems.append(
-            "SESSION_STORE_KEY is needed to seal device tokens in a shared store (no REST key to derive one from)"
-        )
+    # No key and no REST key: only the embedded emulator, whose tokens die with its process; the
+    # store then seals with a key of this process only (token_server.build_device_tokens).
     max_age = None
     raw_age = (env.get("TOKEN_MAX_AGE") or "").strip()
     if raw_age:

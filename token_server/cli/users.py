@@ -125,7 +125,7 @@ def _shown(uid: str) -> str:
     return uid_or_none(uid) or uid
 def _forgotten(ctx: Context, uid: str, outcome: str) -> str:
     """Every token of ``uid`` was revoked: forget its devices in the session store too."""
-    ctx.sessions.forget_all(normalize_uid(uid))
+    ctx.sessions.forget_all(_shown(uid))
     return outcome
 
 

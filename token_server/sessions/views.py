@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask, Response, current_app, jsonify
 
-from .. import metrics
+from .. import codes, metrics
 from ..body import read_json_object
 from ..errors import ApiError, bad_request
 from ..routes import authorize, bp, client, no_store
@@ -77,7 +77,7 @@ def device_login(uid: str, device_id: str, *, fresh: bool, name: str | None, ava
 def _store_unavailable() -> ApiError:
     return ApiError(
         503,
-        "ERR_STORE_UNAVAILABLE",
+        codes.ERR_STORE_UNAVAILABLE,
         "The session store is not answering; try again shortly.",
         headers={"Retry-After": STORE_RETRY_AFTER},
     )
