@@ -110,3 +110,57 @@ def start_gunicorn(tmp: Path, env: Mapping[str, str], *, name: str = "server", c
     root = f"http://127.0.0.1:{port}"
     proc.wait_http(root + "/healthz")
     return proc, root
+
+
+def start_redis(tmp: Path, port: int | None = None) -> tuple[Process, int]:
+    """A real ``redis-server`` on a free (or the given) loopback port, answering PING."""
+    import shutil
+
+    import redis
+
+    server_path = shutil.which("redis-server")
+    if server_path is None:
+        raise RuntimeError("redis-server is not installed")
+    port = port or free_port()
+    args = [server_path, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    server = Process(args, log_path=tmp / f"redis-{port}.log")
+    client = redis.Redis(port=port)
+    try:
+        for _ in range(200):
+            try:
+                client.ping()
+                return server, port
+            except redis.ConnectionError:
+                time.sleep(0.05)
+    finally:
+        client.close()
+    server.stop()
+    raise RuntimeError(f"redis-server did not answer on {port}")
+
+
+class SilentServer:
+    """A TCP server that accepts connections and never answers (a hung store)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(64)
+        self.port = self._sock.getsockname()[1]
+        self.connections: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:  # closed
+                return
+            self.connections.append(conn)
+
+    def close(self) -> None:
+        self._sock.close()
+        for conn in self.connections:
+            conn.close()
