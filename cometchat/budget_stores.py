@@ -79,10 +79,12 @@ class MemoryBudgetStore:
     def begin(self, key: str, slot: int, now: float, slot_ttl: int) -> float | None:
         with self._lock:
             self._prune(now, slot)
-            blocked = self._blocked.get(key)
-            if blocked is not None:
+            blocked = self._blocked.get(key, 0.0)
+            if now < blocked:
                 return blocked - now
-            heard = self._remaining.get(key) or self._limit.get(key)
+            heard = self._remaining.get(key)
+            if heard is None or now - heard[1] >= FRESH_SECONDS:  # stale: CometChat may have reset
+                heard = self._limit.get(key)
             inflight = self._inflight.get((key, slot), 0)
             if heard is not None and heard[0] - inflight <= 0:
                 return BUSY_WAIT

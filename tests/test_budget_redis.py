@@ -7,11 +7,12 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import time
 
 import pytest
 import redis
 
-from cometchat import CometChatClient
+from cometchat import CometChatClient, RateLimitedError
 from cometchat.breaker import STORE_TIMEOUT, StoreBreaker
 from cometchat.budget import RedisBudgetStore, UpstreamBudget
 
@@ -48,17 +49,19 @@ def budgeted(emulator, store, **options) -> CometChatClient:
 
 
 def test_every_key_the_budget_writes_expires(emulator, redis_port) -> None:
-    store = RedisBudgetStore.from_url(f"redis://127.0.0.1:{redis_port}/0")
-    client = budgeted(emulator, store, max_retries=0)
-    emulator.faults(core_per_minute=100)  # near the limit: every call is counted in Redis
+    clock = Clock(time.time())
+    client = budgeted(emulator, RedisBudgetStore.from_url(f"redis://127.0.0.1:{redis_port}/0"), max_retries=0)
+    client.transport.budget = UpstreamBudget(client.transport.budget.store, emulator.base_url, clock=clock)
+    emulator.faults({"kind": "status", "status": 429, "headers": {"Retry-After": "99999999"}}, core_per_minute=100)
+    with pytest.raises(RateLimitedError):
+        client.create_auth_token(UID)
+    clock.now += 60  # the block is over; near the limit, every call is counted in Redis
     for _ in range(3):
         client.create_auth_token(UID)
-    emulator.faults({"kind": "status", "status": 429, "headers": {"Retry-After": "99999999"}})
-    with pytest.raises(Exception):
-        client.create_auth_token(UID)
+    client.transport.budget.spend("POST", "/users/x/auth_tokens")  # in flight for ever (a killed worker)
     probe = redis.Redis(port=redis_port)
     keys = probe.keys("cometchat-budget:*")
-    assert any(k.endswith(b":blocked") for k in keys) and any(k.endswith(b":limit") for k in keys)
+    assert {key.rsplit(b":", 1)[1] for key in keys} == {b"blocked", b"limit", b"remaining", b"inflight"}
     ttls = {key: probe.ttl(key) for key in keys}
     assert all(ttl > 0 for ttl in ttls.values()), ttls  # -1 would be a key kept for ever
     assert all(ttl <= 61 for key, ttl in ttls.items() if key.endswith(b":blocked")), ttls
@@ -122,4 +125,3 @@ def test_a_redis_that_comes_back_is_used_again_and_its_recovery_logged_once(emul
     messages = [r.getMessage() for r in caplog.records if r.name == "cometchat.stores"]
     assert len([m for m in messages if "store failed" in m]) == 1
     assert len([m for m in messages if "recovered" in m]) == 1
-

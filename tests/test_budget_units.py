@@ -174,7 +174,7 @@ def test_the_memory_store_forgets_blocks_and_old_counts(clock) -> None:
 
 
 def test_a_retry_after_of_zero_blocks_nothing(budget) -> None:
-    answer(budget, rate_limited=True, Retry_After="0")
+    answer(budget, rate_limited=True, Retry_After="0", X_RateLimit_Remaining="0")
     assert refused_for(budget) is None
 
 
