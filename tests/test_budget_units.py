@@ -4,6 +4,9 @@ quota headers read safely, junk and huge values included."""
 
 from __future__ import annotations
 
+import os
+import shutil
+
 import pytest
 from requests.structures import CaseInsensitiveDict
 
@@ -11,13 +14,18 @@ from cometchat.budget import (
     BUSY_WAIT,
     FRESH_SECONDS,
     PROBE_SECONDS,
+    BudgetStore,
     MemoryBudgetStore,
     QuotaSpentError,
+    RedisBudgetStore,
     UpstreamBudget,
 )
 from cometchat.errors import MAX_RETRY_AFTER
 from cometchat.quota_headers import MAX_COUNT, QuotaHeaders, read_quota_headers
 
+from .procs import start_redis
+
+REDIS = shutil.which("redis-server")
 MINT = ("POST", "/users/alice/auth_tokens")
 WINDOW = 60.0
 # Five seconds into an epoch-aligned minute: a window the server assumed would end in 55 s.
@@ -37,9 +45,26 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture
-def budget(clock: Clock) -> UpstreamBudget:
-    return UpstreamBudget(MemoryBudgetStore(), "https://app.example/v3", window_seconds=WINDOW, clock=clock)
+@pytest.fixture(scope="module")
+def redis_port(tmp_path_factory):
+    if not REDIS:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI must install redis-server")
+        pytest.skip("redis-server is not installed")
+    server, port = start_redis(tmp_path_factory.mktemp("redis"))
+    yield port
+    server.stop()
+
+
+@pytest.fixture(params=["memory", "redis"])
+def budget(request, clock: Clock) -> UpstreamBudget:
+    """The same policy over either store: both compare with the budget's clock."""
+    store: BudgetStore = MemoryBudgetStore()
+    if request.param == "redis":
+        port = request.getfixturevalue("redis_port")
+        store = RedisBudgetStore.from_url(f"redis://127.0.0.1:{port}/0")
+        store._client.flushdb()
+    return UpstreamBudget(store, "https://app.example/v3", window_seconds=WINDOW, clock=clock)
 
 
 def answer(budget: UpstreamBudget, *, rate_limited: bool = False, **headers: str) -> None:
@@ -158,6 +183,29 @@ def test_a_higher_remaining_is_believed_once_the_lowest_is_stale(budget, clock) 
     answer(budget, X_RateLimit_Limit="10", X_RateLimit_Remaining="9")  # after a reset upstream
     assert refused_for(budget) is None
     budget.settle(flying)
+
+
+def test_a_block_forgets_the_counts_heard_before_it(budget, clock) -> None:
+    """Once CometChat's reset has come, what was left before it counts no more."""
+    answer(budget, X_RateLimit_Limit="10", X_RateLimit_Remaining="2")
+    refused, flying = budget.spend(*MINT), budget.spend(*MINT)
+    refused.hear(QuotaHeaders(limit=10, retry_after=1.0), rate_limited=True)
+    budget.settle(refused)
+    clock.now += 1.0  # the block is over; the Remaining of 2 was heard within FRESH_SECONDS
+    more = budget.spend(*MINT)  # two in flight now
+    assert refused_for(budget) is None  # the limit (10) counts, not the 2 heard before the 429
+    budget.settle(more)
+    budget.settle(flying)
+
+
+def test_a_shorter_block_does_not_cut_a_longer_one_short(budget, clock) -> None:
+    first, second = budget.spend(*MINT), budget.spend(*MINT)
+    first.hear(QuotaHeaders(retry_after=30.0), rate_limited=True)
+    budget.settle(first)
+    second.hear(QuotaHeaders(retry_after=1.0), rate_limited=True)
+    budget.settle(second)
+    clock.now += 2
+    assert refused_for(budget) == 28.0
 
 
 def test_the_memory_store_forgets_blocks_and_old_counts(clock) -> None:
