@@ -11,8 +11,9 @@ caller), in two cases only:
 - CometChat said to wait: a 429, or an answer with ``Remaining: 0``. The block lasts what
   its ``Retry-After`` says, else what its reset says (epoch seconds, or seconds to wait), and
   no longer; never more than one quota window (``window_seconds``, a minute); a 429 or a
-  ``Remaining: 0`` that names no usable time blocks for ``PROBE_SECONDS``, after which the
-  next answer says more. The budget assumes no window of its own.
+  ``Remaining: 0`` that names no usable time blocks for ``PROBE_SECONDS``, after which one
+  call (the probe) goes ahead and its answer says more. The budget assumes no window of its
+  own.
 - The calls in flight may take what CometChat last said is left (the lowest ``Remaining``
   heard in the last ``FRESH_SECONDS``): refused for ``BUSY_WAIT``, until they answer.
 
@@ -167,16 +168,20 @@ class UpstreamBudget:
             )
         return Ticket(bucket, slot)
 
+    @staticmethod
+    def named_wait(ticket: Ticket, now: float) -> float | None:
+        """The wait CometChat named: its Retry-After, else its reset; None when neither is usable."""
+        wait = ticket.retry_after
+        if wait is None:
+            wait = QuotaHeaders(reset=ticket.reset).reset_in(now)
+        return wait if wait is not None and math.isfinite(wait) else None
+
     def block_seconds(self, ticket: Ticket, now: float) -> float | None:
         """How long CometChat's answer says to hold off (capped), or None: no block."""
         if not (ticket.rate_limited or ticket.remaining == 0):
             return None
-        wait = ticket.retry_after
-        if wait is None:
-            wait = QuotaHeaders(reset=ticket.reset).reset_in(now)
-        if wait is None or not math.isfinite(wait):
-            wait = PROBE_SECONDS
-        return self.longest_wait(wait)
+        wait = self.named_wait(ticket, now)
+        return self.longest_wait(PROBE_SECONDS if wait is None else wait)
 
     def settle(self, ticket: Ticket) -> None:
         now = self._clock()
@@ -197,5 +202,7 @@ class UpstreamBudget:
             limit=ticket.limit,
             blocked_until=now + block if block else None,
             slot_ttl=self._slot_ttl(),
+            # No time named: after the block, one call goes ahead to ask CometChat again.
+            probe=bool(block) and self.named_wait(ticket, now) is None,
         )
         self.store.end(self._key(ticket.bucket), settlement, now)

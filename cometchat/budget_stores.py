@@ -41,6 +41,7 @@ class Settlement:
     limit: int | None
     blocked_until: float | None  # epoch seconds (the budget's clock), already capped
     slot_ttl: int  # seconds to keep an in-flight count
+    probe: bool = False  # the block named no time: when it ends, let one call ask CometChat
 
 
 class BudgetStore(Protocol):
@@ -57,7 +58,8 @@ class MemoryBudgetStore:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._limit: dict[str, tuple[int, float]] = {}  # key -> (limit, heard at)
-        self._remaining: dict[str, tuple[int, float]] = {}  # key -> (lowest, heard at)
+        # key -> (lowest, heard at, a probe's allowance rather than a figure heard)
+        self._remaining: dict[str, tuple[int, float, bool]] = {}
         self._inflight: dict[tuple[str, int], int] = {}  # (key, slot) -> calls
         self._blocked: dict[str, float] = {}  # key -> until
 
@@ -69,7 +71,7 @@ class MemoryBudgetStore:
     def _prune(self, now: float, slot: int) -> None:
         for key in [k for k, until in self._blocked.items() if until <= now]:
             del self._blocked[key]
-        for key in [k for k, (_, at) in self._remaining.items() if now - at >= FRESH_SECONDS]:
+        for key in [k for k, (_, at, _probe) in self._remaining.items() if now - at >= FRESH_SECONDS]:
             del self._remaining[key]
         for key in [k for k, (_, at) in self._limit.items() if now - at >= LIMIT_SECONDS]:
             del self._limit[key]
@@ -82,11 +84,12 @@ class MemoryBudgetStore:
             blocked = self._blocked.get(key, 0.0)
             if now < blocked:
                 return blocked - now
+            known = self._limit.get(key, (None, 0.0))[0]
             heard = self._remaining.get(key)
-            if heard is None or now - heard[1] >= FRESH_SECONDS:  # stale: CometChat may have reset
-                heard = self._limit.get(key)
+            if heard is not None and now - heard[1] < FRESH_SECONDS:  # else CometChat may have reset
+                known = heard[0]
             inflight = self._inflight.get((key, slot), 0)
-            if heard is not None and heard[0] - inflight <= 0:
+            if known is not None and known - inflight <= 0:
                 return BUSY_WAIT
             self._inflight[(key, slot)] = inflight + 1
             return None
@@ -100,13 +103,20 @@ class MemoryBudgetStore:
                 self._limit[key] = (settlement.limit, now)
             if settlement.remaining is not None:
                 current = self._remaining.get(key)
-                if current is None or now - current[1] >= FRESH_SECONDS or settlement.remaining < current[0]:
-                    self._remaining[key] = (settlement.remaining, now)
+                if (
+                    current is None
+                    or current[2]  # a probe's answer replaces its allowance
+                    or now - current[1] >= FRESH_SECONDS
+                    or settlement.remaining < current[0]
+                ):
+                    self._remaining[key] = (settlement.remaining, now, False)
             until = settlement.blocked_until
             if until is not None:
                 self._remaining.pop(key, None)  # counted before the reset: meaningless after it
                 if until > self._blocked.get(key, 0.0):
                     self._blocked[key] = until
+                if settlement.probe:  # one call in flight allowed, from the block's end
+                    self._remaining[key] = (1, until, True)
             self._prune(now, settlement.slot)
 
 
@@ -118,7 +128,7 @@ local blocked = tonumber(redis.call('GET', KEYS[4]) or '')
 if blocked and now < blocked then return tostring(blocked - now) end
 local known = nil
 local heard = redis.call('HMGET', KEYS[2], 'v', 'at')
-if heard[1] and now - tonumber(heard[2]) < tonumber(ARGV[2]) then
+if heard[1] and now - tonumber(heard[2]) < tonumber(ARGV[2]) and now >= tonumber(heard[2]) then
   known = tonumber(heard[1])
 else
   known = tonumber(redis.call('GET', KEYS[1]) or '')
@@ -131,7 +141,7 @@ return false
 """
 
 # ARGV: now, fresh seconds, counted (1/0), remaining, limit, blocked until ('' = none),
-# slot ttl, limit ttl.
+# slot ttl, limit ttl, probe (1/0).
 _END = """
 local now, fresh = tonumber(ARGV[1]), tonumber(ARGV[2])
 if ARGV[3] == '1' then
@@ -141,9 +151,9 @@ end
 if ARGV[5] ~= '' then redis.call('SET', KEYS[1], ARGV[5], 'EX', ARGV[8]) end
 if ARGV[4] ~= '' then
   local value = tonumber(ARGV[4])
-  local heard = redis.call('HMGET', KEYS[2], 'v', 'at')
-  if not heard[1] or now - tonumber(heard[2]) >= fresh or value < tonumber(heard[1]) then
-    redis.call('HSET', KEYS[2], 'v', ARGV[4], 'at', ARGV[1])
+  local heard = redis.call('HMGET', KEYS[2], 'v', 'at', 'probe')
+  if not heard[1] or heard[3] == '1' or now - tonumber(heard[2]) >= fresh or value < tonumber(heard[1]) then
+    redis.call('HSET', KEYS[2], 'v', ARGV[4], 'at', ARGV[1], 'probe', '0')
     redis.call('EXPIRE', KEYS[2], math.ceil(fresh) + 1)
   end
 end
@@ -153,6 +163,10 @@ if ARGV[6] ~= '' then
   local current = tonumber(redis.call('GET', KEYS[4]) or '')
   if not current or untl > current then
     redis.call('SET', KEYS[4], ARGV[6], 'EX', math.max(math.ceil(untl - now), 0) + 1)
+  end
+  if ARGV[9] == '1' then
+    redis.call('HSET', KEYS[2], 'v', 1, 'at', ARGV[6], 'probe', '1')
+    redis.call('EXPIRE', KEYS[2], math.max(math.ceil(untl - now), 0) + math.ceil(fresh) + 1)
   end
 end
 return 0
@@ -208,6 +222,7 @@ class RedisBudgetStore:
             text(settlement.blocked_until),
             settlement.slot_ttl,
             LIMIT_SECONDS,
+            int(settlement.probe),
         ]
         self.breaker.call(lambda: self._end(keys=self._keys(key, settlement.slot), args=args), None)
 

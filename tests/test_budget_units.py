@@ -125,6 +125,31 @@ def test_remaining_zero_without_a_time_holds_off_one_probe_then_asks_again(budge
     assert refused_for(budget) is None
 
 
+def test_after_a_block_without_a_time_one_probe_asks_cometchat_for_everyone(budget, clock) -> None:
+    """Remaining 0 on a 200 names no reset: after PROBE_SECONDS one call goes ahead, the
+    others wait for its answer (not a burst of 429s), and its answer opens the way."""
+    answer(budget, X_RateLimit_Limit="10", X_RateLimit_Remaining="0")
+    clock.now += PROBE_SECONDS
+    probe = budget.spend(*MINT)
+    assert refused_for(budget) == BUSY_WAIT
+    probe.hear(QuotaHeaders(limit=10, remaining=9), rate_limited=False)  # CometChat's window reset
+    budget.settle(probe)
+    flying = [budget.spend(*MINT) for _ in range(3)]  # calls at once again, not one at a time
+    assert refused_for(budget) is None
+    for ticket in flying:
+        budget.settle(ticket)
+
+
+def test_a_probe_that_gets_a_429_blocks_for_what_it_names(budget, clock) -> None:
+    answer(budget, rate_limited=True)  # no time named
+    clock.now += PROBE_SECONDS
+    answer(budget, rate_limited=True, Retry_After="20")
+    clock.now += 19
+    assert refused_for(budget) == 1.0
+    clock.now += 1
+    assert refused_for(budget) is None
+
+
 @pytest.mark.parametrize(
     "headers",
     [
