@@ -198,6 +198,10 @@ class RedisBudgetStore:
         )
         return cls(client, breaker=breaker)
 
+    def ping(self) -> bool:
+        """Redis answers (for readiness checks): bounded like every call, not behind the breaker."""
+        return bool(self._client.ping())
+
     @staticmethod
     def _keys(key: str, slot: int) -> list[str]:
         return [f"{key}:limit", f"{key}:remaining", f"{key}:{slot}:inflight", f"{key}:blocked"]

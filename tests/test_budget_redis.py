@@ -5,8 +5,6 @@ mints go ahead."""
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 import time
 
 import pytest
@@ -17,18 +15,14 @@ from cometchat.breaker import STORE_TIMEOUT, StoreBreaker
 from cometchat.budget import RedisBudgetStore, UpstreamBudget
 
 from .conftest import EMULATOR_KEY
-from .procs import SilentServer, free_port, start_redis
+from .procs import free_port
+from .stores import SilentServer, need_redis, start_redis
 
-REDIS = shutil.which("redis-server")
 UID = "cometchat-uid-1"
 
 
 @pytest.fixture
 def redis_port(tmp_path):
-    if not REDIS:
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI must install redis-server")
-        pytest.skip("redis-server is not installed")
     server, port = start_redis(tmp_path)
     yield port
     server.stop()
@@ -102,8 +96,7 @@ def test_a_hung_redis_costs_one_bounded_call_then_nothing_while_the_breaker_is_o
 
 
 def test_a_redis_that_comes_back_is_used_again_and_its_recovery_logged_once(emulator, tmp_path, caplog) -> None:
-    if not REDIS:
-        pytest.skip("redis-server is not installed")
+    need_redis()
     port = free_port()
     clock = Clock()
     breaker = StoreBreaker("upstream budget", clock=clock)
@@ -125,3 +118,9 @@ def test_a_redis_that_comes_back_is_used_again_and_its_recovery_logged_once(emul
     messages = [r.getMessage() for r in caplog.records if r.name == "cometchat.stores"]
     assert len([m for m in messages if "store failed" in m]) == 1
     assert len([m for m in messages if "recovered" in m]) == 1
+
+
+def test_the_store_answers_a_readiness_ping_when_redis_is_up_and_raises_when_down(redis_port) -> None:
+    assert RedisBudgetStore.from_url(f"redis://127.0.0.1:{redis_port}/0").ping()
+    with pytest.raises(redis.ConnectionError):
+        RedisBudgetStore.from_url(f"redis://127.0.0.1:{free_port()}/0").ping()

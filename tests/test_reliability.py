@@ -23,7 +23,7 @@ READ_TIMEOUT = 1.0
 DEADLINE = 3.0
 
 
-def start_stack(tmp, *, workers: int = 2):
+def start_stack(tmp):
     emulator, emulator_root = start_emulator(tmp, api_key=EMULATOR_KEY)
     env = {
         "COMETCHAT_BASE_URL": emulator_root + "/v3",
@@ -31,7 +31,7 @@ def start_stack(tmp, *, workers: int = 2):
         "TOKEN_SERVER_API_KEYS": SERVICE_KEY,
         "COMETCHAT_READ_TIMEOUT": str(READ_TIMEOUT),
         "COMETCHAT_DEADLINE": str(DEADLINE),
-        "WEB_CONCURRENCY": str(workers),
+        "WEB_CONCURRENCY": "2",
         "GUNICORN_THREADS": "32",
         "RATE_LIMIT_PER_ADDRESS": "100000 per minute",
     }
@@ -127,8 +127,7 @@ def test_429_within_the_budget_is_retried(stack, upstream) -> None:
 
 def test_429_beyond_the_budget_is_503_with_retry_after(tmp_path) -> None:
     # Its own server: the 429 closes the app's upstream budget for 30 s (cometchat.budget).
-    # One worker: with memory:// each worker keeps its own budget (Redis shares it: test_budget).
-    (root, emulator_root), procs = start_stack(tmp_path, workers=1)
+    (root, emulator_root), procs = start_stack(tmp_path)
     try:
         body = {"queue": [{"kind": "status", "status": 429, "retry_after": 30}]}
         requests.post(emulator_root + "/_emulator/faults", json=body, timeout=5).raise_for_status()
