@@ -15,7 +15,7 @@ from cometchat.errors import RateLimitedError
 
 from .conftest import EMULATOR_KEY
 from .helpers import service
-from .stores import start_redis
+from .stores import running_redis
 
 
 def mint_all(client: CometChatClient, calls: int) -> tuple[int, list[QuotaSpentError]]:
@@ -51,11 +51,11 @@ def too_many(retry_after: str, **headers: str) -> dict:
 
 @pytest.fixture(params=["memory", "redis"])
 def store(request, tmp_path):
-    if request.param == "redis":
-        server, port = start_redis(tmp_path)
-        request.addfinalizer(server.stop)
-        return RedisBudgetStore.from_url(f"redis://127.0.0.1:{port}/0")
-    return MemoryBudgetStore()
+    if request.param == "memory":
+        yield MemoryBudgetStore()
+        return
+    with running_redis(tmp_path) as url:
+        yield RedisBudgetStore.from_url(url)
 
 
 def clocked(emulator, store, clock: Clock, **options) -> CometChatClient:

@@ -20,7 +20,7 @@ from cometchat.budget import (
 from cometchat.errors import MAX_RETRY_AFTER
 from cometchat.quota_headers import MAX_COUNT, QuotaHeaders, read_quota_headers
 
-from .stores import start_redis
+from .stores import running_redis
 
 MINT = ("POST", "/users/alice/auth_tokens")
 WINDOW = 60.0
@@ -42,10 +42,9 @@ def clock() -> Clock:
 
 
 @pytest.fixture(scope="module")
-def redis_port(tmp_path_factory):
-    server, port = start_redis(tmp_path_factory.mktemp("redis"))
-    yield port
-    server.stop()
+def redis_url(tmp_path_factory):
+    with running_redis(tmp_path_factory.mktemp("redis")) as url:
+        yield url
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -53,8 +52,7 @@ def budget(request, clock: Clock) -> UpstreamBudget:
     """The same policy over either store: both compare with the budget's clock."""
     store: BudgetStore = MemoryBudgetStore()
     if request.param == "redis":
-        port = request.getfixturevalue("redis_port")
-        store = RedisBudgetStore.from_url(f"redis://127.0.0.1:{port}/0")
+        store = RedisBudgetStore.from_url(request.getfixturevalue("redis_url"))
         store._client.flushdb()
     return UpstreamBudget(store, "https://app.example/v3", window_seconds=WINDOW, clock=clock)
 
