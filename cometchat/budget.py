@@ -4,46 +4,77 @@ CometChat counts each app's calls per minute in buckets (core: create or delete 
 mint a token; other: everything else; data import apart) and announces what is left in
 ``X-RateLimit-Limit`` / ``X-RateLimit-Remaining`` on every answer; over the limit it answers
 429 with ``Retry-After`` and ``X-RateLimit-Reset``. N hosts that each retry 429s in a login
-storm only dig deeper. So before each attempt the transport asks the budget, which allows it
-while (the lowest ``Remaining`` heard in this window, or the last ``Limit`` before any) minus
-the calls in flight stays above zero, and otherwise refuses at once, without calling
-upstream, until the window ends (or the 429's reset). A refusal is a ``QuotaSpentError``:
-a 503 with ``Retry-After`` for the caller.
+storm only dig deeper. So before each attempt the transport asks the budget, which refuses
+at once, without calling upstream (a ``QuotaSpentError``: a 503 with ``Retry-After`` for the
+caller), in two cases only:
 
-While this host last heard that more than half the limit (and over
-``FAST_PATH_MIN_REMAINING``) is left in the window, it allows calls on that alone, with no
-store round trip; closer to the limit every call is counted in the store.
+- CometChat said to wait: a 429, or an answer with ``Remaining: 0``. The block lasts what
+  its ``Retry-After`` says, else what its reset says (epoch seconds, or seconds to wait), and
+  no longer; never more than one quota window (``window_seconds``, a minute); a 429 or a
+  ``Remaining: 0`` that names no usable time blocks for ``PROBE_SECONDS``, after which one
+  call (the probe) goes ahead and its answer says more. The budget assumes no window of its
+  own.
+- The calls in flight may take what CometChat last said is left (the lowest ``Remaining``
+  heard in the last ``FRESH_SECONDS``): refused for ``BUSY_WAIT``, until they answer.
 
-Windows are fixed and aligned on the epoch (``window_seconds``, a minute upstream). The
-counts live in Redis when the rate-limit store is Redis (one budget for the fleet), else in
-this process. A Redis that fails is skipped (the call goes ahead): the budget must never
-take minting down with it.
+While this host last heard (recently) that more than half the limit, and over
+``FAST_PATH_MIN_REMAINING``, is left, it allows calls on that alone, with no store round
+trip; closer to the limit every call is counted in the store.
+
+The figures live in Redis when the rate-limit store is Redis (one budget for the fleet),
+else in this process (see budget_stores.py); every one of them expires. A Redis that fails
+is skipped for a while (the call goes ahead): the budget must never take minting down.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
 import math
-import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Callable
 
+from .budget_stores import (
+    BUSY_WAIT,
+    FRESH_SECONDS,
+    BudgetStore,
+    MemoryBudgetStore,
+    RedisBudgetStore,
+    Settlement,
+    budget_store_for,
+)
 from .errors import RateLimitedError
+from .quota_headers import QuotaHeaders
 
-log = logging.getLogger("cometchat.budget")
+__all__ = [
+    "BUSY_WAIT",
+    "CORE",
+    "DEFAULT_WINDOW_SECONDS",
+    "FRESH_SECONDS",
+    "IMPORT",
+    "OTHER",
+    "PROBE_SECONDS",
+    "BudgetStore",
+    "MemoryBudgetStore",
+    "QuotaSpentError",
+    "RedisBudgetStore",
+    "Ticket",
+    "UpstreamBudget",
+    "bucket_of",
+    "budget_store_for",
+]
 
 CORE = "core"
 OTHER = "other"
 IMPORT = "import"
 DEFAULT_WINDOW_SECONDS = 60.0
 KEY_PREFIX = "cometchat-budget"
-# Redis must answer the budget fast or be skipped: a login waits on it.
-REDIS_TIMEOUT = 0.25
-# While this host last heard more than this much left in the window (and more than half the
-# limit), calls skip the store: the fleet cannot have this many calls in flight, so no
-# exact count is needed yet. Below it, every call is counted in the store.
+# CometChat refused (429) or said nothing is left, without a usable time to wait: hold off
+# this long, then let the next answer say more.
+PROBE_SECONDS = 1.0
+# While this host last heard more than this much left (and more than half the limit), calls
+# skip the store: the fleet cannot have this many calls in flight, so no exact count is
+# needed yet. Below it, every call is counted in the store.
 FAST_PATH_MIN_REMAINING = 1000
 
 
@@ -70,22 +101,21 @@ class QuotaSpentError(RateLimitedError):
 
 @dataclass
 class Ticket:
-    """One allowed attempt; the transport fills in what the answer announced."""
+    """One allowed attempt; the transport fills in what the answer announced (``hear``)."""
 
     bucket: str
-    window: int
+    window: int  # the in-flight slot the attempt is counted in
     remaining: int | None = None
     limit: int | None = None
-    blocked_until: float | None = None  # epoch seconds, from a 429
+    retry_after: float | None = None  # seconds, from Retry-After
+    reset: float | None = None  # X-RateLimit-Reset as sent (see QuotaHeaders.reset_in)
+    rate_limited: bool = False  # the answer was a 429
     counted: bool = True  # False: allowed on this host's knowledge alone, not in the store
 
-
-class BudgetStore(Protocol):
-    def begin(self, key: str, window: int, now: float, window_end: float) -> float | None:
-        """Count one call in flight and return None, or return the seconds to wait."""
-
-    def end(self, key: str, ticket: Ticket, now_window: int, ttl: int) -> None:
-        """The call is over: drop it from the flight, record what the answer said."""
+    def hear(self, figures: QuotaHeaders, *, rate_limited: bool) -> None:
+        self.limit, self.remaining = figures.limit, figures.remaining
+        self.retry_after, self.reset = figures.retry_after, figures.reset
+        self.rate_limited = rate_limited
 
 
 class UpstreamBudget:
@@ -97,173 +127,82 @@ class UpstreamBudget:
         window_seconds: float = DEFAULT_WINDOW_SECONDS,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if window_seconds <= 0:
+        if not (window_seconds > 0 and math.isfinite(window_seconds)):
             raise ValueError("window_seconds must be positive")
         self.store = store
         self.window_seconds = window_seconds
         self._clock = clock
         # The app's base URL names it; hashed so that keys stay short and uniform.
         self._app = hashlib.sha256(app.encode()).hexdigest()[:16]
-        # bucket -> (window, lowest Remaining heard in it, Limit): this host's own view.
-        self._heard: dict[str, tuple[int, int, int | None]] = {}
+        # bucket -> (heard at, lowest Remaining heard since, Limit): this host's own view.
+        self._heard: dict[str, tuple[float, int, int | None]] = {}
 
-    def _far_from_spent(self, bucket: str, window: int, remaining: int | None = None) -> bool:
+    def longest_wait(self, seconds: float) -> float:
+        """``seconds`` as a wait to honour or tell: never more than one quota window."""
+        return min(max(seconds, 0.0), self.window_seconds)
+
+    def _far_from_spent(self, bucket: str, now: float) -> bool:
         heard = self._heard.get(bucket)
-        if heard is None or heard[0] != window:
+        if heard is None or not 0 <= now - heard[0] < FRESH_SECONDS:
             return False
-        left = heard[1] if remaining is None else min(heard[1], remaining)
-        limit = heard[2] or 0
-        return left > max(FAST_PATH_MIN_REMAINING, limit / 2)
+        return heard[1] > max(FAST_PATH_MIN_REMAINING, (heard[2] or 0) / 2)
 
     def _key(self, bucket: str) -> str:
         return f"{KEY_PREFIX}:{{{self._app}}}:{bucket}"  # {...}: one Redis Cluster slot
+
+    def _slot_ttl(self) -> int:
+        return math.ceil(2 * self.window_seconds) + 1
 
     def spend(self, method: str, url_path: str) -> Ticket:
         """Allow one attempt of this call, or raise ``QuotaSpentError``."""
         bucket = bucket_of(method, url_path)
         now = self._clock()
-        window = int(now // self.window_seconds)
-        window_end = (window + 1) * self.window_seconds
-        if self._far_from_spent(bucket, window):
-            return Ticket(bucket, window, counted=False)
-        wait = self.store.begin(self._key(bucket), window, now, window_end)
+        slot = int(now // self.window_seconds)
+        if self._far_from_spent(bucket, now):
+            return Ticket(bucket, slot, counted=False)
+        wait = self.store.begin(self._key(bucket), slot, now, self._slot_ttl())
         if wait is not None:
-            seconds = max(math.ceil(wait), 1)
+            seconds = min(max(math.ceil(self.longest_wait(wait)), 1), max(math.ceil(self.window_seconds), 1))
             raise QuotaSpentError(
                 f"the app's CometChat {bucket} quota is spent for {seconds} s", retry_after=float(seconds)
             )
-        return Ticket(bucket, window)
-
-    def settle(self, ticket: Ticket) -> None:
-        now_window = int(self._clock() // self.window_seconds)
-        if ticket.remaining is not None:
-            heard = self._heard.get(ticket.bucket)
-            lowest = ticket.remaining
-            if heard is not None and heard[0] == now_window:
-                lowest = min(lowest, heard[1])
-            self._heard[ticket.bucket] = (now_window, lowest, ticket.limit)
-        if ticket.blocked_until is not None:
-            self._heard.pop(ticket.bucket, None)
-        elif not ticket.counted and self._far_from_spent(ticket.bucket, now_window, ticket.remaining):
-            return  # nothing the store needs yet
-        self.store.end(self._key(ticket.bucket), ticket, now_window, math.ceil(2 * self.window_seconds) + 1)
-
-
-class MemoryBudgetStore:
-    """This process's budget (a lock, never held across I/O)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._limit: dict[str, int] = {}
-        self._remaining: dict[tuple[str, int], int] = {}
-        self._inflight: dict[tuple[str, int], int] = {}
-        self._blocked: dict[str, float] = {}
-
-    def begin(self, key: str, window: int, now: float, window_end: float) -> float | None:
-        with self._lock:
-            blocked = self._blocked.get(key, 0.0)
-            if now < blocked:
-                return blocked - now
-            known = self._remaining.get((key, window), self._limit.get(key))
-            inflight = self._inflight.get((key, window), 0)
-            if known is not None and known - inflight <= 0:
-                return window_end - now
-            self._inflight[(key, window)] = inflight + 1
-            return None
-
-    def end(self, key: str, ticket: Ticket, now_window: int, ttl: int) -> None:
-        with self._lock:
-            flight = (key, ticket.window)
-            if ticket.counted:
-                self._inflight[flight] = max(self._inflight.get(flight, 1) - 1, 0)
-            if ticket.remaining is not None:
-                current = self._remaining.get((key, now_window))
-                if current is None or ticket.remaining < current:
-                    self._remaining[(key, now_window)] = ticket.remaining
-            if ticket.limit is not None:
-                self._limit[key] = ticket.limit
-            if ticket.blocked_until is not None and ticket.blocked_until > self._blocked.get(key, 0.0):
-                self._blocked[key] = ticket.blocked_until
-            # Forget windows that are over.
-            for old in [k for k in self._remaining if k[1] < now_window - 1]:
-                del self._remaining[old]
-            for old in [k for k in self._inflight if k[1] < now_window - 1]:
-                del self._inflight[old]
-
-
-_BEGIN = """
-local now, window_end = tonumber(ARGV[1]), tonumber(ARGV[2])
-local blocked = tonumber(redis.call('GET', KEYS[4]) or '0')
-if now < blocked then return tostring(blocked - now) end
-local known = redis.call('GET', KEYS[2]) or redis.call('GET', KEYS[1])
-local inflight = tonumber(redis.call('GET', KEYS[3]) or '0')
-if known and tonumber(known) - inflight <= 0 then return tostring(window_end - now) end
-redis.call('INCR', KEYS[3])
-redis.call('EXPIRE', KEYS[3], ARGV[3])
-return false
-"""
-
-_END = """
-local ttl = tonumber(ARGV[4])
-if ARGV[5] == '1' and tonumber(redis.call('DECR', KEYS[3])) < 0 then redis.call('SET', KEYS[3], 0, 'EX', ttl) end
-if ARGV[1] ~= '' then
-  local current = redis.call('GET', KEYS[2])
-  if not current or tonumber(current) > tonumber(ARGV[1]) then redis.call('SET', KEYS[2], ARGV[1], 'EX', ttl) end
-end
-if ARGV[2] ~= '' then redis.call('SET', KEYS[1], ARGV[2], 'EX', 86400) end
-if ARGV[3] ~= '' then
-  local current = tonumber(redis.call('GET', KEYS[4]) or '0')
-  if tonumber(ARGV[3]) > current then redis.call('SET', KEYS[4], ARGV[3], 'EX', ttl) end
-end
-return 0
-"""
-
-
-class RedisBudgetStore:
-    """The fleet's budget in Redis: each step is one atomic script. Redis failing lets the
-    call through (logged), as the rate limits' own in-memory fallback does."""
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-        self._begin = client.register_script(_BEGIN)
-        self._end = client.register_script(_END)
-
-    @classmethod
-    def from_url(cls, url: str) -> RedisBudgetStore:
-        import redis
-
-        return cls(redis.Redis.from_url(url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT))
+        return Ticket(bucket, slot)
 
     @staticmethod
-    def _keys(key: str, window: int, flight_window: int) -> list[str]:
-        return [f"{key}:limit", f"{key}:{window}:remaining", f"{key}:{flight_window}:inflight", f"{key}:blocked"]
+    def named_wait(ticket: Ticket, now: float) -> float | None:
+        """The wait CometChat named: its Retry-After, else its reset; None when neither is usable."""
+        wait = ticket.retry_after
+        if wait is None:
+            wait = QuotaHeaders(reset=ticket.reset).reset_in(now)
+        return wait if wait is not None and math.isfinite(wait) else None
 
-    def begin(self, key: str, window: int, now: float, window_end: float) -> float | None:
-        ttl = math.ceil(2 * (window_end - now)) + 1
-        try:
-            wait = self._begin(keys=self._keys(key, window, window), args=[repr(now), repr(window_end), ttl])
-        except Exception as exc:  # redis.RedisError, OSError: never take minting down
-            log.warning("upstream budget store failed, call allowed: %s", type(exc).__name__)
+    def block_seconds(self, ticket: Ticket, now: float) -> float | None:
+        """How long CometChat's answer says to hold off (capped), or None: no block."""
+        if not (ticket.rate_limited or ticket.remaining == 0):
             return None
-        return float(wait) if wait is not None else None
+        wait = self.named_wait(ticket, now)
+        return self.longest_wait(PROBE_SECONDS if wait is None else wait)
 
-    def end(self, key: str, ticket: Ticket, now_window: int, ttl: int) -> None:
-        def text(value: float | int | None) -> str:
-            return "" if value is None else repr(value)
-
-        args = [text(ticket.remaining), text(ticket.limit), text(ticket.blocked_until), ttl, int(ticket.counted)]
-        try:
-            self._end(keys=self._keys(key, now_window, ticket.window), args=args)
-        except Exception as exc:
-            log.warning("upstream budget store failed: %s", type(exc).__name__)
-
-
-def budget_store_for(storage_uri: str) -> BudgetStore:
-    """Redis when the rate-limit store is Redis (shared by the fleet), else this process."""
-    if storage_uri.startswith(("redis://", "rediss://")):
-        return RedisBudgetStore.from_url(storage_uri)
-    if storage_uri.startswith("redis+unix://"):
-        return RedisBudgetStore.from_url(storage_uri.removeprefix("redis+"))
-    if not storage_uri.startswith("memory://"):
-        log.warning("upstream budget kept per process: %s stores are not supported for it", storage_uri.split(":")[0])
-    return MemoryBudgetStore()
+    def settle(self, ticket: Ticket) -> None:
+        now = self._clock()
+        block = self.block_seconds(ticket, now)
+        remaining = ticket.remaining if block is None else None
+        if block is not None:
+            self._heard.pop(ticket.bucket, None)
+        elif remaining is not None:
+            heard = self._heard.get(ticket.bucket)
+            if heard is None or not 0 <= now - heard[0] < FRESH_SECONDS or remaining < heard[1]:
+                self._heard[ticket.bucket] = (now, remaining, ticket.limit)
+        if block is None and not ticket.counted and self._far_from_spent(ticket.bucket, now):
+            return  # nothing the store needs yet
+        settlement = Settlement(
+            slot=ticket.window,
+            counted=ticket.counted,
+            remaining=remaining,
+            limit=ticket.limit,
+            blocked_until=now + block if block else None,
+            slot_ttl=self._slot_ttl(),
+            # No time named: after the block, one call goes ahead to ask CometChat again.
+            probe=bool(block) and self.named_wait(ticket, now) is None,
+        )
+        self.store.end(self._key(ticket.bucket), settlement, now)

@@ -36,6 +36,7 @@ from .errors import (
     error_from_response,
 )
 from .models import RateLimitInfo
+from .quota_headers import read_quota_headers
 
 log = logging.getLogger("cometchat.transport")
 
@@ -123,6 +124,8 @@ def _outcome_of(status: int | None, error: CometChatError | None) -> Outcome:
         return "ok"
     if isinstance(error, UpstreamTimeoutError):
         return "timeout"
+    if isinstance(error, RateLimitedError):  # a 429, or the budget refusing (no status)
+        return "rate_limited"
     if status is None:
         return "connection_error" if isinstance(error, UpstreamUnavailableError) else "bad_response"
     if status == 429:
@@ -340,13 +343,16 @@ class Transport:
         attempt = 0
         while True:
             attempt += 1
-            # Raises QuotaSpentError, before any attempt and so unheard by observers.
-            ticket = self.budget.spend(method, url_path) if self.budget is not None else None
+            ticket = None
             started = time.monotonic()
             try:
+                # A budget refusal (QuotaSpentError) ends the call like a failed attempt: told
+                # to observers, keeping what earlier attempts may have done.
+                ticket = self.budget.spend(method, url_path) if self.budget is not None else None
                 outcome = self._attempt(session, prepared, deadline, maybe_applied, ticket)
                 answer = self._decode(outcome) if isinstance(outcome, requests.Response) else None
             except CometChatError as exc:
+                exc.maybe_applied = exc.maybe_applied or maybe_applied
                 self._tell(method, url_path, started, attempt, exc)
                 raise
             finally:
@@ -357,6 +363,8 @@ class Transport:
                 return answer
             assert isinstance(outcome, _Failure)
             error = outcome.error
+            if self.budget is not None and isinstance(error, RateLimitedError) and error.retry_after is not None:
+                error.retry_after = self.budget.longest_wait(error.retry_after)  # one quota window at most
             error.maybe_applied = maybe_applied = maybe_applied or outcome.maybe_applied
             delay = self._retry_delay(error, attempt, deadline) if outcome.retryable else None
             if delay is None:
@@ -479,29 +487,11 @@ class Transport:
         return error
 
     def _note_rate_limit(self, response: requests.Response, ticket: Ticket | None) -> None:
-        def header(*names: str) -> int | None:
-            for name in names:
-                value = response.headers.get(name)
-                if value is not None:
-                    try:
-                        return int(value)
-                    except ValueError:
-                        return None
-            return None
-
-        limit = header("X-RateLimit-Limit", "X-Rate-Limit-Limit")
-        remaining = header("X-RateLimit-Remaining", "X-Rate-Limit-Remaining")
-        if limit is not None or remaining is not None:
-            self.rate_limit = RateLimitInfo(limit=limit, remaining=remaining)
+        figures = read_quota_headers(response.headers)
+        if figures.limit is not None or figures.remaining is not None:
+            self.rate_limit = RateLimitInfo(limit=figures.limit, remaining=figures.remaining)
         if ticket is not None:
-            ticket.limit, ticket.remaining = limit, remaining
-            if response.status_code == 429:
-                reset = header("X-RateLimit-Reset", "X-Rate-Limit-Reset")
-                retry_after = header("Retry-After")
-                if reset is not None:
-                    ticket.blocked_until = float(reset)
-                elif retry_after is not None:
-                    ticket.blocked_until = time.time() + retry_after
+            ticket.hear(figures, rate_limited=response.status_code == 429)
 
     @staticmethod
     def _decode(response: requests.Response) -> dict[str, Any]:

@@ -579,6 +579,10 @@ def test_the_command_line_refuses_a_minute_of_no_length() -> None:
         {"queue": [{"kind": "status", "status": 1000}]},
         {"latency_ms": "inf"},
         {"minute_seconds": "nan"},
+        {"queue": [{"kind": "status", "status": 429, "headers": {"X-Bad": "a\r\nSet-Cookie: x"}}]},
+        {"queue": [{"kind": "status", "status": 429, "headers": {"Bad Name": "1"}}]},
+        {"queue": [{"kind": "status", "status": 429, "headers": {"X-RateLimit-Remaining": 0}}]},
+        {"queue": [{"kind": "status", "status": 429, "headers": ["Retry-After", "1"]}]},
     ],
 )
 def test_fault_settings_that_are_not_finite_numbers_are_400_and_change_nothing(settings) -> None:
@@ -591,3 +595,13 @@ def test_fault_settings_that_are_not_finite_numbers_are_400_and_change_nothing(s
     assert len(state.faults) == 0 and state.latency == 0
     after = http.get("/v3/users/cometchat-uid-1", headers={"apikey": "k"})
     assert after.status_code == 200 and after.is_json
+
+
+def test_a_status_fault_sends_its_headers_over_the_emulators_own(emulator) -> None:
+    emulator.faults({"kind": "status", "status": 429, "headers": {"X-RateLimit-Remaining": "0", "Retry-After": "1"}})
+    answer = requests.post(
+        emulator.base_url + "/users/cometchat-uid-1/auth_tokens", headers={"apikey": EMULATOR_KEY}, timeout=5
+    )
+    assert answer.status_code == 429
+    assert answer.headers["X-RateLimit-Remaining"] == "0" and answer.headers["Retry-After"] == "1"
+    assert answer.headers["X-RateLimit-Limit"] == "10000"  # the emulator's own figure, not overridden

@@ -8,9 +8,10 @@ users and the settings back to the start; ``GET /_emulator/stats`` counts.
 from __future__ import annotations
 
 import math
+import re
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterator
 
 from flask import Blueprint, Response, jsonify, request
@@ -22,6 +23,9 @@ if TYPE_CHECKING:
 
 FAULT_KINDS = ("status", "hang", "malformed", "html", "reset", "drip", "import_partial")
 IMPORT_ONLY_KINDS = ("import_partial",)  # other requests leave these in the queue
+MAX_FAULT_HEADERS = 8
+HEADER_NAME = re.compile(r"[A-Za-z0-9-]{1,64}")
+HEADER_VALUE = re.compile(r"[ -~]{0,256}")
 LIMIT_SETTINGS = {  # /_emulator/faults key -> EmulatorState.set_limits argument
     "rate_limit_per_minute": "rate_limit_per_minute",
     "core_per_minute": "core",
@@ -34,7 +38,8 @@ LIMIT_SETTINGS = {  # /_emulator/faults key -> EmulatorState.set_limits argument
 class Fault:
     """One injected misbehaviour.
 
-    status: answer ``status`` (with ``Retry-After`` when ``retry_after`` is set);
+    status: answer ``status`` (with ``Retry-After`` when ``retry_after`` is set, and any
+    extra ``headers``, e.g. ``X-Rate-Limit-Remaining`` or ``X-RateLimit-Reset``, sent as given);
     hang: sleep ``seconds``, then answer normally; malformed / html: a broken body;
     reset: drop the connection unanswered; drip: the real answer's headers, then its body
     one byte every ``interval_ms``; import_partial (imports only): the first ``applied``
@@ -48,6 +53,7 @@ class Fault:
     interval_ms: float = 100.0
     applied: int = 0
     drop: bool = False
+    headers: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Fault:
@@ -67,7 +73,18 @@ class Fault:
             interval_ms=seconds_value(data.get("interval_ms", 100.0), "interval_ms"),
             applied=int(data.get("applied", 0)),
             drop=bool(data.get("drop", False)),
+            headers=header_values(data.get("headers", {})),
         )
+
+
+def header_values(value: Any) -> dict[str, str]:
+    """Extra answer headers for a fault: a few names and values, with no line breaks."""
+    if not isinstance(value, dict) or len(value) > MAX_FAULT_HEADERS:
+        raise ValueError(f"headers must be an object of at most {MAX_FAULT_HEADERS} names")
+    for name, text in value.items():
+        if not HEADER_NAME.fullmatch(name) or not isinstance(text, str) or not HEADER_VALUE.fullmatch(text):
+            raise ValueError("each header must be a token name with a printable value")
+    return dict(value)
 
 
 def seconds_value(value: Any, name: str) -> float:
@@ -99,6 +116,8 @@ def error_response(fault: Fault) -> Response:
     response.status_code = fault.status
     if fault.retry_after is not None:
         response.headers["Retry-After"] = str(int(math.ceil(fault.retry_after)))
+    for name, value in fault.headers.items():
+        response.headers[name] = value
     return response
 
 
