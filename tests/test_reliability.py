@@ -117,8 +117,9 @@ def test_429_within_the_budget_is_retried(stack, upstream) -> None:
 
 
 def test_429_beyond_the_budget_is_503_with_retry_after(tmp_path) -> None:
-    # Its own server: the 429 closes the app's upstream budget for 30 s (cometchat.budget).
-    running = start_stack(tmp_path, **SETTINGS)
+    # Its own server: the 429 closes the app's upstream budget for 30 s (cometchat.budget). One
+    # worker: with the budget in process memory, a second worker has not heard the 429.
+    running = start_stack(tmp_path, **{**SETTINGS, "WEB_CONCURRENCY": "1"})
     root, emulator_root = running.root, running.emulator_root
     try:
         body = {"queue": [{"kind": "status", "status": 429, "retry_after": 30}]}
