@@ -23,6 +23,8 @@ from cometchat.client import (
     REGIONS,
 )
 
+from .callsdk import check_calls_sdk
+
 Mode = Literal["production", "embedded"]
 
 TRUE = {"1", "true", "yes", "on"}
@@ -126,6 +128,8 @@ class Settings:
     log_format: Literal["plain", "json"] = "plain"
     # /metrics is served only when set, to callers presenting it as a bearer token.
     metrics_token: str | None = field(default=None, repr=False)
+    calls_sdk_url: str | None = None  # the live demo's Calls SDK v5 (callsdk.py), with its hash
+    calls_sdk_integrity: str | None = None
 
     @property
     def has_caller_auth(self) -> bool:
@@ -355,6 +359,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, mode: Mode = "product
     metrics_token = get("METRICS_TOKEN")
     if metrics_token is not None and (len(metrics_token) < MIN_KEY_LENGTH or any(c.isspace() for c in metrics_token)):
         problems.append(f"METRICS_TOKEN must be at least {MIN_KEY_LENGTH} characters, without spaces")
+    calls_sdk_url, calls_sdk_integrity = check_calls_sdk(env, problems)
 
     if problems:
         raise ConfigError(problems)
@@ -386,4 +391,6 @@ def load_settings(env: Mapping[str, str] | None = None, *, mode: Mode = "product
         dev_reason=dev_reason,
         log_format=log_format,  # type: ignore[arg-type]  # checked above
         metrics_token=metrics_token,
+        calls_sdk_url=calls_sdk_url,
+        calls_sdk_integrity=calls_sdk_integrity,
     )

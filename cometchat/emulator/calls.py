@@ -147,4 +147,3 @@ def create_calls_blueprint(state: EmulatorState, calls: CallsState, *, name: str
         return jsonify({"data": {"token": calls.issue(user["uid"], session_id)}})
 
     return bp
-
