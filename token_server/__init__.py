@@ -27,6 +27,8 @@ from .config import Settings, load_dotenv_file, load_settings
 from .demo import create_demo_blueprint
 from .logformat import configure_logging
 from .redaction import install_redaction
+from .sessions import DeviceTokens, TokenCipher, store_for
+from .sessions import views as sessions_views
 
 __all__ = ["configure_logging", "create_app"]
 
@@ -76,6 +78,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None, *, announce: 
     _init_cors(app, settings)
     dev_jwt = devjwt.issuer_for(settings)
     routes.init_app(app, client, Authenticator(settings, dev_jwt))
+    sessions_views.init_app(app, build_device_tokens(settings))
     app.add_url_rule("/healthz", "healthz", _healthz, methods=["GET"])
     openapi.init_app(app)
     if settings.dev:
@@ -148,10 +151,17 @@ def _init_cors(app: Flask, settings: Settings) -> None:
         supports_credentials=False,
         allow_headers=["Authorization", "Content-Type"],
         expose_headers=[requestid.REQUEST_ID_HEADER],  # a front end can quote it in a bug report
-        methods=["GET", "POST", "PATCH", "OPTIONS"],
+        methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
         max_age=600,
         vary_header=True,
     )
+
+
+def build_device_tokens(settings: Settings) -> DeviceTokens:
+    """Device sessions in the configured store, sealed with the configured (or derived) key."""
+    keys = settings.session_store_keys
+    cipher = TokenCipher(keys) if keys else TokenCipher.ephemeral()
+    return DeviceTokens(store_for(settings.session_store_uri), cipher, max_age=settings.token_max_age)
 
 
 def _healthz() -> Response:

@@ -101,6 +101,26 @@ AUTH_FAILURES = Counter(
     registry=REGISTRY,
 )
 
+DEVICE_TOKENS = Counter(
+    "token_server_device_tokens",
+    "Device logins answered, by outcome: reused (the device's stored token, no upstream call) or minted.",
+    ["outcome"],
+    registry=REGISTRY,
+)
+USERS_NEAR_TOKEN_LIMIT = Counter(
+    "token_server_users_near_token_limit",
+    "Times a user was seen holding more than 90 of CometChat's 100 valid tokens (older devices about to drop).",
+    registry=REGISTRY,
+)
+
+
+def count_device_token(*, reused: bool) -> None:
+    DEVICE_TOKENS.labels(outcome="reused" if reused else "minted").inc()
+
+
+def count_user_near_token_limit() -> None:
+    USERS_NEAR_TOKEN_LIMIT.inc()
+
 
 def count_mint(*, user_created: bool) -> None:
     """One token handed to a caller (and whether its user was created for it)."""

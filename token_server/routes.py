@@ -26,7 +26,7 @@ URL_PREFIX = "/api/cometchat"
 # Where init_app leaves the client and the caller check for the views.
 CLIENT = "token_server.client"
 IDENTIFY_CALLER = "token_server.authenticator"
-MINT_FIELDS = frozenset({"name", "avatar"})
+MINT_FIELDS = frozenset({"name", "avatar", "deviceId", "fresh"})
 CREATE_FIELDS = frozenset({"uid", "name", "avatar", "link", "role", "metadata", "tags"})
 REVOKE_FIELDS = frozenset({"authToken", "all"})
 UPDATE_FIELDS = frozenset({"name", "avatar", "link", "metadata", "tags", "role"})
@@ -83,9 +83,13 @@ def no_store(response: Response, status: int = 200) -> Response:
 
 def _mint(uid: str) -> Response:
     body = read_json_object(MINT_FIELDS)
-    for key in MINT_FIELDS & set(body):
+    for key in {"name", "avatar"} & set(body):
         if not isinstance(body[key], str):
             raise bad_request(f"The {key} must be a string.", key)
+    device_id, fresh = sessions_views.device_fields(body)
+    if device_id is not None:
+        name, avatar = body.get("name"), body.get("avatar")
+        return sessions_views.device_login(uid, device_id, fresh=fresh, name=name, avatar=avatar)
     token, created = client().mint_token(uid, name=body.get("name"), avatar=body.get("avatar"))
     metrics.count_mint(user_created=created)
     return no_store(jsonify({"uid": token.uid, "authToken": token.auth_token}))
@@ -143,10 +147,13 @@ def revoke(uid: str) -> Response:
         token = body["authToken"]
         if not isinstance(token, str):
             raise bad_request("The authToken must be a string.", "authToken")
-        client().delete_auth_token(uid, check_auth_token(token))
+        token = check_auth_token(token)
+        client().delete_auth_token(uid, token)
+        sessions_views.device_tokens().forget_token(uid, token)
         return no_store(jsonify({"uid": uid, "revoked": "token"}))
     if set(body) == {"all"} and body["all"] is True:  # not 1, not "true"
         client().flush_auth_tokens(uid)
+        sessions_views.device_tokens().forget_all(uid)
         return no_store(jsonify({"uid": uid, "revoked": "all"}))
     raise bad_request('Send {"authToken": "<token>"} to revoke one token, or {"all": true} to revoke all.')
 
@@ -189,4 +196,9 @@ def delete_user(uid: str) -> Response:
         raise bad_request("permanent must be true or false.", "permanent")
     read_json_object(frozenset())  # options go in the query string; a body is refused
     lifecycle.deprovision(client(), uid, permanent=mode == "permanent")
+    sessions_views.device_tokens().forget_all(uid)
     return no_store(jsonify({"uid": uid, "deleted": mode}))
+
+
+# The device-session views (GET/DELETE .../sessions) register on ``bp`` too.
+from .sessions import views as sessions_views  # noqa: E402

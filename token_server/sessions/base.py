@@ -1,0 +1,72 @@
+"""What a session store keeps, and the calls every store answers.
+
+A store never sees a usable token: the service seals it first (:mod:`.crypto`), so a store
+holds ``sealed`` text only. Every call may raise (the store is down, locked or slow); the
+service wraps each in a :class:`cometchat.breaker.StoreBreaker` and never lets one fail a login.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Protocol
+
+# How long a device's mint lock lives when its holder dies mid-mint (seconds): longer than
+# one login's upstream deadline, so a slow mint keeps it.
+LOCK_TTL = 30.0
+
+
+@dataclass(frozen=True)
+class StoredSession:
+    """One device's current token, sealed, with CometChat's createdAt and our last use (epoch s)."""
+
+    device_id: str
+    sealed: str
+    created_at: int
+    last_used_at: int
+
+    def __repr__(self) -> str:  # sealed text is still a credential's envelope: keep it out of logs
+        return (
+            f"StoredSession(device_id={self.device_id!r}, created_at={self.created_at}, "
+            f"last_used_at={self.last_used_at})"
+        )
+
+    def to_json(self) -> str:
+        return json.dumps({"t": self.sealed, "c": self.created_at, "u": self.last_used_at}, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, device_id: str, raw: str | bytes) -> StoredSession:
+        data = json.loads(raw)
+        return cls(device_id, str(data["t"]), int(data["c"]), int(data["u"]))
+
+
+class SessionStore(Protocol):
+    """Device id -> sealed token, per uid; shared by every worker that points at it."""
+
+    def get(self, uid: str, device_id: str) -> StoredSession | None: ...
+
+    def swap(self, uid: str, session: StoredSession) -> StoredSession | None:
+        """Store ``session`` and return the one it replaced, in one atomic step."""
+        ...
+
+    def touch(self, uid: str, device_id: str, last_used_at: int) -> None: ...
+
+    def delete(self, uid: str, device_id: str) -> StoredSession | None:
+        """Forget one device; return what was stored (None: nothing was)."""
+        ...
+
+    def devices(self, uid: str) -> list[StoredSession]: ...
+
+    def delete_all(self, uid: str) -> list[StoredSession]: ...
+
+    def acquire(self, uid: str, device_id: str, owner: str, ttl: float = LOCK_TTL) -> bool:
+        """Take the device's mint lock (compare-and-set); False while another owner holds it."""
+        ...
+
+    def release(self, uid: str, device_id: str, owner: str) -> None: ...
+
+    def ping(self) -> None:
+        """Raise when the store does not answer (for readiness checks)."""
+        ...
+
+    def close(self) -> None: ...

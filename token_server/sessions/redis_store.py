@@ -1,0 +1,100 @@
+"""The Redis store: one for the whole fleet (``SESSION_STORE_URI=redis://...``, by default the
+rate-limit store's Redis). A user's devices are one hash; a device's mint lock is a key set
+with ``NX`` and an expiry. Socket timeouts of ``STORE_TIMEOUT`` and no retries: a Redis that
+is down or hung fails a call within 250 ms, and the service's breaker then skips it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from cometchat.breaker import STORE_TIMEOUT
+
+from .base import LOCK_TTL, StoredSession
+
+PREFIX = "cometchat:device-sessions"
+# Delete the lock only if we still hold it (a lock that expired may be someone else's now).
+RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+TOUCH = (
+    "local raw = redis.call('HGET', KEYS[1], ARGV[1]) if not raw then return 0 end "
+    "local s = cjson.decode(raw) if tonumber(ARGV[2]) > s['u'] then s['u'] = tonumber(ARGV[2]) "
+    "redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(s)) end return 1"
+)
+
+
+def _user_key(uid: str) -> str:
+    return f"{PREFIX}:{{{uid}}}"  # {uid}: a user's keys share one Redis Cluster slot
+
+
+def _lock_key(uid: str, device_id: str) -> str:
+    return f"{PREFIX}:{{{uid}}}:lock:{device_id}"
+
+
+class RedisSessionStore:
+    def __init__(self, client: redis.Redis) -> None:
+        self._redis = client
+        self._release = client.register_script(RELEASE)
+        self._touch = client.register_script(TOUCH)
+
+    @classmethod
+    def from_url(cls, url: str, *, timeout: float = STORE_TIMEOUT) -> RedisSessionStore:
+        # redis-py retries timeouts 3 times with backoff by default: one bounded attempt instead.
+        client = redis.Redis.from_url(
+            url.removeprefix("redis+") if url.startswith("redis+unix://") else url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),
+        )
+        return cls(client)
+
+    def get(self, uid: str, device_id: str) -> StoredSession | None:
+        raw = self._redis.hget(_user_key(uid), device_id)
+        return StoredSession.from_json(device_id, raw) if raw else None  # type: ignore[arg-type]
+
+    def swap(self, uid: str, session: StoredSession) -> StoredSession | None:
+        key = _user_key(uid)
+        pipe = self._redis.pipeline(transaction=True)  # MULTI/EXEC: read and write as one step
+        pipe.hget(key, session.device_id)
+        pipe.hset(key, session.device_id, session.to_json())
+        previous, _ = pipe.execute()
+        return StoredSession.from_json(session.device_id, previous) if previous else None
+
+    def touch(self, uid: str, device_id: str, last_used_at: int) -> None:
+        self._touch(keys=[_user_key(uid)], args=[device_id, last_used_at])
+
+    def delete(self, uid: str, device_id: str) -> StoredSession | None:
+        key = _user_key(uid)
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.hget(key, device_id)
+        pipe.hdel(key, device_id)
+        previous, _ = pipe.execute()
+        return StoredSession.from_json(device_id, previous) if previous else None
+
+    def devices(self, uid: str) -> list[StoredSession]:
+        found: dict[Any, Any] = self._redis.hgetall(_user_key(uid))  # type: ignore[assignment]
+        sessions = [StoredSession.from_json(device.decode(), raw) for device, raw in found.items()]
+        return sorted(sessions, key=lambda s: s.created_at, reverse=True)
+
+    def delete_all(self, uid: str) -> list[StoredSession]:
+        key = _user_key(uid)
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.hgetall(key)
+        pipe.delete(key)
+        found, _ = pipe.execute()
+        return [StoredSession.from_json(device.decode(), raw) for device, raw in found.items()]
+
+    def acquire(self, uid: str, device_id: str, owner: str, ttl: float = LOCK_TTL) -> bool:
+        return bool(self._redis.set(_lock_key(uid, device_id), owner, nx=True, px=int(ttl * 1000)))
+
+    def release(self, uid: str, device_id: str, owner: str) -> None:
+        self._release(keys=[_lock_key(uid, device_id)], args=[owner])
+
+    def ping(self) -> None:
+        self._redis.ping()
+
+    def close(self) -> None:
+        self._redis.close()
