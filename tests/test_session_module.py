@@ -512,3 +512,33 @@ def test_a_saved_chat_session_signs_the_calls_sdk_in_with_its_token_and_no_reque
     assert signed_in(h, uid)["uid"] == uid
     assert len(h.posts("/api/cometchat/token/")) == asked
     assert h.js("CometChatCalls.getUserAuthToken()") == token
+
+
+# ---- the live page's Calls SDK settings -----------------------------------------------------
+
+EMULATED = {"COMETCHAT_EMULATOR": "1", "TOKEN_SERVER_DEV": "1"}
+GOOD_URL = "https://cdn.example.com/calls-sdk-javascript@5.0.0/index.umd.js"
+GOOD_HASH = "sha384-" + "A" * 64
+
+
+def test_calls_sdk_settings_are_both_or_neither_and_well_formed() -> None:
+    from token_server.config import ConfigError, load_settings
+
+    settings = load_settings(
+        {**EMULATED, "COMETCHAT_CALLS_SDK_URL": GOOD_URL, "COMETCHAT_CALLS_SDK_INTEGRITY": GOOD_HASH}
+    )
+    assert (settings.calls_sdk_url, settings.calls_sdk_integrity) == (GOOD_URL, GOOD_HASH)
+    assert load_settings(EMULATED).calls_sdk_url is None
+    for url, integrity, words in (
+        (GOOD_URL, None, "together"),
+        (None, GOOD_HASH, "together"),
+        ("http://cdn.example.com/calls.js", GOOD_HASH, "https://"),
+        ("https://cdn.example.com/calls.js 'unsafe-inline'", GOOD_HASH, "https://"),
+        ("https://cdn.example.com/calls.js;script-src *", GOOD_HASH, "https://"),
+        (GOOD_URL, "sha384-" + "A" * 60, "integrity hash"),  # 45 bytes: not a sha384 digest
+        (GOOD_URL, "md5-" + "A" * 24, "integrity hash"),
+        (GOOD_URL, GOOD_HASH + " sha256-x", "integrity hash"),
+    ):
+        env = {**EMULATED, "COMETCHAT_CALLS_SDK_URL": url or "", "COMETCHAT_CALLS_SDK_INTEGRITY": integrity or ""}
+        with pytest.raises(ConfigError, match=words):
+            load_settings(env)

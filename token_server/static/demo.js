@@ -375,6 +375,7 @@ async function start() {
     button.addEventListener("click", () => { $("uid").value = button.dataset.uid; signIn(button.dataset.uid); });
   });
 
+  const found = callsSdk();
   SDK = window.CometChat;
   if (!SDK || typeof SDK.init !== "function") {
     setStatus("The chat SDK is not available.");
@@ -392,7 +393,6 @@ async function start() {
     .autoEstablishSocketConnection(true).build();
   try {
     await SDK.init(config.appId, settings);
-    const found = callsSdk();
     Calls = found ? await initCalls(found) : null;
     const saved = await SDK.getLoggedinUser();
     if (!saved) { showLogin(); return; }
