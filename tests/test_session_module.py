@@ -542,3 +542,26 @@ def test_calls_sdk_settings_are_both_or_neither_and_well_formed() -> None:
         env = {**EMULATED, "COMETCHAT_CALLS_SDK_URL": url or "", "COMETCHAT_CALLS_SDK_INTEGRITY": integrity or ""}
         with pytest.raises(ConfigError, match=words):
             load_settings(env)
+
+
+@pytest.fixture
+def silent_server() -> Iterator[str]:
+    """A loopback port that accepts connections and never answers."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    listener.close()
+
+
+def test_a_token_server_that_never_answers_is_given_up_on(harness, silent_server) -> None:
+    h = harness.open()
+    h.js(
+        "window.session = createSession({CometChat, tokenUrl: arg + '/api/cometchat/token', timeoutMs: 300})",
+        silent_server,
+    )
+    # Bounded here too: without the module's own limit this resolves "HUNG" after 10 s.
+    result = h.js("Promise.race([outcome(session.signIn()), new Promise((r) => setTimeout(() => r('HUNG'), 10000))])")
+    assert result != "HUNG" and result["code"] == "TIMEOUT"

@@ -18,6 +18,8 @@
  * result says whether the server revoked the token.
  * Every failure rejects with a SessionError whose `code` is the token server's error code,
  * the SDK's, or one of this module's: NETWORK_ERROR, TIMEOUT, BAD_RESPONSE.
+ * Options beside the contract's: `timeoutMs` (each request to the token server, default
+ * 15000) and `fetch` (default the browser's; the demo page passes one that shows each call).
  */
 
 const DEVICE_KEY = "cometchat-session:deviceId";
