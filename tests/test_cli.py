@@ -27,9 +27,10 @@ NO_CONFIG = {
 
 
 @pytest.fixture
-def run(emulator):
+def run(emulator, tmp_path):
     """``run(*args)`` -> click Result, configured for the emulator like the server would be."""
     env = {**NO_CONFIG, **SKIP_DOTENV, "COMETCHAT_BASE_URL": emulator.base_url, "COMETCHAT_API_KEY": EMULATOR_KEY}
+    env["SESSION_STORE_URI"] = f"sqlite:///{tmp_path}/device-sessions.sqlite3"  # never the working directory's
 
     def invoke(*args: str, **env_overrides: str | None):
         return CliRunner().invoke(cli, list(args), env={**env, **env_overrides}, catch_exceptions=False)

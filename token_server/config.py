@@ -246,16 +246,16 @@ def parse_duration(text: str) -> float:
 
 
 def _session_settings(
-    env: Mapping[str, str], problems: list[str], *, mode: Mode, emulator: bool, api_key: str | None, ratelimit_uri: str
+    env: Mapping[str, str], problems: list[str], *, emulator: bool, api_key: str | None, ratelimit_uri: str
 ) -> tuple[str, tuple[str, ...], float | None]:
-    """The store: SESSION_STORE_URI; else the rate-limit store's Redis; else in-process memory for
-    ``python server.py`` and the emulator (whose tokens die with the process too); else a SQLite file."""
+    """The store: SESSION_STORE_URI; else the rate-limit store's Redis; else in-process memory with the
+    embedded emulator (``python server.py``'s default: its tokens die with the process too); else a SQLite file."""
     uri = (env.get("SESSION_STORE_URI") or "").strip()
     if not uri:
         if ratelimit_uri.startswith(("redis://", "rediss://", "redis+unix://")):
             uri = ratelimit_uri
         else:
-            uri = "memory://" if mode == "embedded" or emulator else DEFAULT_SESSION_SQLITE
+            uri = "memory://" if emulator else DEFAULT_SESSION_SQLITE
     if not (uri.startswith(("redis://", "rediss://", "redis+unix://")) or uri == "memory://"):
         if not uri.startswith("sqlite:///") or uri == "sqlite:///":
             problems.append(f"SESSION_STORE_URI must be redis://..., sqlite:///path or memory:// (got {uri!r})")
@@ -420,7 +420,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, mode: Mode = "product
 
     ratelimit_uri = get("RATELIMIT_STORAGE_URI") or DEFAULT_RATELIMIT_STORAGE_URI
     session_store_uri, session_store_keys, token_max_age = _session_settings(
-        env, problems, mode=mode, emulator=emulator, api_key=api_key, ratelimit_uri=ratelimit_uri
+        env, problems, emulator=emulator, api_key=api_key, ratelimit_uri=ratelimit_uri
     )
 
     if problems:

@@ -147,6 +147,9 @@ def create_control_blueprint(state: EmulatorState, *, name: str = "cometchat_emu
             if latency is not None:
                 latency = seconds_value(latency, "latency_ms")
             limits = {arg: int(body[key]) for key, arg in LIMIT_SETTINGS.items() if body.get(key) is not None}
+            offset = body.get("clock_offset_s")
+            if offset is not None and (isinstance(offset, bool) or not isinstance(offset, int)):
+                raise ValueError("clock_offset_s must be a whole number of seconds")
             minute = body.get("minute_seconds")
             if minute is not None and seconds_value(minute, "minute_seconds") <= 0:
                 raise ValueError("minute_seconds must be positive")
@@ -159,6 +162,8 @@ def create_control_blueprint(state: EmulatorState, *, name: str = "cometchat_emu
             if latency is not None:
                 state.latency = float(latency) / 1000.0
             state.set_limits(**limits)
+            if offset is not None:
+                state.clock_offset = offset
             if minute is not None:
                 state.quota.minute_seconds = float(minute)
                 state.quota.reset_counts()
@@ -168,6 +173,7 @@ def create_control_blueprint(state: EmulatorState, *, name: str = "cometchat_emu
                 "latency_ms": state.latency * 1000,
                 "limits": dict(state.quota.limits),
                 "minute_seconds": state.quota.minute_seconds,
+                "clock_offset_s": state.clock_offset,
             }
         ), 200
 

@@ -80,6 +80,8 @@ class EmulatorState:
         # The last X-Request-IDs received, newest last, so a test can follow a request here.
         self.request_ids: deque[str] = deque(maxlen=REQUEST_IDS_KEPT)
         self.peers: set[tuple[Any, Any]] = set()
+        # Seconds added to the clock that stamps new tokens' createdAt (a test ages tokens with it).
+        self.clock_offset = 0
         self._order = itertools.count()
         self.reset()
 
@@ -94,6 +96,7 @@ class EmulatorState:
             self.requests = 0
             self.rate_limited = 0
             self.request_ids.clear()
+            self.clock_offset = 0
             for uid, name, avatar in TEST_USERS:
                 self._insert(uid, {"name": name, "avatar": avatar})
 
@@ -276,13 +279,13 @@ class EmulatorState:
     # ---- tokens ----------------------------------------------------------------------
 
     def _mint(self, record: _UserRecord) -> dict[str, Any]:
-        created = _now()
+        created = _now() + self.clock_offset
         token = {
             "uid": record.data["uid"],
             "authToken": f"{record.data['uid']}_{created:010d}{secrets.token_hex(15)}",
             "createdAt": created,
         }
-        if len(record.tokens) == MAX_VALID_TOKENS:  # the 101st silently invalidates the oldest
+        if len(record.tokens) == MAX_VALID_TOKENS:  # the 101st silently archives the oldest: no longer listed or valid
             self.tokens.pop(record.tokens[0]["authToken"], None)
         record.tokens.append(token)
         self.tokens[token["authToken"]] = record.data["uid"]

@@ -20,7 +20,8 @@ import click
 
 from cometchat import CometChatClient, CometChatError, UpstreamAuthError, ValidationError
 
-from ..config import ConfigError, load_dotenv_file, load_settings
+from ..config import ConfigError, Settings, load_dotenv_file, load_settings
+from ..sessions import DeviceTokens
 from ..user_import import InputError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -66,13 +67,16 @@ def _error_text(exc: CometChatError) -> str:
     return str(exc) + (f" ({details})" if details else "")
 
 
-def build_client() -> CometChatClient:
+def cli_settings() -> Settings:
+    load_dotenv_file()
+    return load_settings(os.environ, mode="embedded")
+
+
+def build_client(settings: Settings | None = None) -> CometChatClient:
     """The client the server would use, from the same environment and ``.env``."""
     from .. import _build_client  # the server's own wiring, embedded emulator included
 
-    load_dotenv_file()
-    settings = load_settings(os.environ, mode="embedded")
-    client, emulator = _build_client(settings)
+    client, emulator = _build_client(settings or cli_settings())
     if emulator is not None:
         click.echo("note: no CometChat credentials, so an embedded emulator: nothing persists (see --help)", err=True)
     return client
@@ -83,12 +87,29 @@ class Context:
 
     def __init__(self) -> None:
         self._client: CometChatClient | None = None
+        self._settings: Settings | None = None
+        self._sessions: DeviceTokens | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = cli_settings()
+        return self._settings
 
     @property
     def client(self) -> CometChatClient:
         if self._client is None:
-            self._client = build_client()
+            self._client = build_client(self.settings)
         return self._client
+
+    @property
+    def sessions(self) -> DeviceTokens:
+        """The server's device sessions (its store and key): what the CLI revokes, it forgets there too."""
+        if self._sessions is None:
+            from .. import build_device_tokens
+
+            self._sessions = build_device_tokens(self.settings)
+        return self._sessions
 
 
 pass_context = click.make_pass_decorator(Context, ensure=True)
@@ -109,4 +130,4 @@ def main() -> None:
 
 
 # The command groups register themselves on ``cli``.
-from . import importing, tokens, users  # noqa: E402, F401
+from . import importing, pruning, tokens, users  # noqa: E402, F401

@@ -49,6 +49,7 @@ def list_tokens(ctx: Context, uid: str, as_json: bool) -> None:
 def revoke(ctx: Context, uid: str, auth_token: str, as_json: bool) -> None:
     """Revoke one token (log one device out)."""
     ctx.client.delete_auth_token(uid, auth_token)
+    ctx.sessions.forget_token(uid.lower(), auth_token)
     emit({"uid": uid.lower(), "revoked": "token"}, as_json=as_json, columns=("uid", "revoked"))
 
 
@@ -59,4 +60,5 @@ def revoke(ctx: Context, uid: str, auth_token: str, as_json: bool) -> None:
 def flush(ctx: Context, uid: str, as_json: bool) -> None:
     """Revoke every token of a user (sign out everywhere)."""
     ctx.client.flush_auth_tokens(uid)
+    ctx.sessions.forget_all(uid.lower())
     emit({"uid": uid.lower(), "revoked": "all"}, as_json=as_json, columns=("uid", "revoked"))

@@ -120,6 +120,12 @@ def update_user(
     emit(user.to_dict(), as_json=as_json, columns=DETAIL_COLUMNS)
 
 
+def _forgotten(ctx: Context, uid: str, outcome: str) -> str:
+    """Every token of ``uid`` was revoked: forget its devices in the session store too."""
+    ctx.sessions.forget_all(uid.lower())
+    return outcome
+
+
 def _each(uids: Sequence[str], action: Callable[[str], str], *, as_json: bool) -> None:
     """Run ``action`` for every uid, report each outcome, exit 1 if any failed."""
     results: list[dict[str, Any]] = []
@@ -142,7 +148,7 @@ def deactivate(ctx: Context, uids: tuple[str, ...], as_json: bool) -> None:
 
     The same steps, in the same order, as DELETE /api/cometchat/users/<uid>; a uid that is
     already deactivated or unknown counts as done."""
-    _each(uids, lambda uid: lifecycle.deprovision(ctx.client, uid), as_json=as_json)
+    _each(uids, lambda uid: _forgotten(ctx, uid, lifecycle.deprovision(ctx.client, uid)), as_json=as_json)
 
 
 @users.command("reactivate")
@@ -190,4 +196,6 @@ def delete(ctx: Context, uids: tuple[str, ...], yes: bool, as_json: bool) -> Non
         if not click.get_text_stream("stdin").isatty():
             raise click.UsageError("deleting for good needs --yes when not run from a terminal")
         click.confirm(f"Delete {len(uids)} user(s) permanently?", abort=True)
-    _each(uids, lambda uid: lifecycle.deprovision(ctx.client, uid, permanent=True), as_json=as_json)
+    _each(
+        uids, lambda uid: _forgotten(ctx, uid, lifecycle.deprovision(ctx.client, uid, permanent=True)), as_json=as_json
+    )

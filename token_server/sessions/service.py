@@ -76,6 +76,10 @@ class DeviceTokens:
         self.breaker = breaker or StoreBreaker("session")
         self.lock_wait = lock_wait
 
+    def ping(self) -> None:
+        """Raise when the store does not answer (a readiness check's hook); bounded like every store call."""
+        self.store.ping()
+
     # ---- the login path ----------------------------------------------------------------
 
     def _usable(self, uid: str, stored: StoredSession | None) -> AuthToken | None:
@@ -185,9 +189,13 @@ class DeviceTokens:
 
     def forget_token(self, uid: str, token: str) -> None:
         """After a token was revoked elsewhere: forget the device that held it (best effort)."""
+        self.forget_tokens(uid, {token})
+
+    def forget_tokens(self, uid: str, tokens: set[str]) -> None:
+        """After tokens were revoked elsewhere (the revoke route, the CLI): forget the devices that held them."""
         empty: list[StoredSession] = []
         stored = self.breaker.call(lambda: self.store.devices(uid), empty)
-        for device_id in [s.device_id for s in stored if self.cipher.open(s.sealed) == token]:
+        for device_id in [s.device_id for s in stored if self.cipher.open(s.sealed) in tokens]:
             self.breaker.call(partial(self.store.delete, uid, device_id), None)
 
     def forget_all(self, uid: str) -> None:

@@ -43,14 +43,15 @@ class SqliteSessionStore:
         self._ready = False
 
     def _connect(self) -> sqlite3.Connection:
+        if not self._ready:
+            # Owner-only: the file holds sealed tokens, of no use without the key, and nobody else's business.
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)
         if not self._ready:
             self._prepare(conn)
         return conn
 
     def _prepare(self, conn: sqlite3.Connection) -> None:
-        # Owner-only: the file holds sealed tokens, of no use without the key, and of nobody else's business.
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         conn.execute("PRAGMA journal_mode=WAL")
         for statement in SCHEMA:
             conn.execute(statement)
