@@ -10,6 +10,7 @@
  * Authorization: Bearer <user JWT>). Every step is shown in the flow panel (flow.js).
  */
 import { createSession } from "/static/cometchat-session.js";
+import { tracedCalls, tracedChat, tracedFetch } from "./demo-trace.js";
 
 const config = JSON.parse(document.getElementById("demo-config").textContent);
 const UID_RE = /^[A-Za-z0-9_-]{1,100}$/;
@@ -68,46 +69,6 @@ function logEvent(name, detail) {
   $("events").appendChild(item);
 }
 
-function traceOf(response) {
-  try { return JSON.parse(response.headers.get(config.traceHeader) || "null"); } catch (e) { return null; }
-}
-
-// What a token-server answer held, in words (secrets masked).
-function describe(data) {
-  if (!data) { return ""; }
-  if (data.authToken && data.user) { return "created " + data.user.uid + ", authToken " + flow.mask(data.authToken); }
-  if (data.authToken) {
-    return "uid " + data.uid + ", authToken " + flow.mask(data.authToken) +
-      (data.deviceId ? ", device " + data.deviceId + (data.reused ? ", reused" : ", new token") : "");
-  }
-  if (data.jwt) { return "jwt " + flow.mask(data.jwt) + " for uid " + data.uid + ", expires in " + data.expiresIn + " s"; }
-  if (data.revoked !== undefined) { return "device " + data.deviceId + " revoked (" + data.revoked + ")"; }
-  if (data.user) { return "user " + data.user.uid + " exists"; }
-  return "";
-}
-
-// fetch, shown in the flow panel: every call to the token server, the module's included.
-function tracedFetch(url, init) {
-  const options = init || {};
-  const method = options.method || "GET";
-  const headers = options.headers || {};
-  const bearer = headers.Authorization ? headers.Authorization.replace(/^Bearer /, "") : null;
-  const path = new URL(url, location.href).pathname;
-  const step = flow.server(method, path, bearer ? "Authorization: Bearer " + flow.mask(bearer) : "");
-  return fetch(url, options).then(
-    (response) => response.clone().json().catch(() => ({})).then((data) => {
-      const error = !response.ok && ((data && data.error) || { code: "HTTP_" + response.status });
-      const id = response.headers.get("X-Request-ID");
-      step.end(String(response.status), response.ok, (error ? error.code : describe(data)) +
-        (id ? "  (request " + id + ")" : ""));
-      const trace = traceOf(response);
-      if (trace) { step.upstream(trace); }
-      return response;
-    }),
-    (error) => { step.end("no answer", false); throw error; }
-  );
-}
-
 // The page's own calls (not the module's): JSON in and out, errors thrown with their code.
 function call(method, route, body, bearer) {
   const headers = { Accept: "application/json" };
@@ -122,38 +83,6 @@ function call(method, route, body, bearer) {
 }
 
 function api(method, path, body, bearer) { return call(method, config.apiBase + path, body, bearer); }
-
-// An SDK call shown as a step in the flow panel.
-function traced(label, run, outcome) {
-  const step = flow.sdk(label);
-  return Promise.resolve().then(run).then(
-    (value) => { step.end("ok", true, outcome ? outcome(value) : ""); return value; },
-    (error) => { step.end("failed", false, error && (error.code || error.errorCode)); throw error; }
-  );
-}
-
-// The SDKs as the module sees them, with each call the module makes shown in the flow.
-function tracedChat() {
-  return {
-    getLoggedinUser: () => traced("CometChat.getLoggedinUser()", () => SDK.getLoggedinUser(),
-      (user) => user ? "saved session for " + user.getUid() : "no saved session"),
-    login: (token) => traced("CometChat.login(\"" + flow.mask(token) + "\")", () => SDK.login(token),
-      (user) => "logged in as " + user.getUid()),
-    logout: () => traced("CometChat.logout()", () => SDK.logout())
-  };
-}
-
-function tracedCalls() {
-  if (!Calls) { return null; }
-  return {
-    getLoggedInUser: () => Calls.getLoggedInUser(),
-    getUserAuthToken: () => Calls.getUserAuthToken(),
-    isUserLoggedIn: () => Calls.isUserLoggedIn(),
-    loginWithAuthToken: (token) => traced("CometChatCalls.loginWithAuthToken(\"" + flow.mask(token) + "\")",
-      () => Calls.loginWithAuthToken(token), (user) => "Calls SDK signed in as " + user.uid + " with the same token"),
-    logout: () => traced("CometChatCalls.logout()", () => Calls.logout())
-  };
-}
 
 // The production path's first step: a user JWT. Here the dev-mode helper signs it; in
 // production the app's identity provider does, and the token server only verifies it.
@@ -173,8 +102,8 @@ function jwtFor(uid) {
 function sessionFor(uid, how) {
   localStorage.setItem(CALLER_KEY, how);
   return createSession({
-    CometChat: tracedChat(),
-    CometChatCalls: tracedCalls(),
+    CometChat: tracedChat(SDK),
+    CometChatCalls: Calls ? tracedCalls(Calls) : null,
     tokenUrl: config.apiBase + (how === "spa" ? "/token" : "/token/" + encodeURIComponent(uid)),
     headers: how === "spa" ? async () => ({ Authorization: "Bearer " + await jwtFor(uid) }) : undefined,
     fetch: tracedFetch
