@@ -76,8 +76,9 @@ function uidOf(user) {
   return typeof user.getUid === "function" ? user.getUid() : user.uid;
 }
 
-export function createSession(options) {
-  const { CometChat, CometChatCalls = null, tokenUrl, headers = null } = options || {};
+export function createSession(given) {
+  const options = given || {};
+  const { CometChat, CometChatCalls = null, tokenUrl, headers = null } = options;
   if (!CometChat || typeof CometChat.login !== "function") {
     throw new TypeError("createSession: pass the chat SDK as CometChat (already init()ed)");
   }
