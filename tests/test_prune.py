@@ -131,6 +131,8 @@ class FakeTime:
         return self.now
 
     def sleep(self, seconds: float) -> None:
+        if len(self.slept) >= 1000:
+            raise RuntimeError("a runaway loop: slept 1000 times")
         self.slept.append(seconds)
         self.now += seconds
 

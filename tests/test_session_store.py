@@ -212,6 +212,26 @@ def test_a_redis_that_hangs_mints_fresh_within_the_bound(client, caplog) -> None
         silent.close()
     assert all(not a.reused and a.token.auth_token for a in answers)
     assert len(store_warnings(caplog)) == 1 and "Timeout" in store_warnings(caplog)[0].getMessage()
+    assert len(silent.held) == 1  # one bounded attempt, then skipped: no retries (redis-py retries 3 times by default)
+
+
+def test_a_device_token_that_landed_just_before_the_lock_is_reused(client, emulator) -> None:
+    """Another worker finished its mint between this login's read and its lock: reuse its token."""
+
+    class OtherWorkerFinishes(MemorySessionStore):
+        def acquire(self, uid, device_id, owner, ttl=30.0):
+            if self.get(uid, device_id) is None:
+                self.swap(uid, StoredSession(device_id, other.sealed, other.created_at, other.last_used_at))
+            return super().acquire(uid, device_id, owner, ttl)
+
+    store = OtherWorkerFinishes()
+    tokens = tokens_for(store)
+    minted = client.create_auth_token("cometchat-uid-4")
+    other = StoredSession("d1", tokens.cipher.seal(minted.auth_token), minted.created_at, minted.created_at)
+    calls = emulator.stats()["requests"]
+    login = tokens.login(client, "cometchat-uid-4", "d1")
+    assert login.reused and login.token.auth_token == minted.auth_token
+    assert emulator.stats()["requests"] == calls  # no second mint
 
 
 def test_a_locked_sqlite_file_mints_fresh_within_the_bound(tmp_path, client, caplog) -> None:
