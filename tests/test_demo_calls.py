@@ -5,6 +5,10 @@ server gone still logs both SDKs out and says so, and the module is served for f
 
 from __future__ import annotations
 
+import base64
+import hashlib
+
+import pytest
 import requests
 from playwright.sync_api import expect
 
@@ -18,10 +22,33 @@ from .test_browser import signed_in_as, start_server
 browser, page, server = test_browser.browser, test_browser.page, test_browser.server
 
 CALLS_URL = "https://cdn.example.com/calls-sdk-javascript@5.0.0/index.umd.js"
-CALLS_INTEGRITY = "sha384-" + "A" * 64
+# A stand-in for the build, shaped like its UMD bundle: the package's exports on one global.
+CALLS_BUILD = b'globalThis["@cometchat/calls-sdk-javascript"] = {CometChatCalls: {loginWithAuthToken() {}}};'
+CALLS_INTEGRITY = "sha384-" + base64.b64encode(hashlib.sha384(CALLS_BUILD).digest()).decode()
 
 
-def test_live_mode_loads_the_configured_calls_sdk_with_its_hash(page, tmp_path) -> None:
+def serve_calls_build(page) -> None:
+    page.route(
+        CALLS_URL,
+        lambda route: route.fulfill(
+            body=CALLS_BUILD, content_type="text/javascript", headers={"Access-Control-Allow-Origin": "*"}
+        ),
+    )
+
+
+@pytest.mark.parametrize("build_matches", [True, False])
+def test_live_mode_loads_the_configured_calls_sdk_with_its_hash(page, tmp_path, build_matches) -> None:
+    if not build_matches:  # the host served other bytes than the operator hashed: the browser refuses them
+        page.route(
+            CALLS_URL,
+            lambda route: route.fulfill(
+                body=b"globalThis.tampered = true;",
+                content_type="text/javascript",
+                headers={"Access-Control-Allow-Origin": "*"},
+            ),
+        )
+    else:
+        serve_calls_build(page)
     proc, root = start_server(
         tmp_path,
         {
@@ -43,6 +70,8 @@ def test_live_mode_loads_the_configured_calls_sdk_with_its_hash(page, tmp_path) 
         assert scripts.split() == ["script-src", "'self'", demo.SDK_URL, CALLS_URL]  # that URL, not its host
         expect(page.locator("#mode")).to_contain_text("Calls SDK v5 from")
         expect(page.locator("#calls-note")).to_be_hidden()
+        loaded = "window['@cometchat/calls-sdk-javascript'] !== undefined || window.tampered === true"
+        assert page.evaluate(loaded) is build_matches
     finally:
         proc.stop()
 

@@ -264,11 +264,11 @@ function tryOther() {
     .then(() => { result.hidden = false; });
 }
 
-// The Calls SDK v5: the stand-in offline; live, the build the operator configured (its UMD
-// global may be the class itself or a namespace holding it: unconfirmed, both are accepted).
+// The Calls SDK v5: the stand-in offline (window.CometChatCalls); live, the build the operator
+// configured, whose UMD bundle puts the package's exports on globalThis["@cometchat/calls-sdk-javascript"].
 function callsSdk() {
-  const global = window.CometChatCalls;
-  const found = global && (typeof global.loginWithAuthToken === "function" ? global : global.CometChatCalls);
+  const bundle = window["@cometchat/calls-sdk-javascript"];
+  const found = (bundle && bundle.CometChatCalls) || window.CometChatCalls;
   if (config.callsSdk === "not-configured") {
     $("calls-note").textContent = "Calls SDK v5: not loaded. Set COMETCHAT_CALLS_SDK_URL and " +
       "COMETCHAT_CALLS_SDK_INTEGRITY to load it and sign it in with the same token.";
