@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from token_server.config import DEFAULT_SESSION_SQLITE, ConfigError, load_settings
+from token_server.config import ConfigError, load_settings
+from token_server.session_config import DEFAULT_SESSION_SQLITE
 
 from .helpers import app_env
 

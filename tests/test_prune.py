@@ -4,6 +4,7 @@ kept, paced, resumable from its journal, and the devices that held them forgotte
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 from click.testing import CliRunner
@@ -175,3 +176,12 @@ def test_a_quota_that_never_frees_stops_the_run(tmp_path) -> None:
     with pytest.raises(PruneStopped):
         pruner.prune_user("u1", PruneSummary())
     assert len(fake.slept) == MAX_RATE_LIMITED - 1 and journal.done == set()
+
+
+def test_prune_warns_of_a_user_near_cometchats_token_cap(emulator, emulator_client, tmp_path, caplog) -> None:
+    for _ in range(91):
+        emulator_client.create_auth_token("cometchat-uid-1")
+    pruner = Pruner(emulator_client, PruneJournal(tmp_path / "j"), older_than=DAY, per_minute=20_000)
+    with caplog.at_level(logging.WARNING, "token_server.sessions"):
+        assert pruner.run(["cometchat-uid-1"]).kept == 91
+    assert any("91 of CometChat's 100" in r.getMessage() for r in caplog.records)

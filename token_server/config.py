@@ -24,6 +24,7 @@ from cometchat.client import (
 )
 
 from .callsdk import check_calls_sdk
+from .session_config import session_settings
 
 Mode = Literal["production", "embedded"]
 
@@ -230,54 +231,6 @@ def _check_uid_mapping(env: Mapping[str, str], mapping: str, claim: str, problem
         )
 
 
-# ---- device sessions: SESSION_STORE_URI, SESSION_STORE_KEY, TOKEN_MAX_AGE ----------------
-DEFAULT_SESSION_SQLITE = "sqlite:///instance/device-sessions.sqlite3"  # relative to the working directory
-MIN_SESSION_KEY_LENGTH = 32
-DURATION = re.compile(r"([0-9]+)\s*([smhd]?)")
-DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(text: str) -> float:
-    """``30d``, ``12h``, ``90m``, ``3600s`` or plain seconds; ValueError for anything else or 0."""
-    match = DURATION.fullmatch(text.strip().lower())
-    if not match or int(match.group(1)) <= 0:
-        raise ValueError(f"not a positive duration: {text!r}")
-    return float(int(match.group(1)) * DURATION_UNITS[match.group(2)])
-
-
-def _session_settings(
-    env: Mapping[str, str], problems: list[str], *, emulator: bool, api_key: str | None, ratelimit_uri: str
-) -> tuple[str, tuple[str, ...], float | None]:
-    """The store: SESSION_STORE_URI; else the rate-limit store's Redis; else in-process memory with the
-    embedded emulator (``python server.py``'s default: its tokens die with the process too); else a SQLite file."""
-    uri = (env.get("SESSION_STORE_URI") or "").strip()
-    if not uri:
-        if ratelimit_uri.startswith(("redis://", "rediss://", "redis+unix://")):
-            uri = ratelimit_uri
-        else:
-            uri = "memory://" if emulator else DEFAULT_SESSION_SQLITE
-    if not (uri.startswith(("redis://", "rediss://", "redis+unix://")) or uri == "memory://"):
-        if not uri.startswith("sqlite:///") or uri == "sqlite:///":
-            problems.append(f"SESSION_STORE_URI must be redis://..., sqlite:///path or memory:// (got {uri!r})")
-    keys = _list(env.get("SESSION_STORE_KEY"))
-    if any(len(key) < MIN_SESSION_KEY_LENGTH for key in keys):
-        problems.append(f"SESSION_STORE_KEY: every key must be at least {MIN_SESSION_KEY_LENGTH} characters")
-    if not keys and api_key:
-        keys = (api_key,)  # derived with HKDF, never used as is (token_server/sessions/crypto.py)
-    if not keys and uri != "memory://":
-        problems.append(
-            "SESSION_STORE_KEY is needed to seal device tokens in a shared store (no REST key to derive one from)"
-        )
-    max_age = None
-    raw_age = (env.get("TOKEN_MAX_AGE") or "").strip()
-    if raw_age:
-        try:
-            max_age = parse_duration(raw_age)
-        except ValueError:
-            problems.append(f"TOKEN_MAX_AGE must be seconds or a duration like 30d, 12h (got {raw_age!r})")
-    return uri, keys, max_age
-
-
 def load_settings(env: Mapping[str, str] | None = None, *, mode: Mode = "production") -> Settings:
     """Build Settings from environment-style names.
 
@@ -419,9 +372,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, mode: Mode = "product
     calls_sdk_url, calls_sdk_integrity = check_calls_sdk(env, problems)
 
     ratelimit_uri = get("RATELIMIT_STORAGE_URI") or DEFAULT_RATELIMIT_STORAGE_URI
-    session_store_uri, session_store_keys, token_max_age = _session_settings(
-        env, problems, emulator=emulator, api_key=api_key, ratelimit_uri=ratelimit_uri
-    )
+    sessions = session_settings(env, problems, emulator=emulator, api_key=api_key, ratelimit_uri=ratelimit_uri)
 
     if problems:
         raise ConfigError(problems)
@@ -455,7 +406,5 @@ def load_settings(env: Mapping[str, str] | None = None, *, mode: Mode = "product
         metrics_token=metrics_token,
         calls_sdk_url=calls_sdk_url,
         calls_sdk_integrity=calls_sdk_integrity,
-        session_store_uri=session_store_uri,
-        session_store_keys=session_store_keys,
-        token_max_age=token_max_age,
+        **sessions,  # session_store_uri, session_store_keys, token_max_age
     )

@@ -20,7 +20,7 @@ from typing import Callable, Iterable, TypeVar
 from cometchat import AuthTokenNotFoundError, CometChatClient, RateLimitedError, UidNotFoundError
 
 from ..user_import.pacing import Pacer
-from .service import DeviceTokens
+from .service import DeviceTokens, note_token_count
 
 # Revokes and listings are "other" operations (20,000 a minute): by default a quarter of that,
 # leaving the rest to the servers answering logins meanwhile.
@@ -105,6 +105,7 @@ class Pruner:
         except UidNotFoundError:
             summary.missing.append(uid)
             return
+        note_token_count(uid, len(listed))
         old = [t for t in listed if t.created_at is not None and t.created_at < cutoff]
         summary.kept += len(listed) - len(old)
         revoked: set[str] = set()

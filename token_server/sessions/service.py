@@ -24,6 +24,7 @@ from cometchat import AuthTokenNotFoundError, CometChatClient, CometChatError, U
 from cometchat.breaker import StoreBreaker
 from cometchat.models import AuthToken
 
+from .. import metrics
 from .base import SessionStore, StoredSession
 from .crypto import TokenCipher
 
@@ -35,6 +36,23 @@ LOCK_WAIT = 3.0
 LOCK_POLL = 0.02
 T = TypeVar("T")
 _FAILED = object()
+
+
+# CometChat keeps a user's newest 100 tokens; past this many, other devices are close to being logged out.
+TOKEN_LIMIT = 100
+TOKEN_WARNING = 90
+
+
+def note_token_count(uid: str, count: int) -> None:
+    """A warning and a metric when CometChat holds more than TOKEN_WARNING tokens for the user."""
+    if count > TOKEN_WARNING:
+        metrics.count_user_near_token_limit()
+        log.warning(
+            "user %s holds %d of CometChat's %d tokens: the oldest devices are about to be logged out",
+            uid,
+            count,
+            TOKEN_LIMIT,
+        )
 
 
 class StoreUnavailable(Exception):

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from flask import Flask, Response, current_app, jsonify
@@ -13,13 +12,9 @@ from ..body import read_json_object
 from ..errors import ApiError, bad_request
 from ..routes import authorize, bp, client, no_store
 from . import DEVICE_ID, DeviceTokens, MemorySessionStore, StoreUnavailable, TokenCipher
-
-log = logging.getLogger("token_server.sessions")
+from .service import TOKEN_LIMIT, note_token_count
 
 SESSIONS = "token_server.sessions"
-# CometChat keeps a user's newest 100 tokens; past this many, other devices are close to being logged out.
-TOKEN_LIMIT = 100
-TOKEN_WARNING = 90
 STORE_RETRY_AFTER = "5"
 
 
@@ -86,14 +81,7 @@ def _store_unavailable() -> ApiError:
 def upstream_token_count(uid: str) -> int:
     """How many tokens CometChat holds for the user (its token list); warns near the limit."""
     count = sum(1 for _ in client().iter_auth_tokens(uid, per_page=100))
-    if count > TOKEN_WARNING:
-        metrics.count_user_near_token_limit()
-        log.warning(
-            "user %s holds %d of CometChat's %d tokens: the oldest devices are about to be logged out",
-            uid,
-            count,
-            TOKEN_LIMIT,
-        )
+    note_token_count(uid, count)
     return count
 
 
