@@ -162,6 +162,12 @@ def test_a_server_error_rejects_with_its_code(harness, stack) -> None:
     assert result["ok"] is False and result["isError"] is True and result["code"] == "ERR_BAD_REQUEST"
     h.js("window.session = createSession({CometChat, tokenUrl: 'http://127.0.0.1:' + arg + '/t'})", free_port())
     assert h.js("outcome(session.signIn())")["code"] == "NETWORK_ERROR"
+    # headers() failing (the identity provider is down): its code, as a SessionError, no request.
+    h.js("""window.session = createSession({CometChat, tokenUrl: '/api/cometchat/token',
+        headers: async () => { throw Object.assign(new Error('down'), {code: 'IDP_DOWN'}); }})""")
+    failed = h.js("outcome(session.signIn())")
+    assert failed["code"] == "IDP_DOWN" and failed["isSessionError"] is True
+    assert not [r for r in h.requests if r.method == "POST" and r.url.endswith("/api/cometchat/token")]
 
 
 def test_a_calls_sdk_error_rejects_with_its_code(harness, stack) -> None:

@@ -17,7 +17,8 @@
  * the same headers, then logout() of each SDK, even when the server cannot be reached; the
  * result says whether the server revoked the token.
  * Every failure rejects with a SessionError whose `code` is the token server's error code,
- * the SDK's, or one of this module's: NETWORK_ERROR, TIMEOUT, BAD_RESPONSE.
+ * the SDK's, or one of this module's: NETWORK_ERROR, TIMEOUT, BAD_RESPONSE, HEADERS_FAILED
+ * (headers() threw without a code of its own).
  * Options beside the contract's: `timeoutMs` (each request to the token server, default
  * 15000) and `fetch` (default the browser's; the demo page passes one that shows each call).
  */
@@ -85,7 +86,7 @@ export function createSession(given) {
   if (typeof tokenUrl !== "string" || !tokenUrl) {
     throw new TypeError("createSession: tokenUrl is required");
   }
-  const storage = "storage" in options ? options.storage : defaultStorage();
+  const storage = options.storage !== undefined ? options.storage : defaultStorage();  // null: none
   const send = options.fetch || globalThis.fetch.bind(globalThis);
   const timeoutMs = options.timeoutMs || DEFAULT_TIMEOUT_MS;
   const base = typeof location !== "undefined" ? location.href : undefined;
@@ -93,9 +94,14 @@ export function createSession(given) {
   const deviceId = loadDeviceId(storage);
   let pending = null;  // the signIn() attempt in flight, shared by concurrent callers
 
+  // The caller's headers; a headers() that fails (an identity provider down) rejects with its code.
   async function extraHeaders() {
-    const value = typeof headers === "function" ? await headers() : headers;
-    return value || {};
+    try {
+      const value = typeof headers === "function" ? await headers() : headers;
+      return value || {};
+    } catch (error) {
+      throw sdkError(error, "HEADERS_FAILED");
+    }
   }
 
   // One JSON request to the token server, bounded by timeoutMs.
