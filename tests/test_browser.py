@@ -129,8 +129,14 @@ def upstream_calls(step) -> list[str]:
     return step.locator("li[data-kind=upstream]").evaluate_all("items => items.map(i => i.dataset.call)")
 
 
-def token_in_storage(page: Page) -> str:
-    return page.evaluate("localStorage.getItem('cometchat-demo:authToken')")
+def chat_token(page: Page) -> str:
+    """The token the chat SDK signed in with (the stand-in keeps it, as the real SDK does)."""
+    return page.evaluate("CometChat.getLoggedinUser().then((user) => user && user.getAuthToken())")
+
+
+def sdk_calls(page: Page) -> list[str]:
+    """The flow panel's finished SDK steps, by the call they made (arguments left out)."""
+    return flow_steps(page, "sdk").locator(".what").evaluate_all("items => items.map(i => i.textContent.split('(')[0])")
 
 
 def test_page_says_which_mode_it_is_in(page, server, shots) -> None:
@@ -172,15 +178,19 @@ def test_sign_up_a_new_user(page, server, shots) -> None:
     signed_in_as(page, uid)
     expect(page.locator("#user-name")).to_have_text("Browser Person")
     expect(page.locator("#user-status")).to_have_text("available")
-    expect(page.locator("#events li").last).to_contain_text(f"loginSuccess: {uid}")
-    # The flow: one call to the token server, one upstream call (create with token), the SDK login.
-    [create] = flow_steps(page, "server").all()
+    expect(page.locator("#events li[data-event=loginSuccess]")).to_contain_text(f"loginSuccess: {uid}")
+    # The flow: the user created (with its token, in one upstream call), then this device's own
+    # token through the session module, the chat SDK's login and the Calls SDK's with that token.
+    create, mint = flow_steps(page, "server").all()
     expect(create).to_contain_text("POST /api/cometchat/users")
     expect(create.locator(".badge").first).to_have_text("201")
     assert upstream_calls(create) == ["POST /users"]
     expect(create).to_contain_text("withAuthToken")
-    expect(flow_steps(page, "sdk").last).to_contain_text(f"logged in as {uid}")
-    token = token_in_storage(page)
+    expect(mint.locator(".what").first).to_have_text(f"POST /api/cometchat/token/{uid}")
+    expect(mint).to_contain_text("device ")
+    assert sdk_calls(page) == ["CometChat.getLoggedinUser", "CometChat.login", "CometChatCalls.loginWithAuthToken"]
+    expect(flow_steps(page, "sdk").nth(1)).to_contain_text(f"logged in as {uid}")
+    token = chat_token(page)
     flow_text = page.locator("#flow").inner_text()
     assert token not in flow_text and f"{token[:6]}…{token[-4:]}" in flow_text  # masked
     snap(page, shots, "02-signed-up")
@@ -207,24 +217,33 @@ def test_sign_in_as_a_test_user_reload_and_log_out(page, server, shots) -> None:
     expect(mint).to_contain_text("POST /api/cometchat/token/cometchat-uid-2")
     assert upstream_calls(mint) == ["POST /users/{uid}/auth_tokens"]
     expect(mint.locator(".ms").first).to_have_text(re.compile(r"^[0-9.]+ ms$"))
-    expect(flow_steps(page, "sdk").last).to_contain_text("CometChat.login(")
+    expect(mint).to_contain_text("new token")
+    assert sdk_calls(page) == ["CometChat.getLoggedinUser", "CometChat.login", "CometChatCalls.loginWithAuthToken"]
+    expect(flow_steps(page, "sdk").last).to_contain_text("Calls SDK signed in as cometchat-uid-2 with the same token")
+    expect(page.locator("#user-calls")).to_have_text("signed in as cometchat-uid-2, with the chat SDK's token")
+    device = page.evaluate("localStorage.getItem('cometchat-session:deviceId')")
+    expect(page.locator("#user-device")).to_have_text(device)
     expect(page.locator("#why-uid")).to_contain_text("named the uid in the route")
     snap(page, shots, "03-signed-in")
-    token = token_in_storage(page)
-    assert token
+    token = chat_token(page)
+    assert token and page.evaluate("CometChatCalls.getUserAuthToken()") == token
 
     page.reload()
     signed_in_as(page, "cometchat-uid-2")  # the session survives, as the real SDK's does
     [restored] = page.locator("#events li").all()  # no new login happened, and the panel says so
     expect(restored).to_contain_text("sessionRestored: cometchat-uid-2")
+    assert flow_steps(page, "server").count() == 0  # signIn() found the session: no request
+    expect(page.locator("#user-calls")).to_have_text("signed in as cometchat-uid-2, with the chat SDK's token")
     snap(page, shots, "04-after-reload")
 
     page.get_by_role("button", name="Log out").click()
     expect(page.get_by_role("heading", name="Sign up or sign in")).to_be_visible()
-    expect(page.locator("#events li").last).to_contain_text("logoutSuccess")
-    expect(flow_steps(page, "sdk").last).to_contain_text("CometChat.logout()")
+    expect(page.locator("#events li[data-event=logoutSuccess]")).to_have_count(1)
+    expect(page.locator("#events li[data-event='calls.onLogoutSuccess']")).to_have_count(1)
+    assert sdk_calls(page)[-2:] == ["CometChat.logout", "CometChatCalls.logout"]
     revoke = flow_steps(page, "server").last
-    expect(revoke).to_contain_text("/revoke")
+    expect(revoke.locator(".what").first).to_have_text(f"DELETE /api/cometchat/users/cometchat-uid-2/sessions/{device}")
+    expect(revoke.locator(".badge").first).to_have_text("200")
     assert upstream_calls(revoke) == ["DELETE /users/{uid}/auth_tokens/{authToken}"]
     assert token not in page.locator("#flow").inner_text()
     snap(page, shots, "05-logged-out")
@@ -283,12 +302,15 @@ def test_single_page_app_sign_up_sends_the_jwt(page, server) -> None:
     page.get_by_label("Name").fill("New Spa")
     page.get_by_role("button", name="Sign up").click()
     signed_in_as(page, uid)
-    jwt_step, create = flow_steps(page, "server").all()
+    jwt_step, create, mint = flow_steps(page, "server").all()
     expect(jwt_step).to_contain_text("POST /api/dev/jwt")
     expect(create.locator(".what").first).to_have_text("POST /api/cometchat/users")
     expect(create.locator(".sent")).to_contain_text("Authorization: Bearer eyJ")
     expect(create.locator(".badge").first).to_have_text("201")
     assert upstream_calls(create) == ["POST /users"]
+    # This device's token on the production route, with the same JWT (still fresh: not asked again).
+    expect(mint.locator(".what").first).to_have_text("POST /api/cometchat/token")
+    expect(mint.locator(".sent")).to_contain_text("Authorization: Bearer eyJ")
 
 
 def test_keyboard_only_sign_in(page, server) -> None:
@@ -341,6 +363,9 @@ def test_live_mode_without_the_sdk_says_so(page, tmp_path, shots) -> None:
         page.goto(root)
         expect(page.locator("#mode")).to_contain_text("Live mode")
         expect(page.get_by_role("alert")).to_contain_text("could not be loaded")
+        # No Calls SDK v5 build configured: the page loads none and says which settings would.
+        expect(page.locator("#calls-note")).to_contain_text("COMETCHAT_CALLS_SDK_URL")
+        assert page.locator("script[src*=calls]").count() == 0
         script = page.locator("script[integrity]")
         assert script.get_attribute("integrity").startswith("sha384-")
         assert "@4.2.0/" in script.get_attribute("src")

@@ -22,6 +22,7 @@ from cometchat.client import (
     REGIONS,
 )
 
+from .callsdk import check_calls_sdk
 from .egress_config import egress_settings, proxy_password, redact_proxy
 from .loopback import is_loopback
 from .session_config import session_settings
@@ -124,6 +125,8 @@ class Settings:
     port: int | None = None
     web_concurrency: int | None = None
     gunicorn_threads: int | None = None
+    calls_sdk_url: str | None = None  # the live demo's Calls SDK v5 (callsdk.py), with its hash
+    calls_sdk_integrity: str | None = None
     # Device sessions (token_server/sessions): where device tokens are kept, the secrets that
     # seal them (the first seals, all open; default: the REST key), their maximum age in seconds.
     session_store_uri: str = "memory://"
@@ -355,6 +358,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, mode: Mode = "product
     metrics_token = get("METRICS_TOKEN")
     if metrics_token is not None and (len(metrics_token) < MIN_KEY_LENGTH or any(c.isspace() for c in metrics_token)):
         problems.append(f"METRICS_TOKEN must be at least {MIN_KEY_LENGTH} characters, without spaces")
+    calls_sdk_url, calls_sdk_integrity = check_calls_sdk(env, problems)
 
     egress_and_process = egress_settings(env, problems)  # proxy, ca_bundle, port, ...
     ratelimit_uri = get("RATELIMIT_STORAGE_URI") or DEFAULT_RATELIMIT_STORAGE_URI
@@ -391,5 +395,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, mode: Mode = "product
         log_format=log_format,  # type: ignore[arg-type]  # checked above
         metrics_token=metrics_token,
         **egress_and_process,
+        calls_sdk_url=calls_sdk_url,
+        calls_sdk_integrity=calls_sdk_integrity,
         **sessions,  # session_store_uri, session_store_keys, token_max_age
     )

@@ -3,6 +3,9 @@
 Live mode loads the official SDK at a pinned version with a subresource-integrity hash;
 emulator mode loads a small stand-in with the same surface (``static/cometchat-standin.js``)
 that logs in against the embedded emulator. The REST key never reaches the page.
+The page signs in through ``static/cometchat-session.js`` (served at ``/static/cometchat-session.js``
+for front ends to copy), and signs the Calls SDK v5 in with the same token: offline the stand-in's,
+live only when ``COMETCHAT_CALLS_SDK_URL`` and its integrity hash are set.
 Offline means offline: in emulator mode the page loads nothing from another host, not even
 an avatar (it shows initials), and its Content-Security-Policy says so.
 """
@@ -25,14 +28,18 @@ SDK_URL = f"https://unpkg.com/@cometchat/chat-sdk-javascript@{SDK_VERSION}/Comet
 # sha384 of CometChat.js in the npm tarball of @cometchat/chat-sdk-javascript@4.2.0 (the
 # exact bytes unpkg serves); recompute when SDK_VERSION changes.
 SDK_INTEGRITY = "sha384-T04ptml56Svi+//wMNdJvT+Fa8gC/WoUYjV3hehep92xWVkvbMGFtVviry0BsxJc"
+SESSION_MODULE = "cometchat-session.js"
+SESSION_MODULE_PATH = f"/static/{SESSION_MODULE}"
 TEST_UIDS = tuple(uid for uid, _name, _avatar in TEST_USERS)
 # Where CometChat serves its sample users' avatars: the one image host live mode may show.
 AVATAR_HOST = "data-us.cometchat.io"
 
 
-def content_security_policy(live: bool) -> str:
-    # The SDK's exact URL, not its host: unpkg serves every npm package.
+def content_security_policy(live: bool, calls_sdk_url: str | None = None) -> str:
+    # The SDKs' exact URLs, not their hosts: unpkg serves every npm package.
     scripts = f"'self' {SDK_URL}" if live else "'self'"
+    if live and calls_sdk_url:
+        scripts += f" {calls_sdk_url}"
     connect = "'self' https://*.cometchat.io wss://*.cometchat.io" if live else "'self'"
     # Exactly the images each mode shows: offline, initials and our own files only.
     images = f"'self' data: https://{AVATAR_HOST}" if live else "'self' data:"
@@ -60,6 +67,7 @@ def create_demo_blueprint(settings: Settings, *, emulator_url: str) -> Blueprint
         static_url_path="/demo/static",
     )
     live = not settings.emulator
+    calls_sdk_url = settings.calls_sdk_url if live else None
     page_config = {
         "mode": "live" if live else "emulator",
         "appId": settings.app_id or "emulator",
@@ -71,6 +79,8 @@ def create_demo_blueprint(settings: Settings, *, emulator_url: str) -> Blueprint
         "traceHeader": devtrace.HEADER,
         "imageHosts": [AVATAR_HOST] if live else [],
         "testUids": list(TEST_UIDS),
+        # Live mode signs the Calls SDK v5 in only when the operator named a build to load.
+        "callsSdk": "standin" if not live else ("loaded" if calls_sdk_url else "not-configured"),
     }
 
     @bp.get("/")
@@ -82,12 +92,21 @@ def create_demo_blueprint(settings: Settings, *, emulator_url: str) -> Blueprint
             sdk_url=SDK_URL,
             sdk_integrity=SDK_INTEGRITY,
             sdk_version=SDK_VERSION,
+            calls_sdk_url=calls_sdk_url,
+            calls_sdk_integrity=settings.calls_sdk_integrity,
             backend=settings.backend_label if live else "the embedded emulator",
         )
         response = Response(html, mimetype="text/html")
-        response.headers["Content-Security-Policy"] = content_security_policy(live)
+        response.headers["Content-Security-Policy"] = content_security_policy(live, calls_sdk_url)
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"
+        return response
+
+    @bp.get(SESSION_MODULE_PATH)
+    def session_module() -> Response:
+        # The browser half of the login, at a stable address a front end can copy it from.
+        response = send_from_directory(str(bp.static_folder), SESSION_MODULE, mimetype="text/javascript")
+        response.headers["X-Content-Type-Options"] = "nosniff"
         return response
 
     @bp.get("/favicon.ico")

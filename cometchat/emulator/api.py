@@ -10,6 +10,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, g, jsonify, request
 
 from . import rules
+from .calls import CallsState, create_calls_blueprint
 from .faults import apply_fault, create_control_blueprint, drip, drop_connection, error_response
 from .quota import CORE, IMPORT, OTHER, Verdict
 from .state import EmulatorState
@@ -18,7 +19,6 @@ API_PREFIXES = ("/v3", "/v3.0")
 # Core operations have their own per-minute bucket: create and delete a user, mint a token.
 CORE_ENDPOINTS = frozenset({"create_user", "delete_user", "create_token"})
 IMPORT_ENDPOINTS = frozenset({"import_users"})
-NO_KEY_ENDPOINTS = frozenset({"me"})  # the SDK's login carries an auth token, no REST key
 REQUEST_ID_HEADER = "X-Request-ID"
 
 
@@ -75,8 +75,6 @@ def create_emulator_blueprint(state: EmulatorState, *, name: str = "cometchat_em
     def check_key_quota_and_faults() -> Response | None:
         endpoint = (request.endpoint or "").rpartition(".")[2]
         state.note_request_id(request.headers.get(REQUEST_ID_HEADER))
-        if endpoint in NO_KEY_ENDPOINTS:
-            return None
         key = request.headers.get("apikey", "")  # header names are case-insensitive
         if not key:
             raise rules.EmulatorError(401, "AUTH_ERR_EMPTY_APIKEY", "The apiKey header is missing.")
@@ -183,18 +181,6 @@ def create_emulator_blueprint(state: EmulatorState, *, name: str = "cometchat_em
         state.import_users(users, limit=fault.applied)  # part of the batch lands, then it fails
         return drop_connection() if fault.drop else error_response(fault)
 
-    @bp.route("/me", methods=["PUT", "OPTIONS"])
-    def me() -> Response:
-        # The chat SDK's login call, for the demo page's offline stand-in.
-        if request.method == "OPTIONS":
-            response = Response(status=204)
-        else:
-            response = _ok(state.login(request.headers.get("authToken", "")))
-        response.headers["Access-Control-Allow-Origin"] = "*"
-        response.headers["Access-Control-Allow-Methods"] = "PUT"
-        response.headers["Access-Control-Allow-Headers"] = "authToken, Content-Type"
-        return response
-
     @bp.route("/<path:unknown>", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
     def not_found(unknown: str) -> tuple[Response, int]:
         return jsonify(rules.error_body("ERR_API_NOT_FOUND", "The requested API does not exist.")), 404
@@ -203,10 +189,14 @@ def create_emulator_blueprint(state: EmulatorState, *, name: str = "cometchat_em
 
 
 def register_emulator(app: Flask, state: EmulatorState, *, url_prefix: str = "") -> None:
-    """Mount the emulator's REST surface under ``{url_prefix}/v3`` and ``/v3.0``, plus controls."""
+    """Mount the emulator's REST surface under ``{url_prefix}/v3`` and ``/v3.0``, the SDKs'
+    token-carrying routes (``calls.py``) beside it, plus controls."""
+    calls = CallsState()
     for prefix in API_PREFIXES:
         bp = create_emulator_blueprint(state, name=f"cometchat_emulator_{prefix.strip('/').replace('.', '_')}")
         app.register_blueprint(bp, url_prefix=url_prefix + prefix)
+        sdk = create_calls_blueprint(state, calls, name=f"cometchat_sdk_{prefix.strip('/').replace('.', '_')}")
+        app.register_blueprint(sdk, url_prefix=url_prefix + prefix)
     app.register_blueprint(create_control_blueprint(state), url_prefix=url_prefix or None)
 
 

@@ -5,12 +5,14 @@
  * removeLoginListener, AppSettingsBuilder, LoginListener, User getters), checks the token
  * against the embedded emulator (PUT {emulatorUrl}/me, as the SDK does against CometChat),
  * and keeps the session in local storage as the real SDK does.
+ * The Calls SDK v5's auth surface (window.CometChatCalls) is in cometchat-calls-standin.js.
  */
 (function () {
   "use strict";
   var config = JSON.parse(document.getElementById("demo-config").textContent);
   var listeners = new Map();
   var appId = null;
+  var loginInProgress = false;
 
   function storageKey() { return "cometchat-standin:" + (appId || config.appId) + ":session"; }
 
@@ -18,15 +20,16 @@
     this.code = code; this.name = code; this.message = message; this.details = details || {};
   }
 
-  function User(data) {
+  function User(data, authToken) {
     this.uid = data.uid; this.name = data.name; this.avatar = data.avatar; this.status = data.status;
-    this.role = data.role; this.metadata = data.metadata;
+    this.role = data.role; this.metadata = data.metadata; this.authToken = authToken || null;
   }
   User.prototype.getUid = function () { return this.uid; };
   User.prototype.getName = function () { return this.name; };
   User.prototype.getAvatar = function () { return this.avatar; };
   User.prototype.getStatus = function () { return this.status; };
   User.prototype.getRole = function () { return this.role; };
+  User.prototype.getAuthToken = function () { return this.authToken; };
 
   function AppSettingsBuilder() { this.settings = { region: "us", presence: null, autoSocket: true }; }
   AppSettingsBuilder.prototype.subscribePresenceForAllUsers = function () { this.settings.presence = "all"; return this; };
@@ -72,6 +75,10 @@
         emit("loginFailure", missing);
         return Promise.reject(missing);
       }
+      if (loginInProgress) {
+        return Promise.reject(new CometChatException("LOGIN_IN_PROGRESS", "Please wait until the previous login request ends."));
+      }
+      loginInProgress = true;
       return fetch(config.emulatorUrl + "/me", { method: "PUT", headers: { authToken: authToken } })
         .catch(function () {
           throw new CometChatException("FAILED_TO_FETCH", "Could not reach the chat service.");
@@ -82,8 +89,8 @@
               var error = (body && body.error) || {};
               throw new CometChatException(error.code || "ERR_LOGIN", error.message || "Login failed.", error.details);
             }
-            var user = new User(body.data);
-            localStorage.setItem(storageKey(), JSON.stringify({ user: body.data }));
+            var user = new User(body.data, authToken);
+            localStorage.setItem(storageKey(), JSON.stringify({ user: body.data, authToken: authToken }));
             emit("loginSuccess", user);
             return user;
           });
@@ -94,13 +101,14 @@
           }
           emit("loginFailure", error);
           throw error;
-        });
+        })
+        .finally(function () { loginInProgress = false; });
     },
     getLoggedinUser: function () {
       try { requireInit(); } catch (e) { return Promise.reject(e); }
       var saved = null;
       try { saved = JSON.parse(localStorage.getItem(storageKey()) || "null"); } catch (e) { saved = null; }
-      return Promise.resolve(saved && saved.user ? new User(saved.user) : null);
+      return Promise.resolve(saved && saved.user ? new User(saved.user, saved.authToken) : null);
     },
     logout: function () {
       try { requireInit(); } catch (e) { return Promise.reject(e); }
