@@ -118,9 +118,10 @@ class UpstreamBudget:
     def _key(self, bucket: str) -> str:
         return f"{KEY_PREFIX}:{{{self._app}}}:{bucket}"  # {...}: one Redis Cluster slot
 
-    def spend(self, method: str, url_path: str) -> Ticket:
-        """Allow one attempt of this call, or raise ``QuotaSpentError``."""
-        bucket = bucket_of(method, url_path)
+    def spend(self, method: str, url_path: str, *, bucket: str | None = None) -> Ticket:
+        """Allow one attempt of this call, or raise ``QuotaSpentError``. The transports pass
+        ``bucket`` from the endpoint table; without it, it is read from the path."""
+        bucket = bucket or bucket_of(method, url_path)
         now = self._clock()
         window = int(now // self.window_seconds)
         window_end = (window + 1) * self.window_seconds
