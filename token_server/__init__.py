@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from flask import Flask, Response, jsonify
 from flask_cors import CORS
@@ -65,7 +65,9 @@ def create_app(config: Settings | Mapping[str, str] | None = None, *, announce: 
     _configure_flask(app, settings)
     configure_logging(settings.log_format)
     install_redaction(settings.secrets)
-    client, emulator_state = _build_client(settings, metrics.upstream_observers(settings.metrics_token))
+    client, emulator_state = _build_client(
+        settings, metrics.upstream_observers(settings.metrics_token), with_budget=True
+    )
     app.extensions[EMULATOR] = emulator_state
 
     requestid.init_app(app, settings.secrets)
@@ -119,9 +121,10 @@ def _configure_flask(app: Flask, settings: Settings) -> None:
 
 
 def _build_client(
-    settings: Settings, observers: list[UpstreamObserver]
+    settings: Settings, observers: Sequence[UpstreamObserver] = (), *, with_budget: bool = False
 ) -> tuple[CometChatClient, EmulatorState | None]:
-    """The one client, with its options, the app's upstream budget and its observers."""
+    """The one client, with its options and observers, and (for the server, not the CLI,
+    which paces itself) the app's upstream budget."""
     options = ClientOptions(
         connect_timeout=settings.upstream_connect_timeout,
         read_timeout=settings.upstream_read_timeout,
@@ -132,9 +135,10 @@ def _build_client(
         if settings.emulator
         else resolve_base_url(settings.app_id, settings.region, settings.base_url)
     )
-    budget = UpstreamBudget(
-        budget_store_for(settings.ratelimit_storage_uri), base_url, window_seconds=settings.upstream_quota_window
-    )
+    budget = None
+    if with_budget:
+        store = budget_store_for(settings.ratelimit_storage_uri)
+        budget = UpstreamBudget(store, base_url, window_seconds=settings.upstream_quota_window)
     wiring: dict[str, Any] = {"base_url": base_url, "options": options, "budget": budget, "observers": observers}
     if not settings.emulator:
         return CometChatClient(api_key=settings.api_key or "", **wiring), None
