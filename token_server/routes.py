@@ -86,7 +86,13 @@ def _mint(uid: str) -> Response:
     for key in MINT_FIELDS & set(body):
         if not isinstance(body[key], str):
             raise bad_request(f"The {key} must be a string.", key)
-    token, created = client().mint_token(uid, name=body.get("name"), avatar=body.get("avatar"))
+    name, avatar = body.get("name"), body.get("avatar")
+    caller = current_caller()
+    if caller.has_profile and caller.uid == uid:
+        # The backend vouches for this profile: the body's is ignored, so an end user cannot
+        # choose its own display name when the backend supplies one.
+        name, avatar = caller.name, caller.avatar
+    token, created = client().mint_token(uid, name=name, avatar=avatar)
     metrics.count_mint(user_created=created)
     return no_store(jsonify({"uid": token.uid, "authToken": token.auth_token}))
 
