@@ -245,12 +245,5 @@ class AsyncTransport:
         error: CometChatError | None,
         heard: RateLimitInfo | None,
     ) -> None:
-        if not self.observers:
-            return
-        remaining = heard.remaining if heard is not None else None
-        report = policy.report(endpoint.label, attempt, time.monotonic() - started, status, error, remaining)
-        for observer in self.observers:
-            try:
-                observer(report)
-            except Exception:  # an observer must never break a call
-                log.exception("an upstream observer failed")
+        seconds = time.monotonic() - started
+        policy.tell(self.observers, endpoint.label, attempt, seconds, status, error, heard)

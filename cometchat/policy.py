@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import enum
 import json
+import logging
 import random
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Literal, Mapping
+from typing import Any, Callable, Iterable, Literal, Mapping
 
 from .budget import Ticket
 from .errors import (
@@ -27,6 +28,8 @@ from .errors import (
 )
 from .models import RateLimitInfo
 from .options import ClientOptions
+
+log = logging.getLogger("cometchat.transport")
 
 RETRIED_STATUSES = frozenset({429, 502, 503, 504})
 # Statuses after which CometChat certainly did not act on the request.
@@ -122,6 +125,27 @@ def report(
         attempt=attempt,
         rate_limit_remaining=remaining,
     )
+
+
+def tell(
+    observers: Iterable[UpstreamObserver],
+    label: str,
+    attempt: int,
+    seconds: float,
+    status: int | None,
+    error: CometChatError | None,
+    heard: RateLimitInfo | None,
+) -> None:
+    """Tell every observer about one attempt; an observer's own failure is logged and never
+    breaks the call."""
+    remaining = heard.remaining if heard is not None else None
+    attempt_report: UpstreamAttempt | None = None
+    for observer in observers:
+        attempt_report = attempt_report or report(label, attempt, seconds, status, error, remaining)
+        try:
+            observer(attempt_report)
+        except Exception:
+            log.exception("an upstream observer failed")
 
 
 def _jitter() -> float:

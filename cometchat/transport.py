@@ -239,16 +239,8 @@ class Transport:
         error: CometChatError | None,
         heard: RateLimitInfo | None,
     ) -> None:
-        if not self.observers:
-            return
-        remaining = heard.remaining if heard is not None else None
         seconds = time.monotonic() - started
-        report = policy.report(endpoint.label, attempt, seconds, status, error, remaining)
-        for observer in self.observers:
-            try:
-                observer(report)
-            except Exception:  # an observer must never break a call
-                log.exception("an upstream observer failed")
+        policy.tell(self.observers, endpoint.label, attempt, seconds, status, error, heard)
 
     def _prepare(
         self, method: str, url_path: str, body: Mapping[str, Any] | None, query: Mapping[str, Any] | None

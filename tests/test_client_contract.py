@@ -379,3 +379,40 @@ def test_an_answer_that_trickles_in_is_cut_at_the_deadline(kind, script) -> None
         server.close()
     assert info.value.maybe_applied is True
     assert len(server.request_lines) == 1  # a slow upstream is not asked again
+
+
+# ---- egress: the proxy and the CA bundle come from the options, never the environment ------
+
+
+def test_calls_go_through_the_proxy_the_options_name(kind, monkeypatch) -> None:
+    from . import test_deadline as raw
+    from .clients import make
+
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # never read: nothing listens there
+    proxy = raw.RawUpstream(raw.ok)
+    root = proxy.base_url.removesuffix("/v3")
+    client = make(kind, base_url="http://cometchat-upstream.invalid/v3", api_key=KEY, proxies={"http": root})
+    try:
+        client.delete_user("alice")
+    finally:
+        client.close()
+        proxy.close()
+    assert proxy.request_lines == ["DELETE http://cometchat-upstream.invalid/v3/users/alice HTTP/1.1"]
+
+
+def test_the_ca_bundle_option_is_what_a_tls_upstream_is_checked_against(kind, tmp_path) -> None:
+    from . import test_deadline as raw
+    from .clients import make
+
+    context, cert = raw.self_signed(tmp_path)
+    server = raw.RawUpstream(raw.ok, tls=context)
+    trusting = make(kind, base_url=server.base_url, api_key=KEY, ca_bundle=cert)
+    untrusting = make(kind, base_url=server.base_url, api_key=KEY, max_retries=0)
+    try:
+        trusting.delete_user("alice")  # the self-signed certificate, trusted through the option
+        with pytest.raises(UpstreamUnavailableError):
+            untrusting.delete_user("alice")  # the system's CAs do not know it
+    finally:
+        trusting.close()
+        untrusting.close()
+        server.close()
