@@ -416,3 +416,21 @@ def test_the_ca_bundle_option_is_what_a_tls_upstream_is_checked_against(kind, tm
         trusting.close()
         untrusting.close()
         server.close()
+
+
+def test_the_budget_is_asked_for_the_bucket_of_the_endpoint_table(kind, upstream, slept) -> None:
+    asked: list[tuple[str, str, str | None]] = []
+
+    class Recording(UpstreamBudget):
+        def spend(self, method, url_path, *, bucket=None):
+            asked.append((method, url_path, bucket))
+            return super().spend(method, url_path, bucket=bucket)
+
+    client = upstream.client(kind, api_key=KEY, sleep=slept.append, budget=Recording(MemoryBudgetStore(), BASE))
+    upstream.add("POST", "/users/alice/auth_tokens", json={"data": TOKEN})
+    upstream.add("POST", "/data_import/users", json={"data": {}})
+    client.create_auth_token("alice")
+    client.import_users({"bob": {"name": "Bob"}})
+    client.close()
+    # The template, never a path with a uid in it; the bucket from the table, never parsed.
+    assert asked == [("POST", "/users/{uid}/auth_tokens", "core"), ("POST", "/data_import/users", "import")]
