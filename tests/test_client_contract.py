@@ -1,6 +1,6 @@
 """One contract, two clients: every case runs against ``CometChatClient`` and
-``AsyncCometChatClient`` (the ``kind`` parameter), first on a scripted upstream (``responses``
-or ``httpx.MockTransport``), then on the emulator over a real socket."""
+``AsyncCometChatClient`` (the ``kind`` parameter) on a scripted upstream (``responses`` or
+``httpx.MockTransport``). The same contract over real sockets: test_client_contract_wire.py."""
 
 from __future__ import annotations
 
@@ -27,7 +27,6 @@ from cometchat.endpoints import DELETE_TOKEN
 from cometchat.policy import UpstreamAttempt
 
 from .clients import KINDS, Upstream
-from .conftest import EMULATOR_KEY
 
 BASE = "https://app123.api-eu.cometchat.io/v3"
 KEY = "rest-key-SECRET-contract"
@@ -326,98 +325,6 @@ def test_both_clients_have_the_same_methods_with_the_same_signatures() -> None:
         assert isinstance(getattr(AsyncCometChatClient, name), property)
 
 
-# ---- on the emulator, over a real socket ---------------------------------------------------
-
-
-@pytest.fixture
-def live(kind, emulator):
-    from .clients import make
-
-    driver = make(kind, base_url=emulator.base_url, api_key=EMULATOR_KEY, backoff=0.01)
-    yield driver
-    driver.close()
-
-
-def test_a_user_lives_and_dies_on_the_emulator(live) -> None:
-    token, created = live.mint_token("contract-user", name="Contract")
-    assert created is True and token.uid == "contract-user"
-    again, created = live.mint_token("contract-user")
-    assert created is False and again.auth_token != token.auth_token
-    assert live.update_user("contract-user", name="Renamed").name == "Renamed"
-    assert {t.auth_token for t in live.iter_auth_tokens("contract-user")} >= {token.auth_token, again.auth_token}
-    live.delete_auth_token("contract-user", token.auth_token)
-    with pytest.raises(AuthTokenNotFoundError):
-        live.get_auth_token("contract-user", token.auth_token)
-    live.delete_user("contract-user", permanent=True)
-    with pytest.raises(UidNotFoundError):
-        live.get_user("contract-user")
-
-
-def test_an_emulated_outage_is_retried_over_the_socket(live, emulator) -> None:
-    emulator.faults({"kind": "status", "status": 503}, {"kind": "reset"})
-    assert live.get_user("cometchat-uid-1").uid == "cometchat-uid-1"
-
-
-# ---- the total deadline, against a raw socket server that trickles its answer --------------
-
-
-@pytest.mark.parametrize("script", ["body_drip", "header_drip"])
-def test_an_answer_that_trickles_in_is_cut_at_the_deadline(kind, script) -> None:
-    """Every piece comes well within the read timeout, so only the total deadline can end the
-    call; without it the trickle runs for its full 8 s and ends as a broken connection."""
-    from . import test_deadline as raw
-
-    server = raw.RawUpstream(getattr(raw, script))
-    from .clients import make
-
-    client = make(kind, base_url=server.base_url, api_key=KEY, read_timeout=raw.READ_TIMEOUT, total_deadline=1.0)
-    try:
-        with pytest.raises(UpstreamTimeoutError) as info:
-            client.get_user("alice")
-    finally:
-        client.close()
-        server.close()
-    assert info.value.maybe_applied is True
-    assert len(server.request_lines) == 1  # a slow upstream is not asked again
-
-
-# ---- egress: the proxy and the CA bundle come from the options, never the environment ------
-
-
-def test_calls_go_through_the_proxy_the_options_name(kind, monkeypatch) -> None:
-    from . import test_deadline as raw
-    from .clients import make
-
-    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # never read: nothing listens there
-    proxy = raw.RawUpstream(raw.ok)
-    root = proxy.base_url.removesuffix("/v3")
-    client = make(kind, base_url="http://cometchat-upstream.invalid/v3", api_key=KEY, proxies={"http": root})
-    try:
-        client.delete_user("alice")
-    finally:
-        client.close()
-        proxy.close()
-    assert proxy.request_lines == ["DELETE http://cometchat-upstream.invalid/v3/users/alice HTTP/1.1"]
-
-
-def test_the_ca_bundle_option_is_what_a_tls_upstream_is_checked_against(kind, tmp_path) -> None:
-    from . import test_deadline as raw
-    from .clients import make
-
-    context, cert = raw.self_signed(tmp_path)
-    server = raw.RawUpstream(raw.ok, tls=context)
-    trusting = make(kind, base_url=server.base_url, api_key=KEY, ca_bundle=cert)
-    untrusting = make(kind, base_url=server.base_url, api_key=KEY, max_retries=0)
-    try:
-        trusting.delete_user("alice")  # the self-signed certificate, trusted through the option
-        with pytest.raises(UpstreamUnavailableError):
-            untrusting.delete_user("alice")  # the system's CAs do not know it
-    finally:
-        trusting.close()
-        untrusting.close()
-        server.close()
-
-
 def test_the_budget_is_asked_for_the_bucket_of_the_endpoint_table(kind, upstream, slept) -> None:
     asked: list[tuple[str, str, str | None]] = []
 
@@ -434,3 +341,20 @@ def test_the_budget_is_asked_for_the_bucket_of_the_endpoint_table(kind, upstream
     client.close()
     # The template, never a path with a uid in it; the bucket from the table, never parsed.
     assert asked == [("POST", "/users/{uid}/auth_tokens", "core"), ("POST", "/data_import/users", "import")]
+
+
+def test_the_blocking_client_needs_no_httpx() -> None:
+    """httpx comes with the [async] extra only: the package and its blocking client import
+    without it, and asking for the async client says what is missing."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; sys.modules['httpx'] = None\n"
+        "import cometchat\n"
+        "cometchat.CometChatClient(base_url='http://127.0.0.1:1/v3', api_key='k')\n"
+        "try:\n    cometchat.AsyncCometChatClient\nexcept ImportError as exc:\n    print('needs', exc.name)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "needs httpx"
