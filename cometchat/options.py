@@ -34,7 +34,7 @@ class ClientOptions:
     backoff: float = DEFAULT_BACKOFF
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     pool_size: int = DEFAULT_POOL_SIZE
-    # Egress: the environment's proxy and CA variables are never read; say it here.
+    # Egress: the proxy per scheme ({"https": "http://proxy:3128"}) and the CAs to trust.
     proxies: Mapping[str, str] = field(default_factory=dict)
     ca_bundle: str | None = None  # a PEM file to trust instead of the system's CAs
 
