@@ -49,7 +49,7 @@ class _BodyTooLarge(Exception):
     pass
 
 
-def _failure_kind(exc: httpx.TransportError) -> policy.FailureKind:
+def _failure_kind(exc: httpx.RequestError) -> policy.FailureKind:
     if isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)):
         return policy.FailureKind.CONNECT_TIMEOUT
     if isinstance(exc, httpx.TimeoutException):  # read or write: the request may be out
@@ -225,7 +225,7 @@ class AsyncTransport:
             raise call.timed_out(True) from None
         except _BodyTooLarge:
             raise policy.bad_answer(f"CometChat answered more than {limit} bytes", response.status_code) from None
-        except httpx.TransportError as exc:
+        except httpx.RequestError as exc:  # the transport's, or an answer it cannot decode
             return policy.failure_from_kind(_failure_kind(exc), type(exc).__name__, read), None, None
         finally:
             self._busy[lane] -= 1

@@ -358,3 +358,10 @@ def test_the_blocking_client_needs_no_httpx() -> None:
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "needs httpx"
+
+
+def test_an_answer_that_cannot_be_decoded_is_a_bad_response(upstream, client) -> None:
+    upstream.add("GET", "/users/alice", body=b"not gzip at all", headers={"Content-Encoding": "gzip"})
+    with pytest.raises(UpstreamBadResponseError) as info:
+        client.get_user("alice")
+    assert info.value.maybe_applied is True and len(upstream.sent) == 1
