@@ -465,7 +465,7 @@ def test_one_session_pools_a_connection_per_call_in_flight_up_to_pool_size(emula
             list(pool.map(lambda _i: client.get_user("cometchat-uid-1"), range(3)))
         return emulator.stats()["connections"] - before
 
-    emulator.faults(latency_ms=300)  # the three calls of a burst are in flight together
+    emulator.faults(latency_ms=800)  # the three calls of a burst are in flight together
     for pool_size, reopened in ((1, 2), (3, 0)):
         with CometChatClient(base_url=emulator.base_url, api_key=EMULATOR_KEY, pool_size=pool_size) as client:
             assert burst(client) == 3
