@@ -17,7 +17,7 @@ from typing import Any, Awaitable, Callable, Iterable, Mapping
 
 import httpx
 
-from . import policy
+from . import one_write, policy
 from .budget import MemoryBudgetStore, Ticket, UpstreamBudget
 from .endpoints import Endpoint
 from .errors import CometChatError
@@ -83,9 +83,12 @@ def build_http_client(
         verify = ssl.create_default_context(cafile=options.ca_bundle)
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=pool_size)
     mounts: dict[str, httpx.AsyncBaseTransport | None] = {
-        f"{scheme}://": httpx.AsyncHTTPTransport(proxy=url, verify=verify, limits=limits)
+        f"{scheme}://": httpx.AsyncHTTPTransport(proxy=url, verify=verify, limits=limits, trust_env=False)
         for scheme, url in options.proxies.items()
     }
+    if transport is None:
+        transport = httpx.AsyncHTTPTransport(verify=verify, limits=limits, trust_env=False)
+    one_write.install([transport, *mounts.values()])
     return httpx.AsyncClient(
         verify=verify,
         limits=limits,
