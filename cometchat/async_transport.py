@@ -17,7 +17,7 @@ from typing import Any, Awaitable, Callable, Iterable, Mapping
 
 import httpx
 
-from . import one_write, policy
+from . import policy
 from .budget import MemoryBudgetStore, Ticket, UpstreamBudget
 from .endpoints import Endpoint
 from .errors import CometChatError
@@ -86,9 +86,6 @@ def build_http_client(
         f"{scheme}://": httpx.AsyncHTTPTransport(proxy=url, verify=verify, limits=limits, trust_env=False)
         for scheme, url in options.proxies.items()
     }
-    if transport is None:
-        transport = httpx.AsyncHTTPTransport(verify=verify, limits=limits, trust_env=False)
-    one_write.install([transport, *mounts.values()])
     return httpx.AsyncClient(
         verify=verify,
         limits=limits,

@@ -46,35 +46,3 @@ def test_service_callers_skip_the_limiters_bookkeeping(monkeypatch) -> None:
     assert asked == []
     assert http.get("/healthz").status_code == 200  # the filter never identifies a caller there
 
-
-def test_a_small_request_from_the_async_client_leaves_in_one_write(monkeypatch) -> None:
-    """httpcore writes a request's head and body apart; cometchat.one_write joins them."""
-    import asyncio
-
-    import httpcore._backends.anyio as anyio_backend
-
-    from cometchat import AsyncCometChatClient
-    from cometchat.endpoints import MINT_TOKEN
-
-    from .test_deadline import RawUpstream, ok
-
-    writes: list[bytes] = []
-    original = anyio_backend.AnyIOStream.write
-
-    async def counting(self, buffer: bytes, timeout: float | None = None) -> None:
-        writes.append(buffer)
-        await original(self, buffer, timeout)
-
-    monkeypatch.setattr(anyio_backend.AnyIOStream, "write", counting)
-    server = RawUpstream(ok)
-
-    async def mint() -> None:
-        async with AsyncCometChatClient(base_url=server.base_url, api_key="k") as client:
-            await client.transport.request(MINT_TOKEN, {"uid": "a"}, body={"force": True})
-
-    try:
-        asyncio.run(mint())
-    finally:
-        server.close()
-    assert len(writes) == 1 and writes[0].endswith(b'\r\n\r\n{"force": true}')
-    assert writes[0].startswith(b"POST /v3/users/a/auth_tokens HTTP/1.1\r\n")
