@@ -45,4 +45,3 @@ def test_service_callers_skip_the_limiters_bookkeeping(monkeypatch) -> None:
     assert http.post("/api/cometchat/token/cometchat-uid-1", headers=service()).status_code == 200
     assert asked == []
     assert http.get("/healthz").status_code == 200  # the filter never identifies a caller there
-
