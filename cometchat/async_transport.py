@@ -194,7 +194,24 @@ class AsyncTransport:
         args = (endpoint.method, endpoint.template)
         if isinstance(budget.store, MemoryBudgetStore):  # a lock held for an instant: no I/O
             return spend(*args, bucket=endpoint.bucket)
-        return await asyncio.to_thread(spend, *args, bucket=endpoint.bucket)
+        spending = asyncio.ensure_future(asyncio.to_thread(spend, *args, bucket=endpoint.bucket))
+        try:
+            return await asyncio.shield(spending)
+        except asyncio.CancelledError:
+            # The caller is gone, the thread is not: the store may count this attempt in
+            # flight, so settle it when it lands, or the window's allowance stays short.
+            spending.add_done_callback(self._settle_orphan)
+            raise
+
+    def _settle_orphan(self, spending: asyncio.Future[Ticket]) -> None:
+        budget = self.budget
+        if budget is None or spending.cancelled() or spending.exception() is not None:
+            return
+        ticket = spending.result()
+        try:
+            asyncio.get_running_loop().run_in_executor(None, budget.settle, ticket)
+        except RuntimeError:  # the loop is closing: settle here, once
+            budget.settle(ticket)
 
     async def _settle(self, ticket: Ticket) -> None:
         budget = self.budget

@@ -365,3 +365,35 @@ def test_an_answer_that_cannot_be_decoded_is_a_bad_response(upstream, client) ->
     with pytest.raises(UpstreamBadResponseError) as info:
         client.get_user("alice")
     assert info.value.maybe_applied is True and len(upstream.sent) == 1
+
+
+def test_a_call_cancelled_while_the_budget_store_answers_still_settles_its_attempt(upstream) -> None:
+    """asyncio cancels (a timeout, a client gone): the store thread still counts the attempt in
+    flight, so the transport settles it when the thread lands, never leaving the count short."""
+    import asyncio
+
+    entered, release, ended = threading.Event(), threading.Event(), threading.Event()
+
+    class SlowStore:
+        def begin(self, key, window, now, window_end):
+            entered.set()
+            release.wait(5)
+            return None
+
+        def end(self, key, ticket, now_window, ttl):
+            ended.set()
+
+    client = upstream.client("async", api_key=KEY, budget=UpstreamBudget(SlowStore(), BASE))
+
+    async def cancel_midway() -> None:
+        task = asyncio.ensure_future(client.client.create_auth_token("alice"))
+        await asyncio.to_thread(entered.wait, 5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        release.set()
+        await asyncio.to_thread(ended.wait, 5)
+
+    client.run(cancel_midway())
+    client.close()
+    assert ended.is_set() and upstream.sent == []
