@@ -72,15 +72,19 @@ async def _read_body(response: httpx.Response, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def tls_context(options: ClientOptions) -> ssl.SSLContext:
+    """The CAs to trust: ``options.ca_bundle``, else httpx's default (certifi's bundle)."""
+    if options.ca_bundle:
+        return ssl.create_default_context(cafile=options.ca_bundle)
+    return httpx.create_ssl_context(trust_env=False)
+
+
 def build_http_client(
-    options: ClientOptions, transport: httpx.AsyncBaseTransport | None, pool_size: int
+    options: ClientOptions, transport: httpx.AsyncBaseTransport | None, pool_size: int, verify: ssl.SSLContext
 ) -> httpx.AsyncClient:
     """A pooled ``httpx.AsyncClient``: no environment (``trust_env`` off), no redirects;
     ``options.proxies`` and ``options.ca_bundle`` say the egress. ``pool_size``: the
     keep-alive connections it keeps (more calls in flight open more, closed when done)."""
-    verify: ssl.SSLContext | bool = True
-    if options.ca_bundle:
-        verify = ssl.create_default_context(cafile=options.ca_bundle)
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=pool_size)
     mounts: dict[str, httpx.AsyncBaseTransport | None] = {
         f"{scheme}://": httpx.AsyncHTTPTransport(proxy=url, verify=verify, limits=limits, trust_env=False)
@@ -122,7 +126,8 @@ class AsyncTransport:
         self.budget = budget
         self.observers: list[UpstreamObserver] = list(observers)
         lane_size = -(-self.options.pool_size // LANES)  # the pool size, split over the lanes
-        self.lanes = [build_http_client(self.options, transport, lane_size) for _ in range(LANES)]
+        verify = tls_context(self.options)  # made once: loading the CAs takes tens of milliseconds
+        self.lanes = [build_http_client(self.options, transport, lane_size, verify) for _ in range(LANES)]
         self._busy = [0] * LANES  # calls in flight per lane
 
     def __repr__(self) -> str:  # never show the key
