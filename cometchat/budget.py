@@ -153,9 +153,10 @@ class UpstreamBudget:
     def _slot_ttl(self) -> int:
         return math.ceil(2 * self.window_seconds) + 1
 
-    def spend(self, method: str, url_path: str) -> Ticket:
-        """Allow one attempt of this call, or raise ``QuotaSpentError``."""
-        bucket = bucket_of(method, url_path)
+    def spend(self, method: str, url_path: str, *, bucket: str | None = None) -> Ticket:
+        """Allow one attempt of this call, or raise ``QuotaSpentError``. The transports pass
+        ``bucket`` from the endpoint table; without it, it is read from the path."""
+        bucket = bucket or bucket_of(method, url_path)
         now = self._clock()
         slot = int(now // self.window_seconds)
         if self._far_from_spent(bucket, now):

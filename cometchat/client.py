@@ -1,74 +1,61 @@
-"""CometChatClient: the v3 ``users`` and ``auth_tokens`` endpoints, one method each.
+"""CometChatClient: the v3 ``users`` and ``auth_tokens`` endpoints, one blocking method each.
 
-How a call travels (session, timeouts, deadline, retries) is ``transport.py``'s job.
+What each method does is ``operations.py``'s (shared with ``AsyncCometChatClient``); how a
+call travels (pool, timeouts, deadline, retries) is ``transport.py``'s.
 """
 
 from __future__ import annotations
 
-import re
 import time
-from dataclasses import replace
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar, Unpack
 
 from requests.adapters import BaseAdapter
 
-from . import validation
-from .egress import proxy_mapping
-from .errors import (
-    AuthTokenNotFoundError,
-    CometChatError,
-    UidAlreadyExistsError,
-    UidNotFoundError,
-    UpstreamBadResponseError,
-    ValidationError,
-)
-from .models import AuthToken, ImportOutcome, Profile, RateLimitInfo, User
-from .transport import (
-    DEFAULT_BACKOFF,
+from . import endpoints, operations
+from .budget import UpstreamBudget
+from .endpoints import APP_ID, MAX_IMPORT_USERS, MAX_REACTIVATE_UIDS, REGIONS, default_base_url, resolve_base_url
+from .errors import CometChatError
+from .models import AuthToken, ImportOutcome, RateLimitInfo, User
+from .operations import Op
+from .options import (
     DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_MAX_RESPONSE_BYTES,
-    DEFAULT_MAX_RETRIES,
     DEFAULT_READ_TIMEOUT,
     DEFAULT_TOTAL_DEADLINE,
-    Transport,
-    path,
+    ClientOptions,
+    Tuning,
+    options_from,
 )
+from .policy import UpstreamObserver
+from .transport import Transport
 
 __all__ = [
     "APP_ID",
     "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_READ_TIMEOUT",
     "DEFAULT_TOTAL_DEADLINE",
+    "MAX_IMPORT_USERS",
+    "MAX_REACTIVATE_UIDS",
     "REGIONS",
     "CometChatClient",
     "default_base_url",
 ]
 
-REGIONS = ("us", "eu", "in")
-# CometChat app ids are letters and digits; the id becomes the first label of the host name,
-# so anything else ("evil.example/#") could point the REST key at another host.
-APP_ID = re.compile(r"[A-Za-z0-9]{1,63}")
-# CometChat's caps: users a data-import request carries, uids a reactivate call takes.
-MAX_IMPORT_USERS = 50
-MAX_REACTIVATE_UIDS = 25
-
-
-def default_base_url(app_id: str, region: str) -> str:
-    if not APP_ID.fullmatch(app_id):
-        raise ValueError("app_id must be 1 to 63 letters and digits")
-    return f"https://{app_id}.api-{region}.cometchat.io/v3"
+T = TypeVar("T")
 
 
 class CometChatClient:
     """The endpoints, validated locally first (a bad request costs no upstream call).
 
-    The keyword arguments tune the transport: (connect, read) timeouts on every call,
-    bounded retries with backoff honouring ``Retry-After`` but never past
-    ``total_deadline``, which also bounds an answer that trickles in. 4xx answers are never
-    retried. Proxies and CAs come from the environment as in any requests program
-    (``HTTPS_PROXY``, ``NO_PROXY``, ``REQUESTS_CA_BUNDLE``, ``SSL_CERT_FILE``...), or from
-    ``proxy`` (one URL for every call, ``http://[user:pass@]host:port``) or ``proxies``, and
-    ``ca_bundle`` (a PEM file of the CAs to trust); ``.netrc`` is never read.
+    ``options`` (or the same fields as keyword arguments: ``connect_timeout``,
+    ``read_timeout``, ``total_deadline``, ``max_retries``, ``backoff``,
+    ``max_response_bytes``, ``pool_size``, ``proxies``, ``ca_bundle``) tune the transport:
+    (connect, read) timeouts on every call, bounded retries with backoff honouring
+    ``Retry-After`` but never past ``total_deadline``, which also bounds an answer that
+    trickles in. 4xx answers are never retried. Proxies and CAs: ``proxy`` (one URL for every
+    call) or ``proxies``, and ``ca_bundle``; without them, the environment's as in any requests
+    program (``HTTPS_PROXY``, ``NO_PROXY``, ``REQUESTS_CA_BUNDLE``, ``SSL_CERT_FILE``);
+    ``.netrc`` is never read. ``budget`` (the app's shared upstream quota) and ``observers`` (told about every
+    attempt) are optional; more observers may be added to ``client.observers`` later.
     """
 
     def __init__(
@@ -78,37 +65,20 @@ class CometChatClient:
         api_key: str = "",
         *,
         base_url: str | None = None,
-        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
-        read_timeout: float = DEFAULT_READ_TIMEOUT,
-        total_deadline: float = DEFAULT_TOTAL_DEADLINE,
-        max_retries: int = DEFAULT_MAX_RETRIES,
-        backoff: float = DEFAULT_BACKOFF,
-        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
-        proxies: Mapping[str, str] | None = None,
-        proxy: str | None = None,
-        ca_bundle: str | None = None,
+        options: ClientOptions | None = None,
+        budget: UpstreamBudget | None = None,
+        observers: Iterable[UpstreamObserver] = (),
         adapter_factory: Callable[[], BaseAdapter] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        proxy: str | None = None,
+        **tuning: Unpack[Tuning],
     ) -> None:
-        if proxy and proxies:
-            raise ValueError("give proxy or proxies, not both")
-        if base_url is None:
-            if not app_id or not region:
-                raise ValueError("app_id and region are required unless base_url is given")
-            if region not in REGIONS:
-                raise ValueError(f"region must be one of {', '.join(REGIONS)}")
-            base_url = default_base_url(app_id, region)
         self.transport = Transport(
-            base_url,
+            resolve_base_url(app_id, region, base_url),
             api_key,
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-            total_deadline=total_deadline,
-            max_retries=max_retries,
-            backoff=backoff,
-            max_response_bytes=max_response_bytes,
-            proxies=proxies or proxy_mapping(proxy),
-            ca_bundle=ca_bundle,
+            options_from(options, tuning, proxy),
+            budget=budget,
+            observers=observers,
             adapter_factory=adapter_factory,
             sleep=sleep,
         )
@@ -116,9 +86,24 @@ class CometChatClient:
     def __repr__(self) -> str:  # never show the key
         return f"CometChatClient(base_url={self.base_url!r})"
 
+    def __enter__(self) -> CometChatClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
     @property
     def base_url(self) -> str:
         return self.transport.base_url
+
+    @property
+    def options(self) -> ClientOptions:
+        return self.transport.options
+
+    @property
+    def observers(self) -> list[UpstreamObserver]:
+        """Told about every attempt; add or remove one here at any time."""
+        return self.transport.observers
 
     @property
     def rate_limit(self) -> RateLimitInfo:
@@ -128,31 +113,29 @@ class CometChatClient:
     def close(self) -> None:
         self.transport.close()
 
-    def _request(
-        self,
-        method: str,
-        url_path: str,
-        *,
-        body: Mapping[str, Any] | None = None,
-        params: Mapping[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        return self.transport.request(method, url_path, body=body, params=params)
+    def _run(self, op: Op[T]) -> T:
+        """Drive one operation: each call it yields is sent, its answer or error handed back."""
+        try:
+            call = next(op)
+            while True:
+                try:
+                    answer = self.transport.request(call.endpoint, call.params, body=call.body, query=call.query)
+                except CometChatError as exc:
+                    call = op.throw(exc)
+                else:
+                    call = op.send(answer)
+        except StopIteration as done:
+            result: T = done.value
+            return result
 
-    @staticmethod
-    def _data_object(body: Mapping[str, Any]) -> dict[str, Any]:
-        data = body.get("data")
-        if not isinstance(data, dict):
-            raise UpstreamBadResponseError("CometChat answered with an unexpected data shape")
-        return data
-
-    @classmethod
-    def _data_for(cls, uid: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        """The data object of an answer about ``uid`` (normalised): an answer about any other
-        user (a confused proxy, a cache, a bug upstream) must never reach this uid's caller."""
-        data = cls._data_object(body)
-        if validation.uid_or_none(str(data.get("uid", ""))) != uid:
-            raise UpstreamBadResponseError("CometChat answered about another uid than the one asked for")
-        return data
+    def _walk(self, endpoint: endpoints.Endpoint, params: Mapping[str, str], query: Mapping[str, Any]) -> Iterator[Any]:
+        number = 1
+        while True:
+            page = self._run(operations.page(endpoint, params, query, number))
+            yield from page.items
+            if not page.more:
+                return
+            number += 1
 
     # ---- users -----------------------------------------------------------------------
 
@@ -175,30 +158,22 @@ class CometChatClient:
         did create the user: we read it back (and mint its token) instead of reporting a
         conflict, so a retry never surfaces as a duplicate nor leaves a user without a token.
         """
-        uid = validation.normalize_uid(uid)
-        profile = Profile(name=name, avatar=avatar, link=link, role=role, metadata=metadata, tags=tags)
-        body = validation.check_user_fields({**profile.to_api(), "statusMessage": status_message})
-        body["uid"] = uid
-        if with_auth_token:
-            body["withAuthToken"] = True
-        try:
-            answer = self._request("POST", path("users"), body=body)
-        except UidAlreadyExistsError as exc:
-            if not exc.maybe_applied:
-                raise
-            existing = self.get_user(uid)
-            if existing.name != body["name"]:
-                raise  # someone else's user took the uid meanwhile: a real conflict
-            if not with_auth_token:
-                return existing
-            token = self.create_auth_token(uid, force=True)
-            return _with_token(existing, token.auth_token)
-        return User.from_api(self._data_for(uid, answer))
+        return self._run(
+            operations.create_user(
+                uid,
+                name,
+                avatar=avatar,
+                link=link,
+                role=role,
+                metadata=metadata,
+                tags=tags,
+                status_message=status_message,
+                with_auth_token=with_auth_token,
+            )
+        )
 
     def get_user(self, uid: str) -> User:
-        uid = validation.normalize_uid(uid)
-        answer = self._request("GET", path("users", uid))
-        return User.from_api(self._data_for(uid, answer))
+        return self._run(operations.get_user(uid))
 
     def update_user(
         self,
@@ -213,37 +188,29 @@ class CometChatClient:
         status_message: str | None = None,
         unset: Sequence[str] = (),
     ) -> User:
-        uid = validation.normalize_uid(uid)
-        profile = Profile(name=name, avatar=avatar, link=link, role=role, metadata=metadata, tags=tags)
-        body = validation.check_user_fields(
-            {**profile.to_api(), "statusMessage": status_message}, require_name=False
+        return self._run(
+            operations.update_user(
+                uid,
+                name=name,
+                avatar=avatar,
+                link=link,
+                role=role,
+                metadata=metadata,
+                tags=tags,
+                status_message=status_message,
+                unset=unset,
+            )
         )
-        if unset:
-            body["unset"] = validation.check_unset(unset)
-        answer = self._request("PUT", path("users", uid), body=body)
-        return User.from_api(self._data_for(uid, answer))
 
     def delete_user(self, uid: str, *, permanent: bool = False) -> None:
         """Deactivate a user, or delete it for good with ``permanent=True``."""
-        uid = validation.normalize_uid(uid)
-        try:
-            self._request("DELETE", path("users", uid), body={"permanent": True} if permanent else None)
-        except UidNotFoundError as exc:
-            if not exc.maybe_applied:  # else our own earlier attempt did it
-                raise
+        self._run(operations.delete_user(uid, permanent=permanent))
 
     def reactivate_users(self, uids: Sequence[str]) -> list[str]:
         """Reactivate deactivated users (``PUT /users``, at most 25 uids). Their old tokens
         work again: flush them first if they must not (see ``token_server.lifecycle``).
         Returns the uids CometChat lists in its answer (``nonDeactivatedUids``)."""
-        checked = [validation.normalize_uid(uid) for uid in uids]
-        if not 1 <= len(checked) <= MAX_REACTIVATE_UIDS:
-            raise validation.invalid("uidsToActivate", f"Send 1 to {MAX_REACTIVATE_UIDS} uids.")
-        answer = self._request("PUT", path("users"), body={"uidsToActivate": checked})
-        listed = self._data_object(answer).get("nonDeactivatedUids", [])
-        if not isinstance(listed, list):
-            raise UpstreamBadResponseError("CometChat answered a reactivation with an unexpected shape")
-        return [str(uid) for uid in listed]
+        return self._run(operations.reactivate_users(uids))
 
     def iter_users(
         self,
@@ -253,47 +220,31 @@ class CometChatClient:
         status: str | None = None,
     ) -> Iterator[User]:
         """Every user, newest first, walking the pages lazily."""
-        params: dict[str, Any] = {"perPage": validation.check_per_page(per_page)}
-        if search_key:
-            params["searchKey"] = search_key
-        if status:
-            params["status"] = validation.check_user_status(status)
-        for item in self._walk(path("users"), params):
+        query = operations.users_query(per_page, search_key, status)
+        for item in self._walk(endpoints.LIST_USERS, {}, query):
             yield User.from_api(item)
 
     # ---- auth tokens -----------------------------------------------------------------
 
     def create_auth_token(self, uid: str, *, force: bool = True) -> AuthToken:
         """Mint a token. ``force`` (the default) always mints a fresh one: one token per device."""
-        uid = validation.normalize_uid(uid)
-        answer = self._request("POST", path("users", uid, "auth_tokens"), body={"force": True} if force else {})
-        return AuthToken.from_api(self._data_for(uid, answer))
+        return self._run(operations.create_auth_token(uid, force=force))
 
     def get_auth_token(self, uid: str, auth_token: str) -> AuthToken:
-        uid = validation.normalize_uid(uid)
-        auth_token = validation.check_auth_token(auth_token)
-        answer = self._request("GET", path("users", uid, "auth_tokens", auth_token))
-        return AuthToken.from_api(self._data_for(uid, answer))
+        return self._run(operations.get_auth_token(uid, auth_token))
 
     def iter_auth_tokens(self, uid: str, *, per_page: int = 100) -> Iterator[AuthToken]:
-        uid = validation.normalize_uid(uid)
-        for item in self._walk(path("users", uid, "auth_tokens"), {"perPage": validation.check_per_page(per_page)}):
+        params, query = operations.tokens_walk(uid, per_page)
+        for item in self._walk(endpoints.LIST_TOKENS, params, query):
             yield AuthToken.from_api(item)
 
     def delete_auth_token(self, uid: str, auth_token: str) -> None:
         """Revoke one token: this device's logout."""
-        uid = validation.normalize_uid(uid)
-        auth_token = validation.check_auth_token(auth_token)
-        try:
-            self._request("DELETE", path("users", uid, "auth_tokens", auth_token))
-        except AuthTokenNotFoundError as exc:
-            if not exc.maybe_applied:  # else our own earlier attempt revoked it
-                raise
+        self._run(operations.delete_auth_token(uid, auth_token))
 
     def flush_auth_tokens(self, uid: str) -> None:
         """Revoke every token of a user: sign out everywhere."""
-        uid = validation.normalize_uid(uid)
-        self._request("DELETE", path("users", uid, "auth_tokens"))
+        self._run(operations.flush_auth_tokens(uid))
 
     def mint_token(self, uid: str, *, name: str | None = None, avatar: str | None = None) -> tuple[AuthToken, bool]:
         """Mint a fresh token, creating the user first if it does not exist.
@@ -302,19 +253,7 @@ class CometChatClient:
         the token too). Returns the token and whether the user was created by this call.
         Concurrent first logins of one uid all succeed: the loser of the create race mints.
         """
-        uid = validation.normalize_uid(uid)
-        profile = validation.check_user_fields({"name": name or uid, "avatar": avatar})
-        try:
-            return self.create_auth_token(uid, force=True), False
-        except UidNotFoundError:
-            pass
-        try:
-            user = self.create_user(uid, profile["name"], avatar=profile.get("avatar"), with_auth_token=True)
-        except UidAlreadyExistsError:
-            return self.create_auth_token(uid, force=True), False
-        if not user.auth_token:
-            raise UpstreamBadResponseError("CometChat created the user but returned no authToken")
-        return AuthToken(uid=user.uid, auth_token=user.auth_token, created_at=user.created_at), True
+        return self._run(operations.mint_token(uid, name=name, avatar=avatar))
 
     # ---- data import -----------------------------------------------------------------
 
@@ -326,52 +265,4 @@ class CometChatClient:
         failure of the whole request raises as any call does; some rows may have landed
         (CometChat documents a 500 after part of a batch was imported).
         """
-        rows: dict[str, dict[str, Any]] = {}
-        for raw_uid, fields in users.items():
-            uid = validation.normalize_uid(raw_uid)
-            rows[uid] = {"uid": uid, **validation.check_user_fields(fields)}
-        if not 1 <= len(rows) <= MAX_IMPORT_USERS or len(rows) != len(users):
-            raise validation.invalid("users", f"Send 1 to {MAX_IMPORT_USERS} distinct uids.")
-        answer = self._data_object(self._request("POST", path("data_import", "users"), body={"users": rows}))
-        outcomes: dict[str, ImportOutcome] = {}
-        for key, row in answer.items():
-            answered = validation.uid_or_none(str(key))
-            if answered is None or answered not in rows:
-                continue  # not ours: never trust an answer about a uid we did not send
-            if not isinstance(row, dict):
-                raise UpstreamBadResponseError("CometChat answered an import row with an unexpected shape")
-            if row.get("success") is True and isinstance(row.get("data"), dict):
-                outcomes[answered] = ImportOutcome(answered, user=User.from_api(row["data"]))
-            else:
-                outcomes[answered] = ImportOutcome(answered, error=_row_error(row.get("error")))
-        return outcomes
-
-    # ---- helpers ---------------------------------------------------------------------
-
-    def _walk(self, url_path: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        page = 1
-        while True:
-            answer = self._request("GET", url_path, params={**params, "page": page})
-            items = answer.get("data")
-            if not isinstance(items, list):
-                raise UpstreamBadResponseError("CometChat answered a list call without a list")
-            yield from items
-            pagination = (answer.get("meta") or {}).get("pagination") or {}
-            total_pages = pagination.get("total_pages")
-            if not items or not isinstance(total_pages, int) or page >= total_pages:
-                return
-            page += 1
-
-
-def _with_token(user: User, token: str) -> User:
-    return replace(user, auth_token=token)
-
-
-def _row_error(envelope: Any) -> CometChatError:
-    """The error of one failed import row, from its ``error`` object."""
-    envelope = envelope if isinstance(envelope, dict) else {}
-    code = str(envelope.get("code") or "") or None
-    message = str(envelope.get("message") or "") or "CometChat did not import this row"
-    details = envelope.get("details") if isinstance(envelope.get("details"), dict) else None
-    kind = {"ERR_UID_ALREADY_EXISTS": UidAlreadyExistsError, "ERR_BAD_REQUEST": ValidationError}
-    return kind.get(code or "", CometChatError)(message, code=code, details=details)
+        return self._run(operations.import_users(users))

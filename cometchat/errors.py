@@ -12,14 +12,25 @@ import json
 import math
 import re
 from datetime import UTC, datetime
-from typing import Any, Mapping
-
-import requests
+from typing import Any, Mapping, Protocol
 
 # A Retry-After beyond this is not a wait anyone will sit out: callers are told this much.
 MAX_RETRY_AFTER = 3600.0
 # RFC 9110's delay-seconds: 1*DIGIT (str.isdigit would take other scripts' digits too).
 DELAY_SECONDS = re.compile(r"[0-9]+")
+
+
+class Answer(Protocol):
+    """An HTTP answer as either client's library gives it (requests or httpx)."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def content(self) -> bytes: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
 
 
 class CometChatError(Exception):
@@ -152,7 +163,7 @@ def _seconds_until(http_date: str) -> float | None:
     return max((when - datetime.now(UTC)).total_seconds(), 0.0)
 
 
-def _error_envelope(response: requests.Response) -> dict[str, Any] | None:
+def _error_envelope(response: Answer) -> dict[str, Any] | None:
     if not response.content:
         return None
     try:
@@ -163,7 +174,7 @@ def _error_envelope(response: requests.Response) -> dict[str, Any] | None:
     return error if isinstance(error, dict) else None
 
 
-def error_from_response(response: requests.Response) -> CometChatError:
+def error_from_response(response: Answer) -> CometChatError:
     """Map a non-2xx answer (JSON envelope, HTML page or empty body) to its error class."""
     status = response.status_code
     envelope = _error_envelope(response)

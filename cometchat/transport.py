@@ -1,178 +1,89 @@
-"""How one CometChat call travels: its URL, the pooled session, the deadline, the retries,
-and what each failure means. ``client.py`` says what to call; this module says how.
-
-Every failure is classified in one place (``_failure_from_exception``,
-``_failure_from_answer``): which error the caller gets, whether another attempt may help,
-and whether CometChat may have acted on the attempt anyway (``maybe_applied``).
+"""How one CometChat call travels with requests: the pooled connections, the deadline on
+the socket, the body cap, the attempts. What each failure means and when to retry is
+``policy.py``'s (shared with the async transport); which URL, ``endpoints.py``'s.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import random
-import threading
 import time
-from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Literal, Mapping
-from urllib.parse import quote, urlencode
+from typing import Any, Callable, Iterable, Mapping
+from urllib.parse import urlencode
 
 import requests
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 from urllib3.exceptions import NewConnectionError
 
-from . import egress
+from . import egress, policy
 from .budget import Ticket, UpstreamBudget
 from .deadline import DeadlineAdapter, deadline_scope
-from .errors import (
-    CometChatError,
-    RateLimitedError,
-    UpstreamBadResponseError,
-    UpstreamTimeoutError,
-    UpstreamUnavailableError,
-    error_from_response,
-)
+from .endpoints import Endpoint, path, segment
+from .errors import CometChatError
 from .models import RateLimitInfo
-from .quota_headers import read_quota_headers
+from .options import (
+    DEFAULT_BACKOFF,
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_READ_TIMEOUT,
+    DEFAULT_TOTAL_DEADLINE,
+    ClientOptions,
+)
+from .policy import Outcome, UpstreamAttempt, UpstreamObserver
+
+__all__ = [
+    "DEFAULT_BACKOFF",
+    "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "DEFAULT_MAX_RETRIES",
+    "DEFAULT_READ_TIMEOUT",
+    "DEFAULT_TOTAL_DEADLINE",
+    "REQUEST_ID_HEADER",
+    "Outcome",
+    "Transport",
+    "UpstreamAttempt",
+    "UpstreamObserver",
+    "current_request_id",
+    "path",
+    "segment",
+]
 
 log = logging.getLogger("cometchat.transport")
 
-DEFAULT_CONNECT_TIMEOUT = 3.05
-DEFAULT_READ_TIMEOUT = 5.0
-# Well under gunicorn's worker timeout, so a worker never dies waiting on CometChat.
-DEFAULT_TOTAL_DEADLINE = 10.0
-DEFAULT_MAX_RETRIES = 2
-DEFAULT_BACKOFF = 0.2
-# CometChat answers in kilobytes (a page of 100 users with full profiles stays well under
-# this); a bigger body is not CometChat, and reading it would only cost memory.
-DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024
 _CHUNK_BYTES = 64 * 1024
-# Sessions kept open between calls, one per call in flight at the busiest moment; more
-# concurrent calls still run, their sessions close when done.
-DEFAULT_MAX_IDLE_SESSIONS = 512
-
-RETRIED_STATUSES = frozenset({429, 502, 503, 504})
-# Statuses after which CometChat certainly did not act on the request.
-_NOT_PROCESSED_STATUSES = frozenset({429, 503})
-
 _JSON_HEADERS = {"Content-Type": "application/json"}
 REQUEST_ID_HEADER = "X-Request-ID"
 # The id of the request a call serves, sent upstream as X-Request-ID so one login can be followed
 # from the caller through our logs to CometChat; a server sets it around each request it answers.
 current_request_id: ContextVar[str | None] = ContextVar("cometchat_request_id", default=None)
-_SESSION_HEADERS = {
+SESSION_HEADERS = {
     "Accept": "application/json",
     "User-Agent": "cometchat-token-server/1.0 (python-requests)",
 }
 
 
-def path(*segments: str) -> str:
-    """The one way to build a CometChat path: every segment percent-encoded on its own."""
-    return "".join("/" + _seg(segment) for segment in segments)
+def request_headers(api_key: str, user_agent: str | None = None) -> dict[str, str]:
+    """What every request carries (both transports), the request id included when set."""
+    headers = {**SESSION_HEADERS, "apikey": api_key}
+    if user_agent:
+        headers["User-Agent"] = user_agent
+    request_id = current_request_id.get()
+    if request_id:
+        headers[REQUEST_ID_HEADER] = request_id
+    return headers
 
 
-def _seg(value: str) -> str:
-    """Percent-encode one path segment so that it stays exactly one segment: nothing is
-    safe, not even '/', and '.' becomes %2E (servers drop '.' and '..' segments)."""
-    if not value:
-        raise ValueError("an empty path segment would change the path's shape")
-    return quote(value, safe="").replace(".", "%2E")
-
-
-def _loggable(url_path: str) -> str:
-    """The path without the auth token a revoke carries in it: tokens never reach the logs."""
-    head, sep, _token = url_path.partition("/auth_tokens/")
-    return head + sep + "***" if sep else url_path
-
-
-def endpoint_of(method: str, url_path: str) -> str:
-    """The call's endpoint as a template, ``POST /users/{uid}/auth_tokens``: the segment after
-    ``users`` is a uid and the one after ``auth_tokens`` a token, so neither leaves this module
-    through an observer (metrics labels, traces, logs)."""
-    parts = url_path.split("?", 1)[0].split("/")
-    for i in range(1, len(parts)):
-        if parts[i - 1] == "users" and parts[i] not in ("", "reactivate"):
-            parts[i] = "{uid}"
-        elif parts[i - 1] == "auth_tokens" and parts[i]:
-            parts[i] = "{authToken}"
-    return f"{method} {'/'.join(parts)}"
-
-
-Outcome = Literal["ok", "client_error", "rate_limited", "server_error", "timeout", "connection_error", "bad_response"]
-
-
-@dataclass(frozen=True)
-class UpstreamAttempt:
-    """What one attempt of one call did, as told to the transport's observers."""
-
-    endpoint: str  # templated: never a uid or a token
-    outcome: Outcome
-    status: int | None  # the HTTP status, None when no answer came
-    code: str | None  # CometChat's error code, when it sent one
-    seconds: float
-    attempt: int  # 1 for the first try of a call, 2 for its first retry, ...
-
-
-UpstreamObserver = Callable[[UpstreamAttempt], None]
-
-
-def _outcome_of(status: int | None, error: CometChatError | None) -> Outcome:
-    if error is None:
-        return "ok"
-    if isinstance(error, UpstreamTimeoutError):
-        return "timeout"
-    if isinstance(error, RateLimitedError):  # a 429, or the budget refusing (no status)
-        return "rate_limited"
-    if status is None:
-        return "connection_error" if isinstance(error, UpstreamUnavailableError) else "bad_response"
-    if status == 429:
-        return "rate_limited"
-    if status >= 500:
-        return "server_error"
-    return "client_error" if status >= 400 else "bad_response"
-
-
-def _jitter() -> float:
-    return random.uniform(0.5, 1.0)
-
-
-@dataclass(frozen=True)
-class _Failure:
-    error: CometChatError
-    retryable: bool
-    # This attempt may have been acted on by CometChat although it failed.
-    maybe_applied: bool
-
-
-def _failure_from_exception(exc: requests.RequestException, read_timeout: float) -> _Failure:
+def _failure_kind(exc: requests.RequestException) -> policy.FailureKind:
     if isinstance(exc, requests.ConnectTimeout):
-        error: CometChatError = UpstreamUnavailableError(f"could not connect to CometChat ({type(exc).__name__})")
-        return _Failure(error, retryable=True, maybe_applied=False)
+        return policy.FailureKind.CONNECT_TIMEOUT
     if isinstance(exc, requests.ReadTimeout):
-        # A slow upstream rarely gets faster: give the caller its 504 now.
-        return _Failure(
-            UpstreamTimeoutError(f"CometChat did not answer within {read_timeout:g} s"),
-            retryable=False,
-            maybe_applied=True,
-        )
+        return policy.FailureKind.READ_TIMEOUT
     if isinstance(exc, requests.ConnectionError):
-        error = UpstreamUnavailableError(f"connection to CometChat failed ({type(exc).__name__})")
-        return _Failure(error, retryable=True, maybe_applied=not _never_sent(exc))
-    error = UpstreamBadResponseError(f"bad answer from CometChat ({type(exc).__name__})")
-    return _Failure(error, retryable=False, maybe_applied=True)
-
-
-def _failure_from_answer(response: requests.Response) -> _Failure:
-    status = response.status_code
-    return _Failure(
-        error_from_response(response),
-        retryable=status in RETRIED_STATUSES,
-        # A 4xx is CometChat refusing the call; a 502/504 may hide one it did.
-        maybe_applied=status in RETRIED_STATUSES and status not in _NOT_PROCESSED_STATUSES,
-    )
+        return policy.FailureKind.NOT_SENT if _never_sent(exc) else policy.FailureKind.BROKEN
+    return policy.FailureKind.PROTOCOL
 
 
 def _never_sent(exc: requests.ConnectionError) -> bool:
@@ -199,228 +110,152 @@ def _read_body(response: requests.Response, limit: int) -> None:
     response._content_consumed = True
 
 
-class _SessionPool:
-    """Idle sessions, each with its keep-alive connection; a call borrows one for its whole
-    length, so concurrent calls (threads or greenlets) never share one, and a session
-    outlives the thread or greenlet that made it. Idle sessions beyond ``max_idle`` close."""
-
-    def __init__(self, make: Callable[[], requests.Session], max_idle: int = DEFAULT_MAX_IDLE_SESSIONS) -> None:
-        self._make = make
-        self._max_idle = max_idle
-        self._idle: list[requests.Session] = []  # last in, first out: the warmest first
-        self._lock = threading.Lock()  # never held across I/O or a greenlet switch
-        self._generation = 0  # close() ends every session made before it
-
-    def peek(self) -> requests.Session:
-        with self._lock:
-            if self._idle:
-                return self._idle[-1]
-        session = self._make()
-        self._give_back(session, self._generation)
-        return session
-
-    @contextmanager
-    def borrowed(self) -> Iterator[requests.Session]:
-        with self._lock:
-            session = self._idle.pop() if self._idle else None
-            generation = self._generation
-        if session is None:
-            session = self._make()
-        try:
-            yield session
-        finally:
-            self._give_back(session, generation)
-
-    def _give_back(self, session: requests.Session, generation: int) -> None:
-        with self._lock:
-            keep = generation == self._generation and len(self._idle) < self._max_idle
-            if keep:
-                self._idle.append(session)
-        if not keep:
-            session.close()
-
-    def close(self) -> None:
-        with self._lock:
-            idle, self._idle = self._idle, []
-            self._generation += 1
-        for session in idle:
-            session.close()
-
-
 class Transport:
-    """Sends CometChat calls: pooled ``requests.Session``s, one per call in flight, (connect, read)
-    timeouts on every attempt, and a total deadline that also bounds an answer trickling in.
-    Bounded retries with exponential backoff (or the upstream's ``Retry-After``) on
-    connection failures and 429/502/503/504, never past the deadline; 4xx never retried.
+    """Sends CometChat calls over one ``requests.Session`` whose adapter pools up to
+    ``options.pool_size`` keep-alive connections (concurrent calls each take their own).
+    (connect, read) timeouts on every attempt, and a total deadline that also bounds an
+    answer trickling in. Retries as ``policy.CallState`` allows, never past the deadline.
 
     Proxies and CAs as in any requests program (``HTTPS_PROXY``, ``NO_PROXY``,
-    ``REQUESTS_CA_BUNDLE``, ...), unless ``proxies`` / ``ca_bundle`` say otherwise; ``.netrc``
-    is never read (see ``egress.py``).
+    ``REQUESTS_CA_BUNDLE``, ...), unless ``options.proxies`` / ``options.ca_bundle`` say
+    otherwise; ``.netrc`` is never read (see ``egress.py``).
     """
 
     def __init__(
         self,
         base_url: str,
         api_key: str,
+        options: ClientOptions | None = None,
         *,
-        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
-        read_timeout: float = DEFAULT_READ_TIMEOUT,
-        total_deadline: float = DEFAULT_TOTAL_DEADLINE,
-        max_retries: int = DEFAULT_MAX_RETRIES,
-        backoff: float = DEFAULT_BACKOFF,
-        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
-        proxies: Mapping[str, str] | None = None,
-        ca_bundle: str | None = None,
+        budget: UpstreamBudget | None = None,
+        observers: Iterable[UpstreamObserver] = (),
         adapter_factory: Callable[[], BaseAdapter] | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if not api_key:
             raise ValueError("api_key is required")
         self.base_url = base_url.rstrip("/")
-        self.connect_timeout = connect_timeout
-        self.read_timeout = read_timeout
-        self.total_deadline = total_deadline
-        self.max_retries = max_retries
-        self.backoff = backoff
-        self.max_response_bytes = max_response_bytes
-        self._egress = egress.resolve(self.base_url, proxies=proxies, ca_bundle=ca_bundle)
-        self._headers = {**_SESSION_HEADERS, "apikey": api_key}
-        self._adapter_factory = adapter_factory or (lambda: DeadlineAdapter(pool_connections=1, pool_maxsize=1))
+        self.options = options or ClientOptions()
+        self._api_key = api_key
+        self._adapter_factory = adapter_factory
         self._sleep = sleep
-        self._pool = _SessionPool(self._new_session)
         self.rate_limit = RateLimitInfo()
         # The app's upstream quota, shared with other workers and hosts; None: not kept.
-        self.budget: UpstreamBudget | None = None
+        self.budget = budget
         # Told about every attempt (metrics, dev-mode traces); an observer's own failure is
         # logged and never breaks the call.
-        self.observers: list[UpstreamObserver] = []
+        self.observers: list[UpstreamObserver] = list(observers)
+        self.session = self._new_session()
 
     def __repr__(self) -> str:  # never show the key
         return f"Transport(base_url={self.base_url!r})"
 
+    # Read-only views of the options, for callers of the old attributes.
+    @property
+    def connect_timeout(self) -> float:
+        return self.options.connect_timeout
+
+    @property
+    def read_timeout(self) -> float:
+        return self.options.read_timeout
+
+    @property
+    def total_deadline(self) -> float:
+        return self.options.total_deadline
+
+    @property
+    def max_retries(self) -> int:
+        return self.options.max_retries
+
+    @property
+    def max_response_bytes(self) -> int:
+        return self.options.max_response_bytes
+
     def _new_session(self) -> requests.Session:
         session = requests.Session()
-        session.trust_env = False  # never .netrc; the environment's proxies and CAs are in _egress
-        session.proxies = dict(self._egress.proxies)
-        session.verify = self._egress.verify
-        session.headers.update(self._headers)
-        adapter = self._adapter_factory()
+        session.trust_env = False  # never .netrc; the environment's proxies and CAs are resolved here
+        found = egress.resolve(self.base_url, proxies=self.options.proxies or None, ca_bundle=self.options.ca_bundle)
+        session.proxies = dict(found.proxies)
+        session.verify = found.verify
+        session.headers.update(SESSION_HEADERS)
+        size = self.options.pool_size
+        adapter = self._adapter_factory() if self._adapter_factory else DeadlineAdapter(1, size)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         return session
 
-    @property
-    def session(self) -> requests.Session:
-        """The idle session the next call from here takes (to adjust it, e.g. ``verify``)."""
-        return self._pool.peek()
-
     def close(self) -> None:
-        self._pool.close()
+        self.session.close()
 
     def request(
         self,
-        method: str,
-        url_path: str,
+        endpoint: Endpoint,
+        params: Mapping[str, str] | None = None,
         *,
         body: Mapping[str, Any] | None = None,
-        params: Mapping[str, Any] | None = None,
+        query: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """One call, retried as the policy allows; the decoded ``{"data": ...}`` envelope."""
-        with self._pool.borrowed() as session:
-            return self._request(session, method, url_path, body, params)
-
-    def _request(
-        self,
-        session: requests.Session,
-        method: str,
-        url_path: str,
-        body: Mapping[str, Any] | None,
-        params: Mapping[str, Any] | None,
-    ) -> dict[str, Any]:
-        prepared = self._prepare(method, url_path, body, params)
-        deadline = time.monotonic() + self.total_deadline
-        maybe_applied = False  # by any attempt so far
-        attempt = 0
+        """One call of ``endpoint``, retried as the policy allows; the decoded ``{"data": ...}``."""
+        prepared = self._prepare(endpoint.method, endpoint.path(params), body, query)
+        call = policy.CallState(self.options)
         while True:
-            attempt += 1
+            call.begin()
             ticket = None
             started = time.monotonic()
             try:
                 # A budget refusal (QuotaSpentError) ends the call like a failed attempt: told
                 # to observers, keeping what earlier attempts may have done.
-                ticket = self.budget.spend(method, url_path) if self.budget is not None else None
-                outcome = self._attempt(session, prepared, deadline, maybe_applied, ticket)
-                answer = self._decode(outcome) if isinstance(outcome, requests.Response) else None
+                ticket = self._spend(endpoint)
+                result, status, heard = self._attempt(prepared, call, ticket)
             except CometChatError as exc:
-                exc.maybe_applied = exc.maybe_applied or maybe_applied
-                self._tell(method, url_path, started, attempt, exc)
+                exc.maybe_applied = exc.maybe_applied or call.maybe_applied
+                self._tell(endpoint, started, call.attempt, exc.status, exc, None)
                 raise
             finally:
-                if ticket is not None:
-                    self.budget.settle(ticket)  # type: ignore[union-attr]
-            self._tell(method, url_path, started, attempt, outcome)
-            if answer is not None:
-                return answer
-            assert isinstance(outcome, _Failure)
-            error = outcome.error
-            if self.budget is not None and isinstance(error, RateLimitedError) and error.retry_after is not None:
-                error.retry_after = self.budget.longest_wait(error.retry_after)  # one quota window at most
-            error.maybe_applied = maybe_applied = maybe_applied or outcome.maybe_applied
-            delay = self._retry_delay(error, attempt, deadline) if outcome.retryable else None
-            if delay is None:
-                raise error
+                if ticket is not None and self.budget is not None:
+                    self.budget.settle(ticket)
+            if not isinstance(result, policy.Failure):
+                self._tell(endpoint, started, call.attempt, status, None, heard)
+                return result
+            self._tell(endpoint, started, call.attempt, result.error.status, result.error, heard)
+            policy.cap_wait(result.error, self.budget)
+            delay = call.retry_delay(result)  # raises the error when no retry is left
             log.warning(
                 "CometChat %s %s failed (%s); retry %d in %.2f s",
-                method,
-                _loggable(url_path),
-                error.code,
-                attempt,
+                endpoint.method,
+                endpoint.loggable(params),
+                result.error.code,
+                call.attempt,
                 delay,
             )
             self._sleep(delay)
 
+    def _spend(self, endpoint: Endpoint) -> Ticket | None:
+        if self.budget is None:
+            return None
+        return self.budget.spend(endpoint.method, endpoint.template, bucket=endpoint.bucket)
+
     def _tell(
         self,
-        method: str,
-        url_path: str,
+        endpoint: Endpoint,
         started: float,
         attempt: int,
-        outcome: requests.Response | _Failure | CometChatError,
+        status: int | None,
+        error: CometChatError | None,
+        heard: RateLimitInfo | None,
     ) -> None:
-        if not self.observers:
-            return
-        status: int | None
-        if isinstance(outcome, requests.Response):
-            status, error = outcome.status_code, None
-        else:
-            error = outcome.error if isinstance(outcome, _Failure) else outcome
-            status = error.status
-        report = UpstreamAttempt(
-            endpoint=endpoint_of(method, url_path),
-            outcome=_outcome_of(status, error),
-            status=status,
-            code=error.code if error is not None and status is not None else None,
-            seconds=time.monotonic() - started,
-            attempt=attempt,
-        )
-        for observer in self.observers:
-            try:
-                observer(report)
-            except Exception:  # an observer must never break a call
-                log.exception("an upstream observer failed")
+        seconds = time.monotonic() - started
+        policy.tell(self.observers, endpoint.label, attempt, seconds, status, error, heard)
 
     def _prepare(
-        self, method: str, url_path: str, body: Mapping[str, Any] | None, params: Mapping[str, Any] | None
+        self, method: str, url_path: str, body: Mapping[str, Any] | None, query: Mapping[str, Any] | None
     ) -> requests.PreparedRequest:
         """The request, built directly: Session.prepare_request would merge cookies, auth
         and headers per call, and re-quote the URL (turning our %2E back into '.')."""
         prepared = requests.PreparedRequest()
         prepared.method = method
-        prepared.url = self.base_url + url_path + ("?" + urlencode(params) if params else "")
-        prepared.headers = CaseInsensitiveDict(self._headers)
-        request_id = current_request_id.get()
-        if request_id:
-            prepared.headers[REQUEST_ID_HEADER] = request_id
+        prepared.url = self.base_url + url_path + ("?" + urlencode(query) if query else "")
+        prepared.headers = CaseInsensitiveDict(request_headers(self._api_key))
         if body is not None:
             prepared.body = json.dumps(body).encode("utf-8")
             prepared.headers.update(_JSON_HEADERS)
@@ -430,20 +265,15 @@ class Transport:
         return prepared
 
     def _attempt(
-        self,
-        session: requests.Session,
-        prepared: requests.PreparedRequest,
-        deadline: float,
-        maybe_applied: bool,
-        ticket: Ticket | None = None,
-    ) -> requests.Response | _Failure:
-        """Send once: a successful answer with its body read, or what went wrong. Raises at
-        once what no retry can mend: the deadline reached, a body over the cap."""
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise self._timed_out(maybe_applied)
-        timeout = (min(self.connect_timeout, remaining), min(self.read_timeout, remaining))
-        with deadline_scope(deadline) as watch:
+        self, prepared: requests.PreparedRequest, call: policy.CallState, ticket: Ticket | None
+    ) -> tuple[dict[str, Any] | policy.Failure, int | None, RateLimitInfo | None]:
+        """Send once: the decoded answer or what went wrong, the status, the rate-limit
+        figures heard. Raises at once what no retry can mend: the deadline reached, a body
+        over the cap, a successful answer that cannot be read."""
+        timeout = call.timeouts()
+        session = self.session
+        limit = self.options.max_response_bytes
+        with deadline_scope(call.deadline) as watch:
             try:
                 # The adapter itself: Session.send would also run hooks and parse cookies.
                 response = session.get_adapter(prepared.url or "").send(
@@ -455,61 +285,21 @@ class Transport:
                     proxies=session.proxies,
                 )
                 try:
-                    _read_body(response, self.max_response_bytes)
+                    _read_body(response, limit)
                 finally:
                     response.close()
             except _BodyTooLarge:
-                limit = self.max_response_bytes
-                raise _bad_answer(f"CometChat answered more than {limit} bytes", response) from None
+                raise policy.bad_answer(f"CometChat answered more than {limit} bytes", response.status_code) from None
             except requests.RequestException as exc:
                 if watch.fired:
-                    raise self._timed_out(True) from exc
-                return _failure_from_exception(exc, timeout[1])
+                    raise call.timed_out(True) from exc
+                kind = _failure_kind(exc)
+                return policy.failure_from_kind(kind, type(exc).__name__, timeout[1]), None, None
         if watch.fired:  # the answer ended where the watchdog cut it
-            raise self._timed_out(True)
-        self._note_rate_limit(response, ticket)
-        return response if response.ok else _failure_from_answer(response)
-
-    def _retry_delay(self, error: CometChatError, attempt: int, deadline: float) -> float | None:
-        """How long to wait before the next attempt, or None to give up now."""
-        delay = error.retry_after
-        if delay is None:
-            delay = self.backoff * (2 ** (attempt - 1)) * _jitter()
-        if attempt > self.max_retries or time.monotonic() + delay >= deadline:
-            if isinstance(error, RateLimitedError) or error.retry_after is not None:
-                error.retry_after = max(error.retry_after or 1.0, 1.0)
-            return None
-        return delay
-
-    def _timed_out(self, maybe_applied: bool) -> UpstreamTimeoutError:
-        error = UpstreamTimeoutError(f"no answer from CometChat within {self.total_deadline:g} s")
-        error.maybe_applied = maybe_applied
-        return error
-
-    def _note_rate_limit(self, response: requests.Response, ticket: Ticket | None) -> None:
-        figures = read_quota_headers(response.headers)
-        if figures.limit is not None or figures.remaining is not None:
-            self.rate_limit = RateLimitInfo(limit=figures.limit, remaining=figures.remaining)
-        if ticket is not None:
-            ticket.hear(figures, rate_limited=response.status_code == 429)
-
-    @staticmethod
-    def _decode(response: requests.Response) -> dict[str, Any]:
-        try:
-            body = json.loads(response.content)
-        except ValueError as exc:
-            raise _bad_answer(
-                f"CometChat answered {response.status_code} with a body that is not JSON",
-                response,
-                dev_message=response.content[:200].decode("utf-8", "replace"),
-            ) from exc
-        if not isinstance(body, dict) or "data" not in body:
-            raise _bad_answer("CometChat answered without a data envelope", response)
-        return body
-
-
-def _bad_answer(message: str, response: requests.Response, *, dev_message: str | None = None) -> CometChatError:
-    """CometChat answered, unusably: whatever it was asked may have been done."""
-    error = UpstreamBadResponseError(message, status=response.status_code, dev_message=dev_message)
-    error.maybe_applied = True
-    return error
+            raise call.timed_out(True)
+        heard = policy.note_rate_limit(response.headers, response.status_code, ticket)
+        if heard is not None:
+            self.rate_limit = heard
+        if not response.ok:
+            return policy.failure_from_answer(response), response.status_code, heard
+        return policy.decode(response.status_code, response.content), response.status_code, heard

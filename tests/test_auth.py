@@ -791,3 +791,32 @@ def test_a_jwt_shaped_credential_is_still_a_dev_caller_without_jwt_auth() -> Non
     dev = Settings(emulator=True, dev=True)
     with Flask(__name__).test_request_context("/", headers=bearer("abc.def.ghi")):
         assert Authenticator(dev)(flask_request) == Caller.dev()
+def user_named(app, uid: str):
+    return app.extensions["token_server.client"].get_user(uid)
+
+
+def test_a_jwts_name_and_picture_claims_name_a_new_user_over_the_body(app, http) -> None:
+    headers = as_user("claimed-user", name="From The IdP", picture="https://idp.example/p.png")
+    answer = http.post("/api/cometchat/token", json={"name": "Self Chosen"}, headers=headers)
+    assert answer.status_code == 200
+    user = user_named(app, "claimed-user")
+    assert (user.name, user.avatar) == ("From The IdP", "https://idp.example/p.png")
+
+
+def test_a_jwt_without_profile_claims_keeps_the_body_profile(app, http) -> None:
+    answer = http.post("/api/cometchat/token", json={"name": "Body Name"}, headers=as_user("plain-user"))
+    assert answer.status_code == 200 and user_named(app, "plain-user").name == "Body Name"
+
+
+def test_profile_claims_cometchat_would_refuse_never_refuse_the_login(app, http) -> None:
+    headers = as_user("odd-claims", name=["not", "a", "string"], picture="ftp://idp.example/p.png")
+    answer = http.post("/api/cometchat/token", json={"name": "Fallback"}, headers=headers)
+    assert answer.status_code == 200
+    user = user_named(app, "odd-claims")
+    assert (user.name, user.avatar) == ("Fallback", None)
+
+
+def test_a_returning_user_keeps_its_profile_whatever_the_claims_say(app, http) -> None:
+    http.post("/api/cometchat/token", headers=as_user("returning", name="First"))
+    again = http.post("/api/cometchat/token", headers=as_user("returning", name="Second"))
+    assert again.status_code == 200 and user_named(app, "returning").name == "First"

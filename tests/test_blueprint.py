@@ -119,3 +119,48 @@ def test_a_host_app_can_rate_limit_the_routes_as_the_server_does(host) -> None:
     limited = http.get(URL_PREFIX + "/users/cometchat-uid-1")
     assert limited.status_code == 429 and limited.json["error"]["code"] == "ERR_TOO_MANY_REQUESTS"
     assert int(limited.headers["Retry-After"]) >= 1
+
+
+@pytest.fixture
+def profiled_host():
+    """A backend whose ``identify`` vouches for each user's profile (or, for bob, for none)."""
+    state = EmulatorState(api_keys=["k"])
+    emulator = create_emulator_app(state)
+    client = CometChatClient(
+        base_url="http://emulator.invalid/v3", api_key="k", backoff=0.001, adapter_factory=lambda: WSGIAdapter(emulator)
+    )
+    profiles = {
+        "alice": {"name": "Alice Backend", "avatar": "https://cdn.example/alice.png"},
+        "bob": {},
+        "carol": {"name": "x" * 500, "avatar": "javascript:alert(1)"},  # nothing CometChat accepts
+    }
+    app = Flask("profiled_backend")
+
+    def identify(request) -> Caller:
+        uid = request.headers["X-Test-User"]
+        return Caller.user(uid, **profiles[uid])
+
+    routes.init_app(app, client, identify)
+    return app.test_client(), client
+
+
+def test_the_backend_profile_names_a_new_user_and_the_body_is_ignored(profiled_host) -> None:
+    http, client = profiled_host
+    body = {"name": "I Chose This", "avatar": "https://evil.example/me.png"}
+    answer = http.post(URL_PREFIX + "/token", json=body, headers={"X-Test-User": "alice"})
+    assert answer.status_code == 200
+    user = client.get_user("alice")
+    assert (user.name, user.avatar) == ("Alice Backend", "https://cdn.example/alice.png")
+
+
+def test_without_a_backend_profile_the_body_still_names_a_new_user(profiled_host) -> None:
+    http, client = profiled_host
+    answer = http.post(URL_PREFIX + "/token", json={"name": "Bob Body"}, headers={"X-Test-User": "bob"})
+    assert answer.status_code == 200 and client.get_user("bob").name == "Bob Body"
+
+
+def test_a_profile_cometchat_would_refuse_never_refuses_the_login(profiled_host, caplog) -> None:
+    http, client = profiled_host
+    answer = http.post(URL_PREFIX + "/token", json={"name": "Carol"}, headers={"X-Test-User": "carol"})
+    assert answer.status_code == 200 and client.get_user("carol").name == "Carol"
+    assert "left out" in caplog.text and "x" * 500 not in caplog.text

@@ -7,6 +7,7 @@ import json
 import logging
 import math
 import time
+from dataclasses import replace
 
 import pytest
 import requests
@@ -30,6 +31,7 @@ from cometchat import (
     UpstreamTimeoutError,
     UpstreamUnavailableError,
     ValidationError,
+    policy,
     transport,
 )
 from cometchat.client import default_base_url
@@ -290,7 +292,7 @@ def test_backoff_doubles_each_attempt_with_jitter_in_half_to_full(rsps, sleep, m
     for _ in range(4):
         rsps.get(f"{BASE}/users/alice", status=503, json=envelope("ERR_DOWN"))
     rsps.get(f"{BASE}/users/alice", json={"data": USER})
-    monkeypatch.setattr(transport, "_jitter", lambda: 1.0)
+    monkeypatch.setattr(policy, "_jitter", lambda: 1.0)
     client.get_user("alice")
     assert sleep.calls == pytest.approx([0.1, 0.2, 0.4, 0.8])
     monkeypatch.undo()
@@ -450,27 +452,24 @@ def test_rate_limit_headers_both_spellings(rsps, client, prefix) -> None:
     assert (client.rate_limit.limit, client.rate_limit.remaining) == (10000, 9876)
 
 
-def test_calls_in_flight_each_borrow_their_own_session_and_idle_ones_are_reused(client) -> None:
-    """Sessions are pooled per call, not per thread: a greenlet or a thread that ends leaves
-    its session (and its keep-alive connection) to the next call, and two calls in flight
-    never share one."""
-    import threading
+def test_one_session_pools_a_connection_per_call_in_flight_up_to_pool_size(emulator) -> None:
+    """One session, one adapter: concurrent calls each take a keep-alive connection of its
+    pool; up to ``pool_size`` stay open for the next calls, the others close when done."""
+    from concurrent.futures import ThreadPoolExecutor
 
-    pool = client.transport._pool
-    with pool.borrowed() as first:
-        with pool.borrowed() as second:
-            assert second is not first
-    seen = []
-    thread = threading.Thread(target=lambda: seen.append(client.transport.session))
-    thread.start()
-    thread.join()
-    assert seen[0] in (first, second)  # another thread reuses an idle session
-    with pool.borrowed() as again:
-        assert again is seen[0]
-    with pool.borrowed() as in_flight:
-        client.close()  # a session in flight during close() is closed when it comes back
-    with pool.borrowed() as after_close:
-        assert after_close not in (first, second, in_flight)
+    from .conftest import EMULATOR_KEY
+
+    def burst(client: CometChatClient) -> int:
+        before = emulator.stats()["connections"]
+        with ThreadPoolExecutor(3) as pool:
+            list(pool.map(lambda _i: client.get_user("cometchat-uid-1"), range(3)))
+        return emulator.stats()["connections"] - before
+
+    emulator.faults(latency_ms=800)  # the three calls of a burst are in flight together
+    for pool_size, reopened in ((1, 2), (3, 0)):
+        with CometChatClient(base_url=emulator.base_url, api_key=EMULATOR_KEY, pool_size=pool_size) as client:
+            assert burst(client) == 3
+            assert burst(client) == reopened
 
 
 def test_secrets_stay_out_of_reprs_errors_and_logs(rsps, client, caplog) -> None:
@@ -626,7 +625,7 @@ def test_observers_hear_every_attempt_with_templated_endpoints(rsps, client) -> 
     with pytest.raises(RateLimitedError):
         client.get_user("alice")  # Retry-After 60 is past the deadline: no retry
     with pytest.raises(UpstreamUnavailableError):
-        client.transport.max_retries = 0
+        client.transport.options = replace(client.transport.options, max_retries=0)
         client.get_user("alice")
     seen = [(a.endpoint, a.outcome, a.status, a.code, a.attempt) for a in heard]
     assert seen == [

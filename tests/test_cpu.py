@@ -1,15 +1,11 @@
 """Per-request work the mint path no longer does: two writes for one small upstream request,
-the limiter's bookkeeping for exempt service callers, idle sessions kept past their cap."""
+the limiter's bookkeeping for exempt service callers."""
 
 from __future__ import annotations
 
 import socket
-import threading
-
-import requests
 
 from cometchat.deadline import _WatchedHTTPConnection
-from cometchat.transport import _SessionPool
 
 from .helpers import app_env, as_user, service
 
@@ -53,28 +49,3 @@ def test_service_callers_skip_the_limiters_bookkeeping(monkeypatch) -> None:
     assert http.get("/api/cometchat/users/cometchat-uid-1", headers=as_user("cometchat-uid-1")).status_code == 200
     assert len(asked) == 2  # a user: the per-user and the per-address window
 
-
-def test_idle_sessions_beyond_the_cap_are_closed() -> None:
-    closed: list[requests.Session] = []
-
-    class Session(requests.Session):
-        def close(self) -> None:
-            closed.append(self)
-            super().close()
-
-    pool = _SessionPool(Session, max_idle=1)
-    started, release = threading.Barrier(3), threading.Event()
-
-    def borrow() -> None:
-        with pool.borrowed():
-            started.wait(5)
-            release.wait(5)
-
-    threads = [threading.Thread(target=borrow) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    started.wait(5)  # two calls in flight: two sessions
-    release.set()
-    for thread in threads:
-        thread.join(5)
-    assert len(closed) == 1 and len(pool._idle) == 1 and pool._idle[0] not in closed

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from cometchat import CometChatClient, UpstreamBadResponseError, UpstreamTimeoutError
-from cometchat.transport import path
+from cometchat.endpoints import DELETE_TOKEN
 
 KEY = "rest-key-for-deadline-tests"
 READ_TIMEOUT = 1.0  # longer than every drip interval: per-read timeouts never fire
@@ -263,6 +263,6 @@ def test_a_segment_keeps_the_path_shape_on_the_wire(upstream, segment, on_the_wi
     # from becoming "flush every token" or "delete the user".
     server = upstream(ok)
     client = client_for(server)
-    client._request("DELETE", path("users", "alice", "auth_tokens", segment))
+    client.transport.request(DELETE_TOKEN, {"uid": "alice", "authToken": segment})
     client.close()
     assert server.request_lines == [f"DELETE /v3/users/alice/auth_tokens/{on_the_wire} HTTP/1.1"]

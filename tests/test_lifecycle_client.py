@@ -11,6 +11,7 @@ import responses
 from cometchat import CometChatClient, UidAlreadyExistsError, UpstreamBadResponseError, ValidationError
 from cometchat.client import MAX_IMPORT_USERS, MAX_REACTIVATE_UIDS
 from cometchat.emulator import EmulatorState, create_emulator_app
+from cometchat.endpoints import REACTIVATE_USERS
 from cometchat.inprocess import WSGIAdapter
 from token_server import lifecycle
 
@@ -141,4 +142,4 @@ def test_emulator_refuses_a_bad_reactivation(emulated) -> None:
     client, state = emulated
     for body in ({}, {"uidsToActivate": "x"}, {"uidsToActivate": [f"u{n}" for n in range(MAX_REACTIVATE_UIDS + 1)]}):
         with pytest.raises(ValidationError):
-            client._request("PUT", "/users", body=body)
+            client.transport.request(REACTIVATE_USERS, body=body)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from flask import Flask, Response, jsonify
 from flask_cors import CORS
@@ -19,8 +19,12 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from cometchat import CometChatClient
 from cometchat.budget import UpstreamBudget, budget_store_for
+from cometchat.egress import proxy_mapping
 from cometchat.emulator import EmulatorState, create_emulator_app, register_emulator
+from cometchat.endpoints import resolve_base_url
 from cometchat.inprocess import WSGIAdapter
+from cometchat.options import ClientOptions
+from cometchat.policy import UpstreamObserver
 
 from . import (
     caller,
@@ -79,9 +83,8 @@ def create_app(config: Settings | Mapping[str, str] | None = None, *, announce: 
     _configure_flask(app, settings)
     configure_logging(settings.log_format)
     install_redaction(settings.secrets)
-    client, emulator_state = _build_client(settings)
-    client.transport.budget = UpstreamBudget(
-        budget_store_for(settings.ratelimit_storage_uri), client.base_url, window_seconds=settings.upstream_quota_window
+    client, emulator_state = _build_client(
+        settings, metrics.upstream_observers(settings.metrics_token), with_budget=True
     )
     app.extensions[EMULATOR] = emulator_state
 
@@ -89,7 +92,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None, *, announce: 
     authenticator = Authenticator(settings, dev_jwt)
     rate_limits = _init_request_pipeline(app, settings, client, authenticator)
 
-    metrics.init_app(app, client, settings.metrics_token)
+    metrics.init_app(app, settings.metrics_token)
     app.add_url_rule("/healthz", "healthz", _healthz, methods=["GET"])
     _init_readiness(app, settings, client, authenticator, rate_limits)
     openapi.init_app(app)
@@ -171,30 +174,34 @@ def _configure_flask(app: Flask, settings: Settings) -> None:
         )
 
 
-def _build_client(settings: Settings) -> tuple[CometChatClient, EmulatorState | None]:
-    timeouts: dict[str, Any] = {
-        "connect_timeout": settings.upstream_connect_timeout,
-        "read_timeout": settings.upstream_read_timeout,
-        "total_deadline": settings.upstream_deadline,
-    }
+def _build_client(
+    settings: Settings, observers: Sequence[UpstreamObserver] = (), *, with_budget: bool = False
+) -> tuple[CometChatClient, EmulatorState | None]:
+    """The one client, with its options and observers, and (for the server, not the CLI,
+    which paces itself) the app's upstream budget."""
+    options = ClientOptions(
+        connect_timeout=settings.upstream_connect_timeout,
+        read_timeout=settings.upstream_read_timeout,
+        total_deadline=settings.upstream_deadline,
+        proxies=proxy_mapping(settings.proxy) or {},
+        ca_bundle=settings.ca_bundle,
+    )
+    base_url = (
+        EMULATOR_BASE_URL
+        if settings.emulator
+        else resolve_base_url(settings.app_id, settings.region, settings.base_url)
+    )
+    budget = None
+    if with_budget:
+        store = budget_store_for(settings.ratelimit_storage_uri)
+        budget = UpstreamBudget(store, base_url, window_seconds=settings.upstream_quota_window)
+    wiring: dict[str, Any] = {"base_url": base_url, "options": options, "budget": budget, "observers": observers}
     if not settings.emulator:
-        client = CometChatClient(
-            settings.app_id,
-            settings.region,
-            settings.api_key or "",
-            base_url=settings.base_url,
-            proxy=settings.proxy,
-            ca_bundle=settings.ca_bundle,
-            **timeouts,
-        )
-        return client, None
+        return CometChatClient(api_key=settings.api_key or "", **wiring), None
     key = secrets.token_urlsafe(24)  # the embedded emulator's own REST key, never shown
     state = EmulatorState(api_keys=[key])
     emulator_app = create_emulator_app(state)
-    client = CometChatClient(
-        base_url=EMULATOR_BASE_URL, api_key=key, adapter_factory=lambda: WSGIAdapter(emulator_app), **timeouts
-    )
-    return client, state
+    return CometChatClient(api_key=key, adapter_factory=lambda: WSGIAdapter(emulator_app), **wiring), state
 
 
 def _init_cors(app: Flask, settings: Settings) -> None:

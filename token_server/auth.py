@@ -4,6 +4,7 @@ app's identity provider, or anyone in dev mode. And what each may do."""
 from __future__ import annotations
 
 import hmac
+import logging
 import math
 from dataclasses import dataclass
 from typing import Any, Callable, Literal
@@ -12,13 +13,15 @@ import jwt
 from flask import Request
 
 from cometchat import ValidationError, to_cometchat_uid
-from cometchat.validation import normalize_uid, uid_or_none
+from cometchat.validation import check_user_fields, normalize_uid, uid_or_none
 
 from . import codes
 from .config import Settings
 from .devjwt import DevJwtIssuer
 from .errors import ApiError
 from .jwks import JwksKeys, JwksUnavailable
+
+log = logging.getLogger("token_server.auth")
 
 CallerKind = Literal["service", "user", "dev"]
 # A JWT is three base64url parts; a service key is never shaped like one.
@@ -29,14 +32,25 @@ _JWT_PARTS = 3
 class Caller:
     kind: CallerKind
     uid: str | None = None  # an end user's own uid, lowercased
+    # The profile the backend vouches for (``identify`` returning ``Caller.user(uid, name=...,
+    # avatar=...)``, or a JWT's ``name`` and ``picture`` claims). When the token route creates
+    # the user, these are used and the request body's are ignored.
+    name: str | None = None
+    avatar: str | None = None
 
     @classmethod
     def service(cls) -> Caller:
         return cls("service")
 
     @classmethod
-    def user(cls, uid: str) -> Caller:
-        return cls("user", normalize_uid(uid))
+    def user(cls, uid: str, *, name: str | None = None, avatar: str | None = None) -> Caller:
+        """An end user; ``name`` and ``avatar``, when given, are its profile at first login.
+        A profile value CometChat would refuse is dropped (logged), never the login."""
+        return cls("user", normalize_uid(uid), _profile_value("name", name), _profile_value("avatar", avatar))
+
+    @property
+    def has_profile(self) -> bool:
+        return self.name is not None or self.avatar is not None
 
     @classmethod
     def dev(cls) -> Caller:
@@ -52,6 +66,16 @@ class Caller:
 
 
 IdentifyCaller = Callable[[Request], Caller]
+
+
+def _profile_value(field: str, value: Any) -> Any:
+    if value is None:
+        return None
+    try:
+        return check_user_fields({field: value}, require_name=False)[field]
+    except ValidationError:
+        log.warning("the caller's %s is not one CometChat accepts: left out", field)
+        return None
 
 
 def unauthorized(message: str, code: str = codes.ERR_UNAUTHORIZED) -> ApiError:
@@ -128,7 +152,7 @@ class Authenticator:
             raise unauthorized("The token has expired.", codes.ERR_TOKEN_EXPIRED) from None
         except jwt.PyJWTError as exc:
             raise unauthorized(f"The token is not valid ({type(exc).__name__}).", codes.ERR_INVALID_TOKEN) from None
-        return self._user(claims.get(settings.jwt_uid_claim))
+        return self._user(claims.get(settings.jwt_uid_claim), claims)
 
     def _verify_dev_jwt(self, issuer: DevJwtIssuer, token: str) -> Caller:
         try:
@@ -143,16 +167,18 @@ class Authenticator:
         except ValidationError:
             raise unauthorized("The test token's 'sub' claim is not a valid uid.", codes.ERR_INVALID_TOKEN) from None
 
-    def _user(self, claim: Any) -> Caller:
+    def _user(self, claim: Any, claims: dict[str, Any]) -> Caller:
+        """The JWT's user; its ``name`` and ``picture`` claims, when present, are the profile."""
         name = self._settings.jwt_uid_claim
+        profile = {"name": claims.get("name"), "avatar": claims.get("picture")}
         if self._settings.jwt_uid_mapping == "cometchat":
             try:
-                return Caller.user(to_cometchat_uid(claim))
+                return Caller.user(to_cometchat_uid(claim), **profile)
             except ValidationError:
                 message = f"The token's {name!r} claim is missing or empty."
                 raise unauthorized(message, codes.ERR_INVALID_TOKEN) from None
         try:
-            return Caller.user(claim)
+            return Caller.user(claim, **profile)
         except ValidationError:
             raise unauthorized(
                 f"The token's {name!r} claim is not a valid CometChat uid; set AUTH_JWT_UID_MAPPING=cometchat "

@@ -18,7 +18,7 @@ from typing import Any
 from flask import Flask, Response, g, has_app_context, request
 
 from cometchat import CometChatClient
-from cometchat.transport import UpstreamAttempt
+from cometchat.policy import UpstreamAttempt
 
 from .config import Settings
 from .pipeline import URL_PREFIX
@@ -58,7 +58,7 @@ def init_app(app: Flask, settings: Settings, client: CometChatClient) -> None:
             if trace is not None and len(trace) < MAX_ENTRIES:
                 trace.append(entry(attempt))
 
-    client.transport.observers.append(record)
+    client.observers.append(record)
 
     @app.before_request
     def start_trace() -> None:

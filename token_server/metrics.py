@@ -5,8 +5,9 @@ is routed, and one gunicorn worker can answer for all (multiprocess mode below),
 needs no server of its own. The token is not a service key: a scraper cannot mint.
 
 No label value ever comes from request data: routes are URL rules, upstream endpoints are
-templates (``POST /users/{uid}/auth_tokens``), methods and codes are checked against fixed
-shapes. A uid, a token or a key can never become a series.
+the templates of the endpoint table (``POST /users/{uid}/auth_tokens``, in
+``cometchat.endpoints``), methods and codes are checked against fixed shapes. A uid, a token
+or a key can never become a series.
 
 Under gunicorn's several workers, prometheus_client's multiprocess mode keeps each worker's
 values in files under ``PROMETHEUS_MULTIPROC_DIR`` (``gunicorn.conf.py`` sets it up before
@@ -27,8 +28,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client import multiprocess as prometheus_multiprocess
 from prometheus_client import values as prometheus_values
 
-from cometchat import CometChatClient
-from cometchat.transport import UpstreamAttempt
+from cometchat.policy import UpstreamAttempt, UpstreamObserver
 
 from . import caller, codes
 from .auth import unauthorized
@@ -138,21 +138,20 @@ def code_label(code: str | None) -> str:
     return code if ERROR_CODE.fullmatch(code) else OTHER
 
 
-def observe_upstream(client: CometChatClient) -> None:
-    """Count every CometChat attempt ``client`` makes (its transport's observer hook)."""
-    transport = client.transport
+def observe_upstream(attempt: UpstreamAttempt) -> None:
+    """Count one CometChat attempt: the clients' observer, passed to them at construction."""
+    status = "" if attempt.status is None else str(attempt.status)
+    UPSTREAM_CALLS.labels(attempt.endpoint, attempt.outcome, status, code_label(attempt.code)).inc()
+    UPSTREAM_SECONDS.labels(attempt.endpoint).observe(attempt.seconds)
+    if attempt.attempt > 1:
+        UPSTREAM_RETRIES.labels(attempt.endpoint).inc()
+    if attempt.rate_limit_remaining is not None:
+        RATE_LIMIT_REMAINING.set(attempt.rate_limit_remaining)
 
-    def observe(attempt: UpstreamAttempt) -> None:
-        status = "" if attempt.status is None else str(attempt.status)
-        UPSTREAM_CALLS.labels(attempt.endpoint, attempt.outcome, status, code_label(attempt.code)).inc()
-        UPSTREAM_SECONDS.labels(attempt.endpoint).observe(attempt.seconds)
-        if attempt.attempt > 1:
-            UPSTREAM_RETRIES.labels(attempt.endpoint).inc()
-        remaining = transport.rate_limit.remaining
-        if remaining is not None:
-            RATE_LIMIT_REMAINING.set(remaining)
 
-    transport.observers.append(observe)
+def upstream_observers(token: str | None) -> list[UpstreamObserver]:
+    """The observers the app's client is built with: the upstream counters when metrics are on."""
+    return [observe_upstream] if token else []
 
 
 def _error_code(response: Response) -> str | None:
@@ -206,14 +205,14 @@ def exposition() -> bytes:
     return generate_latest(registry)
 
 
-def init_app(app: Flask, client: CometChatClient, token: str | None) -> None:
-    """Count ``app``'s answers and ``client``'s upstream calls, and serve them at ``/metrics``
-    to callers presenting ``token``. Without a token there is no ``/metrics`` and no hook.
-    (:func:`count_mint` counts whatever the setting: the routes call it.)"""
+def init_app(app: Flask, token: str | None) -> None:
+    """Count ``app``'s answers and serve them, with the upstream calls its client counts
+    (:func:`upstream_observers`), at ``/metrics`` to callers presenting ``token``. Without a
+    token there is no ``/metrics`` and no hook. (:func:`count_mint` counts whatever the
+    setting: the routes call it.)"""
     if not token:
         return
     expected = token.encode()
-    observe_upstream(client)
     request_finished.connect(_count_answer, app)
 
     def scrape() -> Response:

@@ -93,11 +93,16 @@ def _mint(uid: str) -> Response:
     for key in {"name", "avatar"} & set(body):
         if not isinstance(body[key], str):
             raise bad_request(f"The {key} must be a string.", key)
+    name, avatar = body.get("name"), body.get("avatar")
+    who = current_caller()
+    if who.has_profile and who.uid == uid:
+        # The backend vouches for this profile: the body's is ignored, so an end user cannot
+        # choose its own display name when the backend supplies one.
+        name, avatar = who.name, who.avatar
     device_id, fresh = sessions_views.device_fields(body)
     if device_id is not None:
-        name, avatar = body.get("name"), body.get("avatar")
         return sessions_views.device_login(uid, device_id, fresh=fresh, name=name, avatar=avatar)
-    token, created = client().mint_token(uid, name=body.get("name"), avatar=body.get("avatar"))
+    token, created = client().mint_token(uid, name=name, avatar=avatar)
     metrics.count_mint(user_created=created)
     return no_store(jsonify({"uid": token.uid, "authToken": token.auth_token}))
 

@@ -31,7 +31,7 @@ from cometchat import (
     UpstreamUnavailableError,
 )
 from cometchat.client import MAX_IMPORT_USERS
-from cometchat.transport import UpstreamAttempt
+from cometchat.policy import UpstreamAttempt
 
 from .journal import Entry, Journal
 from .pacing import MINUTE_SECONDS, Pacer
@@ -110,8 +110,8 @@ class Importer:
 
     def run(self, rows: Sequence[Row]) -> Summary:
         """Send ``rows`` (from :meth:`pending`); the summary says what became of each."""
-        # The transport tells its observers about every attempt, its own retries included.
-        observers = getattr(getattr(self.client, "transport", None), "observers", [])
+        # The client tells its observers about every attempt, its own retries included.
+        observers = getattr(self.client, "observers", [])
         observers.append(self._observe)
         try:
             if self.via == "data-import":

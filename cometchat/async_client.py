@@ -1,0 +1,257 @@
+"""AsyncCometChatClient: ``CometChatClient``'s methods as coroutines, for asyncio code
+(FastAPI, Django async views, aiohttp). Install the ``[async]`` extra (httpx).
+
+Same arguments, same return types, same errors: what each method does is
+``operations.py``'s, shared with the blocking client; the rules of a call (deadline,
+retries, failure classes) are ``policy.py``'s; ``async_transport.py`` moves the bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence, TypeVar, Unpack
+
+import httpx
+
+from . import endpoints, operations
+from .async_transport import AsyncTransport
+from .budget import UpstreamBudget
+from .endpoints import resolve_base_url
+from .errors import CometChatError
+from .models import AuthToken, ImportOutcome, RateLimitInfo, User
+from .operations import Op
+from .options import ClientOptions, Tuning, options_from
+from .policy import UpstreamObserver
+
+__all__ = ["AsyncCometChatClient"]
+
+T = TypeVar("T")
+
+
+class AsyncCometChatClient:
+    """The endpoints as coroutines, validated locally first (a bad request costs no upstream call).
+
+    ``options`` (or the same fields as keyword arguments: ``connect_timeout``,
+    ``read_timeout``, ``total_deadline``, ``max_retries``, ``backoff``,
+    ``max_response_bytes``, ``pool_size``, ``proxies``, ``ca_bundle``) tune the transport:
+    (connect, read) timeouts on every call, bounded retries with backoff honouring
+    ``Retry-After`` but never past ``total_deadline``, which also bounds an answer that
+    trickles in. 4xx answers are never retried. The environment's proxy variables are not
+    read. ``budget`` (the app's shared upstream quota) and ``observers`` (told about every
+    attempt) are optional; more observers may be added to ``client.observers`` later.
+    """
+
+    def __init__(
+        self,
+        app_id: str | None = None,
+        region: str | None = None,
+        api_key: str = "",
+        *,
+        base_url: str | None = None,
+        options: ClientOptions | None = None,
+        budget: UpstreamBudget | None = None,
+        observers: Iterable[UpstreamObserver] = (),
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        proxy: str | None = None,
+        **tuning: Unpack[Tuning],
+    ) -> None:
+        self.transport = AsyncTransport(
+            resolve_base_url(app_id, region, base_url),
+            api_key,
+            options_from(options, tuning, proxy),
+            budget=budget,
+            observers=observers,
+            transport=transport,
+            sleep=sleep,
+        )
+
+    def __repr__(self) -> str:  # never show the key
+        return f"AsyncCometChatClient(base_url={self.base_url!r})"
+
+    async def __aenter__(self) -> AsyncCometChatClient:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.aclose()
+
+    @property
+    def base_url(self) -> str:
+        return self.transport.base_url
+
+    @property
+    def options(self) -> ClientOptions:
+        return self.transport.options
+
+    @property
+    def observers(self) -> list[UpstreamObserver]:
+        """Told about every attempt; add or remove one here at any time."""
+        return self.transport.observers
+
+    @property
+    def rate_limit(self) -> RateLimitInfo:
+        """The last ``X-RateLimit-*`` figures CometChat sent."""
+        return self.transport.rate_limit
+
+    async def aclose(self) -> None:
+        """Close the pooled connections."""
+        await self.transport.aclose()
+
+    async def _run(self, op: Op[T]) -> T:
+        """Drive one operation: each call it yields is sent, its answer or error handed back."""
+        try:
+            call = next(op)
+            while True:
+                try:
+                    answer = await self.transport.request(call.endpoint, call.params, body=call.body, query=call.query)
+                except CometChatError as exc:
+                    call = op.throw(exc)
+                else:
+                    call = op.send(answer)
+        except StopIteration as done:
+            result: T = done.value
+            return result
+
+    async def _walk(
+        self, endpoint: endpoints.Endpoint, params: Mapping[str, str], query: Mapping[str, Any]
+    ) -> AsyncIterator[Any]:
+        number = 1
+        while True:
+            page = await self._run(operations.page(endpoint, params, query, number))
+            for item in page.items:
+                yield item
+            if not page.more:
+                return
+            number += 1
+
+    # ---- users -----------------------------------------------------------------------
+
+    async def create_user(
+        self,
+        uid: str,
+        name: str,
+        *,
+        avatar: str | None = None,
+        link: str | None = None,
+        role: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        tags: Sequence[str] | None = None,
+        status_message: str | None = None,
+        with_auth_token: bool = False,
+    ) -> User:
+        """Create a user; with ``with_auth_token`` the same round trip mints its first token.
+
+        If a retry of our own attempt meets ``ERR_UID_ALREADY_EXISTS``, the first attempt
+        did create the user: we read it back (and mint its token) instead of reporting a
+        conflict, so a retry never surfaces as a duplicate nor leaves a user without a token.
+        """
+        return await self._run(
+            operations.create_user(
+                uid,
+                name,
+                avatar=avatar,
+                link=link,
+                role=role,
+                metadata=metadata,
+                tags=tags,
+                status_message=status_message,
+                with_auth_token=with_auth_token,
+            )
+        )
+
+    async def get_user(self, uid: str) -> User:
+        return await self._run(operations.get_user(uid))
+
+    async def update_user(
+        self,
+        uid: str,
+        *,
+        name: str | None = None,
+        avatar: str | None = None,
+        link: str | None = None,
+        role: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        tags: Sequence[str] | None = None,
+        status_message: str | None = None,
+        unset: Sequence[str] = (),
+    ) -> User:
+        return await self._run(
+            operations.update_user(
+                uid,
+                name=name,
+                avatar=avatar,
+                link=link,
+                role=role,
+                metadata=metadata,
+                tags=tags,
+                status_message=status_message,
+                unset=unset,
+            )
+        )
+
+    async def delete_user(self, uid: str, *, permanent: bool = False) -> None:
+        """Deactivate a user, or delete it for good with ``permanent=True``."""
+        await self._run(operations.delete_user(uid, permanent=permanent))
+
+    async def reactivate_users(self, uids: Sequence[str]) -> list[str]:
+        """Reactivate deactivated users (``PUT /users``, at most 25 uids). Their old tokens
+        work again: flush them first if they must not (see ``token_server.lifecycle``).
+        Returns the uids CometChat lists in its answer (``nonDeactivatedUids``)."""
+        return await self._run(operations.reactivate_users(uids))
+
+    async def iter_users(
+        self,
+        *,
+        per_page: int = 100,
+        search_key: str | None = None,
+        status: str | None = None,
+    ) -> AsyncIterator[User]:
+        """Every user, newest first, walking the pages lazily."""
+        query = operations.users_query(per_page, search_key, status)
+        async for item in self._walk(endpoints.LIST_USERS, {}, query):
+            yield User.from_api(item)
+
+    # ---- auth tokens -----------------------------------------------------------------
+
+    async def create_auth_token(self, uid: str, *, force: bool = True) -> AuthToken:
+        """Mint a token. ``force`` (the default) always mints a fresh one: one token per device."""
+        return await self._run(operations.create_auth_token(uid, force=force))
+
+    async def get_auth_token(self, uid: str, auth_token: str) -> AuthToken:
+        return await self._run(operations.get_auth_token(uid, auth_token))
+
+    async def iter_auth_tokens(self, uid: str, *, per_page: int = 100) -> AsyncIterator[AuthToken]:
+        params, query = operations.tokens_walk(uid, per_page)
+        async for item in self._walk(endpoints.LIST_TOKENS, params, query):
+            yield AuthToken.from_api(item)
+
+    async def delete_auth_token(self, uid: str, auth_token: str) -> None:
+        """Revoke one token: this device's logout."""
+        await self._run(operations.delete_auth_token(uid, auth_token))
+
+    async def flush_auth_tokens(self, uid: str) -> None:
+        """Revoke every token of a user: sign out everywhere."""
+        await self._run(operations.flush_auth_tokens(uid))
+
+    async def mint_token(
+        self, uid: str, *, name: str | None = None, avatar: str | None = None
+    ) -> tuple[AuthToken, bool]:
+        """Mint a fresh token, creating the user first if it does not exist.
+
+        A returning user costs one round trip; a first-time user one more (the create mints
+        the token too). Returns the token and whether the user was created by this call.
+        Concurrent first logins of one uid all succeed: the loser of the create race mints.
+        """
+        return await self._run(operations.mint_token(uid, name=name, avatar=avatar))
+
+    # ---- data import -----------------------------------------------------------------
+
+    async def import_users(self, users: Mapping[str, Mapping[str, Any]]) -> dict[str, ImportOutcome]:
+        """One ``POST /data_import/users`` of at most 50 users (uid -> profile fields).
+
+        Returns each uid's own outcome: read those, not the HTTP status alone. A uid missing
+        from the answer is absent from the result too (its fate is unknown: resend it). A
+        failure of the whole request raises as any call does; some rows may have landed
+        (CometChat documents a 500 after part of a batch was imported).
+        """
+        return await self._run(operations.import_users(users))

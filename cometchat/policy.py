@@ -1,0 +1,245 @@
+"""The rules of one CometChat call, shared by both clients and free of I/O: what each
+failure means, whether another attempt may help, how long to wait for it within the
+deadline, what an answer's rate-limit headers say, and what observers are told.
+
+``transport.py`` (requests) and ``async_transport.py`` (httpx) only move bytes: each
+maps its library's exceptions to a ``FailureKind`` and drives a ``CallState``.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Literal, Mapping
+
+from .budget import Ticket, UpstreamBudget
+from .errors import (
+    Answer,
+    CometChatError,
+    RateLimitedError,
+    UpstreamBadResponseError,
+    UpstreamTimeoutError,
+    UpstreamUnavailableError,
+    error_from_response,
+)
+from .models import RateLimitInfo
+from .options import ClientOptions
+from .quota_headers import read_quota_headers
+
+log = logging.getLogger("cometchat.transport")
+
+RETRIED_STATUSES = frozenset({429, 502, 503, 504})
+# Statuses after which CometChat certainly did not act on the request.
+NOT_PROCESSED_STATUSES = frozenset({429, 503})
+
+Outcome = Literal["ok", "client_error", "rate_limited", "server_error", "timeout", "connection_error", "bad_response"]
+
+
+@dataclass(frozen=True)
+class UpstreamAttempt:
+    """What one attempt of one call did, as told to the transport's observers."""
+
+    endpoint: str  # the endpoint's label, a template: never a uid or a token
+    outcome: Outcome
+    status: int | None  # the HTTP status, None when no answer came
+    code: str | None  # CometChat's error code, when it sent one
+    seconds: float
+    attempt: int  # 1 for the first try of a call, 2 for its first retry, ...
+    rate_limit_remaining: int | None = None  # X-RateLimit-Remaining of this answer, if sent
+
+
+UpstreamObserver = Callable[[UpstreamAttempt], None]
+
+
+class FailureKind(enum.Enum):
+    """What went wrong below HTTP, whatever the library that saw it."""
+
+    CONNECT_TIMEOUT = "connect_timeout"  # no connection in time: nothing was sent
+    NOT_SENT = "not_sent"  # the connection could not be opened: nothing was sent
+    READ_TIMEOUT = "read_timeout"  # sent, and no answer in time
+    BROKEN = "broken"  # the connection broke, maybe after the request went out
+    PROTOCOL = "protocol"  # something answered, but not HTTP we can read
+
+
+@dataclass(frozen=True)
+class Failure:
+    error: CometChatError
+    retryable: bool
+    # This attempt may have been acted on by CometChat although it failed.
+    maybe_applied: bool
+
+
+def failure_from_kind(kind: FailureKind, name: str, read_timeout: float) -> Failure:
+    """The failure of an attempt that got no HTTP answer; ``name`` is the exception's type."""
+    if kind is FailureKind.CONNECT_TIMEOUT:
+        error: CometChatError = UpstreamUnavailableError(f"could not connect to CometChat ({name})")
+        return Failure(error, retryable=True, maybe_applied=False)
+    if kind is FailureKind.READ_TIMEOUT:
+        # A slow upstream rarely gets faster: give the caller its 504 now.
+        error = UpstreamTimeoutError(f"CometChat did not answer within {read_timeout:g} s")
+        return Failure(error, retryable=False, maybe_applied=True)
+    if kind in (FailureKind.NOT_SENT, FailureKind.BROKEN):
+        error = UpstreamUnavailableError(f"connection to CometChat failed ({name})")
+        return Failure(error, retryable=True, maybe_applied=kind is FailureKind.BROKEN)
+    error = UpstreamBadResponseError(f"bad answer from CometChat ({name})")
+    return Failure(error, retryable=False, maybe_applied=True)
+
+
+def failure_from_answer(answer: Answer) -> Failure:
+    status = answer.status_code
+    return Failure(
+        error_from_response(answer),
+        retryable=status in RETRIED_STATUSES,
+        # A 4xx is CometChat refusing the call; a 502/504 may hide one it did.
+        maybe_applied=status in RETRIED_STATUSES and status not in NOT_PROCESSED_STATUSES,
+    )
+
+
+def outcome_of(status: int | None, error: CometChatError | None) -> Outcome:
+    if error is None:
+        return "ok"
+    if isinstance(error, UpstreamTimeoutError):
+        return "timeout"
+    if isinstance(error, RateLimitedError):  # a 429, or the budget refusing (no status)
+        return "rate_limited"
+    if status is None:
+        return "connection_error" if isinstance(error, UpstreamUnavailableError) else "bad_response"
+    if status == 429:
+        return "rate_limited"
+    if status >= 500:
+        return "server_error"
+    return "client_error" if status >= 400 else "bad_response"
+
+
+def report(
+    label: str, attempt: int, seconds: float, status: int | None, error: CometChatError | None, remaining: int | None
+) -> UpstreamAttempt:
+    """What observers hear about one attempt."""
+    return UpstreamAttempt(
+        endpoint=label,
+        outcome=outcome_of(status, error),
+        status=status,
+        code=error.code if error is not None and status is not None else None,
+        seconds=seconds,
+        attempt=attempt,
+        rate_limit_remaining=remaining,
+    )
+
+
+def tell(
+    observers: Iterable[UpstreamObserver],
+    label: str,
+    attempt: int,
+    seconds: float,
+    status: int | None,
+    error: CometChatError | None,
+    heard: RateLimitInfo | None,
+) -> None:
+    """Tell every observer about one attempt; an observer's own failure is logged and never
+    breaks the call."""
+    remaining = heard.remaining if heard is not None else None
+    attempt_report: UpstreamAttempt | None = None
+    for observer in observers:
+        attempt_report = attempt_report or report(label, attempt, seconds, status, error, remaining)
+        try:
+            observer(attempt_report)
+        except Exception:
+            log.exception("an upstream observer failed")
+
+
+def _jitter() -> float:
+    return random.uniform(0.5, 1.0)
+
+
+class CallState:
+    """One call's attempts: the deadline, the attempt count, whether any attempt may have
+    been acted on, and the wait before the next attempt (or the error to raise instead)."""
+
+    def __init__(self, options: ClientOptions, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.options = options
+        self._clock = clock
+        self.deadline = clock() + options.total_deadline
+        self.attempt = 0
+        self.maybe_applied = False  # by any attempt so far
+
+    def begin(self) -> None:
+        self.attempt += 1
+
+    def timeouts(self) -> tuple[float, float]:
+        """This attempt's (connect, read) timeouts, within what is left of the deadline;
+        raises ``UpstreamTimeoutError`` once nothing is left."""
+        remaining = self.remaining()
+        if remaining <= 0:
+            raise self.timed_out(self.maybe_applied)
+        return min(self.options.connect_timeout, remaining), min(self.options.read_timeout, remaining)
+
+    def remaining(self) -> float:
+        return self.deadline - self._clock()
+
+    def timed_out(self, maybe_applied: bool) -> UpstreamTimeoutError:
+        error = UpstreamTimeoutError(f"no answer from CometChat within {self.options.total_deadline:g} s")
+        error.maybe_applied = maybe_applied
+        return error
+
+    def retry_delay(self, failure: Failure) -> float:
+        """The wait before the next attempt; raises the failure's error when there is none."""
+        error = failure.error
+        error.maybe_applied = self.maybe_applied = self.maybe_applied or failure.maybe_applied
+        delay = self._delay(error) if failure.retryable else None
+        if delay is None:
+            raise error
+        return delay
+
+    def _delay(self, error: CometChatError) -> float | None:
+        """How long to wait before the next attempt, or None to give up now."""
+        delay = error.retry_after
+        if delay is None:
+            delay = self.options.backoff * (2 ** (self.attempt - 1)) * _jitter()
+        if self.attempt > self.options.max_retries or self._clock() + delay >= self.deadline:
+            if isinstance(error, RateLimitedError) or error.retry_after is not None:
+                error.retry_after = max(error.retry_after or 1.0, 1.0)
+            return None
+        return delay
+
+
+def note_rate_limit(headers: Mapping[str, str], status: int, ticket: Ticket | None) -> RateLimitInfo | None:
+    """What an answer's rate-limit headers say (None: nothing), told to the budget's ``ticket``
+    too: CometChat's own ``Retry-After`` / reset decide how long the bucket stays closed."""
+    figures = read_quota_headers(headers)
+    if ticket is not None:
+        ticket.hear(figures, rate_limited=status == 429)
+    if figures.limit is not None or figures.remaining is not None:
+        return RateLimitInfo(limit=figures.limit, remaining=figures.remaining)
+    return None
+
+
+def cap_wait(error: CometChatError, budget: UpstreamBudget | None) -> None:
+    """A 429's ``Retry-After`` told to callers is never over one quota window."""
+    if budget is not None and isinstance(error, RateLimitedError) and error.retry_after is not None:
+        error.retry_after = budget.longest_wait(error.retry_after)
+
+
+def decode(status: int, content: bytes) -> dict[str, Any]:
+    """A successful answer's ``{"data": ...}`` envelope, or ``UpstreamBadResponseError``."""
+    try:
+        body = json.loads(content)
+    except ValueError as exc:
+        raise bad_answer(
+            f"CometChat answered {status} with a body that is not JSON",
+            status,
+            dev_message=content[:200].decode("utf-8", "replace"),
+        ) from exc
+    if not isinstance(body, dict) or "data" not in body:
+        raise bad_answer("CometChat answered without a data envelope", status)
+    return body
+
+
+def bad_answer(message: str, status: int, *, dev_message: str | None = None) -> CometChatError:
+    """CometChat answered, unusably: whatever it was asked may have been done."""
+    error = UpstreamBadResponseError(message, status=status, dev_message=dev_message)
+    error.maybe_applied = True
+    return error
