@@ -24,7 +24,7 @@ from .procs import ROOT, Process, free_port
 
 # What the client alone may bring: requests, urllib3 and requests' own dependencies.
 CLIENT_ALONE = {"cometchat-token-server", "requests", "urllib3", "certifi", "charset-normalizer", "idna"}
-SERVER_ONLY = {"flask", "werkzeug", "gunicorn", "pyjwt", "flask-limiter", "click", "prometheus-client"}
+SERVER_ONLY = {"flask", "werkzeug", "gunicorn", "pyjwt", "limits", "click", "prometheus-client"}
 
 # What the wheel is built from (pyproject.toml's packages and metadata files).
 SOURCES = ("pyproject.toml", "README.md", "LICENSE", "cometchat", "token_server")
@@ -108,6 +108,8 @@ def test_each_extra_brings_its_own_dependencies_and_no_others(wheel, tmp_path) -
     redis, gevent = resolved(wheel, "redis", tmp_path), resolved(wheel, "gevent", tmp_path)
     assert redis - client == {"redis"}
     assert gevent - client >= {"gevent", "greenlet"} and not SERVER_ONLY & gevent
+    asynchronous = resolved(wheel, "async", tmp_path)
+    assert "httpx" in asynchronous - client and not SERVER_ONLY & asynchronous and "httpx" not in server
 
 
 CLIENT_ALONE_SCRIPT = """
