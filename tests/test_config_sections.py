@@ -8,7 +8,7 @@ import dataclasses
 import runpy
 
 import pytest
-from flask import Flask, request, session
+from flask import Flask, session
 
 from cometchat import CometChatClient
 from cometchat.emulator import EmulatorState, create_emulator_app
@@ -199,11 +199,16 @@ def test_a_host_app_limits_from_its_own_environment_names(host) -> None:
 
 
 def test_the_authenticator_takes_the_caller_auth_section_alone() -> None:
-    authenticator = Authenticator(CallerAuthSettings(service_keys=(SERVICE_KEY,)))
-    app = Flask("host")
-    with app.test_request_context(headers={"Authorization": f"Bearer {SERVICE_KEY}"}):
-        assert authenticator(request).kind == "service"
-    with app.test_request_context(headers={"Authorization": "Bearer wrong-key-0123456789"}):
-        with pytest.raises(ApiError) as refused:
-            authenticator(request)
-        assert refused.value.status == 401
+    """``Authenticator(CallerAuthSettings(...))`` is a host app's identify function."""
+    state = EmulatorState(api_keys=["k"])
+    emulator = create_emulator_app(state)
+    client = CometChatClient(
+        base_url="http://emulator.invalid/v3", api_key="k", adapter_factory=lambda: WSGIAdapter(emulator)
+    )
+    app = Flask("host_with_service_keys")
+    routes.init_app(app, client, Authenticator(CallerAuthSettings(service_keys=(SERVICE_KEY,))))
+    http = app.test_client()
+    answered = http.get(URL_PREFIX + "/users/cometchat-uid-1", headers={"Authorization": f"Bearer {SERVICE_KEY}"})
+    assert answered.status_code == 200 and answered.json["user"]["uid"] == "cometchat-uid-1"
+    refused = http.get(URL_PREFIX + "/users/cometchat-uid-1", headers={"Authorization": "Bearer wrong-key-0123456789"})
+    assert refused.status_code == 401 and refused.json["error"]["code"] == "ERR_UNAUTHORIZED"
