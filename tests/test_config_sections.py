@@ -211,4 +211,4 @@ def test_the_authenticator_takes_the_caller_auth_section_alone() -> None:
     answered = http.get(URL_PREFIX + "/users/cometchat-uid-1", headers={"Authorization": f"Bearer {SERVICE_KEY}"})
     assert answered.status_code == 200 and answered.json["user"]["uid"] == "cometchat-uid-1"
     refused = http.get(URL_PREFIX + "/users/cometchat-uid-1", headers={"Authorization": "Bearer wrong-key-0123456789"})
-    assert refused.status_code == 401 and refused.json["error"]["code"] == "ERR_UNAUTHORIZED"
+    assert refused.status_code == 401 and refused.json["error"]["code"] == "ERR_INVALID_CREDENTIALS"
