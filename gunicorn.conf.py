@@ -144,7 +144,7 @@ class RedactingLogger(Logger):
 
 
 logger_class = RedactingLogger
-loglevel = os.environ.get("LOG_LEVEL", "info")
+loglevel = _settings.log_level  # LOG_LEVEL, checked at start
 # Forwarded headers are trusted only through TRUSTED_PROXIES (ProxyFix in the app).
 forwarded_allow_ips = "127.0.0.1"
 # No control socket: several servers on one host (tests, benchmarks) would share its path.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from token_server.config import ConfigError, load_settings
-from token_server.session_config import DEFAULT_SESSION_SQLITE
+from token_server.config.sessions import DEFAULT_SESSION_SQLITE
 
 from .helpers import app_env
 

@@ -16,7 +16,7 @@ from cometchat import ValidationError, to_cometchat_uid
 from cometchat.validation import check_user_fields, normalize_uid, uid_or_none
 
 from . import codes
-from .config import Settings
+from .config import CallerAuthSettings
 from .devjwt import DevJwtIssuer
 from .errors import ApiError
 from .jwks import JwksKeys, JwksUnavailable
@@ -83,7 +83,7 @@ def unauthorized(message: str, code: str = codes.ERR_UNAUTHORIZED) -> ApiError:
 
 
 class Authenticator:
-    def __init__(self, settings: Settings, dev_jwt: DevJwtIssuer | None = None) -> None:
+    def __init__(self, settings: CallerAuthSettings, dev_jwt: DevJwtIssuer | None = None) -> None:
         self._service_keys = [key.encode() for key in settings.service_keys]
         self._settings = settings
         self._jwks = JwksKeys(settings.jwks_url) if settings.jwks_url else None

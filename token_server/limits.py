@@ -34,7 +34,7 @@ from limits.strategies import MovingWindowRateLimiter
 from cometchat.breaker import STORE_TIMEOUT, StoreBreaker
 
 from . import caller, codes, pipeline
-from .config import Settings
+from .config import LimitSettings
 from .errors import ApiError
 
 KEY_PREFIX = "cometchat-token-server"
@@ -139,10 +139,11 @@ def check_limits() -> None:
             raise limits.too_many(spent, keys, "Too many requests; slow down and retry later.")
 
 
-def init_app(app: Flask, settings: Settings) -> RateLimits:
-    """Limit ``app``'s routes with the limits and the store ``settings`` name. Comes after the
-    caller step (:func:`token_server.caller.init_app`, or ``routes.init_app`` with an identify
-    function): the limits read the caller it found."""
+def init_app(app: Flask, settings: LimitSettings) -> RateLimits:
+    """Limit ``app``'s routes with the limits and the store ``settings`` name: the limits section
+    alone (``LimitSettings(rate_limit_per_user="10 per minute")``) or a whole Settings, which is
+    one too. Comes after the caller step (:func:`token_server.caller.init_app`, or
+    ``routes.init_app`` with an identify function): the limits read the caller it found."""
     if not caller.installed(app):
         raise RuntimeError("add the caller step (routes.init_app or caller.init_app) before limits.init_app")
     limits = RateLimits(

@@ -9,7 +9,7 @@ from tqdm import tqdm
 
 from cometchat import validation
 
-from ..session_config import parse_duration
+from ..config.sessions import parse_duration
 from ..sessions.prune import DEFAULT_PER_MINUTE, PruneJournal, Pruner, PruneStopped
 from . import Context, Failed, pass_context
 from .output import emit, json_option

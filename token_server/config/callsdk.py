@@ -11,8 +11,11 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from typing import Mapping
+from dataclasses import dataclass
+from typing import Mapping, Self
 from urllib.parse import urlparse
+
+from .base import Env, Mode
 
 URL_VARIABLE = "COMETCHAT_CALLS_SDK_URL"
 INTEGRITY_VARIABLE = "COMETCHAT_CALLS_SDK_INTEGRITY"
@@ -50,3 +53,19 @@ def check_calls_sdk(env: Mapping[str, str], problems: list[str]) -> tuple[str | 
             f"{INTEGRITY_VARIABLE} must be one subresource-integrity hash like sha384-<base64 of the 48-byte digest>"
         )
     return url, integrity
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """The live demo page's Calls SDK v5 (with its hash), or none."""
+
+    calls_sdk_url: str | None = None
+    calls_sdk_integrity: str | None = None
+
+    @classmethod
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, problems: list[str] | None = None, *, mode: Mode = "production"
+    ) -> Self:
+        read = Env(env)
+        url, integrity = check_calls_sdk(read.values, read.problems)
+        return read.finish(cls(calls_sdk_url=url, calls_sdk_integrity=integrity), problems)

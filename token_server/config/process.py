@@ -1,0 +1,41 @@
+"""The process section: what the entry points (server.py, gunicorn.conf.py) read from the
+environment to lay out the process, each a whole number in its range. Unset: the entry point
+picks its default (port 3000 or 8000, two workers, 256 threads)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Self
+
+from .base import Env, Mode
+
+# (variable, field, lowest, highest) of the whole-number process settings.
+PROCESS_NUMBERS = (
+    ("PORT", "port", 1, 65535),
+    ("WEB_CONCURRENCY", "web_concurrency", 1, 256),
+    ("GUNICORN_THREADS", "gunicorn_threads", 1, 4096),
+)
+
+
+@dataclass(frozen=True)
+class ProcessSettings:
+    port: int | None = None
+    web_concurrency: int | None = None
+    gunicorn_threads: int | None = None
+
+    @classmethod
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, problems: list[str] | None = None, *, mode: Mode = "production"
+    ) -> Self:
+        read = Env(env)
+        values: dict[str, int | None] = {}
+        for name, attribute, low, high in PROCESS_NUMBERS:
+            raw = read.text(name)
+            values[attribute] = None
+            if raw is None:
+                continue
+            if raw.isascii() and raw.isdigit() and low <= int(raw) <= high:
+                values[attribute] = int(raw)
+            else:
+                read.problem(f"{name} must be a whole number from {low} to {high} (got {raw!r})")
+        return read.finish(cls(**values), problems)
