@@ -277,11 +277,11 @@ def test_the_async_client_keeps_a_blocking_budget_store_off_the_event_loop(upstr
         def __init__(self) -> None:
             self.threads: list[int] = []
 
-        def begin(self, key, window, now, window_end):
+        def begin(self, key, slot, now, slot_ttl):
             self.threads.append(threading.get_ident())
             return None
 
-        def end(self, key, ticket, now_window, ttl):
+        def end(self, key, settlement, now):
             self.threads.append(threading.get_ident())
 
     store = BlockingStore()
@@ -375,12 +375,12 @@ def test_a_call_cancelled_while_the_budget_store_answers_still_settles_its_attem
     entered, release, ended = threading.Event(), threading.Event(), threading.Event()
 
     class SlowStore:
-        def begin(self, key, window, now, window_end):
+        def begin(self, key, slot, now, slot_ttl):
             entered.set()
             release.wait(5)
             return None
 
-        def end(self, key, ticket, now_window, ttl):
+        def end(self, key, settlement, now):
             ended.set()
 
     client = upstream.client("async", api_key=KEY, budget=UpstreamBudget(SlowStore(), BASE))
