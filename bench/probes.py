@@ -98,3 +98,54 @@ class HealthSampler:
             "p99": pct(99),
             "max": ordered[-1],
         }
+
+
+def _tree(root: int) -> list[int]:
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            stat = _stat(int(entry))
+            if stat is not None:
+                parents[int(entry)] = stat[0]
+    wanted = {root}
+    grew = True
+    while grew:
+        grew = False
+        for pid, parent in parents.items():
+            if parent in wanted and pid not in wanted:
+                wanted.add(pid)
+                grew = True
+    return sorted(wanted)
+
+
+def tree_rss_mb(root: int) -> float:
+    """Resident memory of ``root`` and its descendants, in MB (shared pages counted in each)."""
+    total = 0
+    for pid in _tree(root):
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total / 1024
+
+
+class RssSampler:
+    """The peak of ``tree_rss_mb(root)`` over a row, sampled twice a second in a thread."""
+
+    def __init__(self, root: int) -> None:
+        self._root = root
+        self.peak = tree_rss_mb(root)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            self.peak = max(self.peak, tree_rss_mb(self._root))
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join(5)
+        return max(self.peak, tree_rss_mb(self._root))
