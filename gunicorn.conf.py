@@ -1,10 +1,12 @@
 """gunicorn settings for the token server (read automatically from the working directory).
 
 The server is an I/O-bound proxy: each request mostly waits on CometChat, holding a worker
-thread meanwhile. So: threaded workers (gthread) with many threads, enough that a slow
-CometChat (500 ms) with hundreds of callers never runs the server out of places to wait and
-/healthz still finds a free thread. Chosen by measurement against gevent workers (still
-available: ``--worker-class gevent``): see "Benchmarks" in the README.
+thread meanwhile. So: threaded workers with many threads, enough that a slow CometChat
+(500 ms) with hundreds of callers never runs the server out of places to wait and /healthz
+still finds a free thread. The worker is gthread reading each request in its event loop before
+a thread serves it (token_server/workers_thread.py): slow clients cannot hold the threads.
+Chosen by the production benchmark against gthread and gevent (both still available with
+``--worker-class gthread`` / ``--worker-class gevent``): see docs/benchmarks.md.
 """
 
 import atexit
@@ -15,13 +17,16 @@ import sys
 import tempfile
 from pathlib import Path
 
+HEAD_FIRST = "token_server.workers_thread.HeadFirstWorker"
+
 
 def _worker_class() -> str:
-    """gthread unless ``-k``/``--worker-class`` on the command line or in GUNICORN_CMD_ARGS
-    asks for another (to compare: ``token_server.worker.LingeringGeventWorker``, gevent with
-    a lingering close; a plain ``gevent`` may reset a connection before its 413 is read)."""
+    """HEAD_FIRST unless ``-k``/``--worker-class`` on the command line or in GUNICORN_CMD_ARGS
+    asks for another (to compare: ``gthread``, gunicorn's own; ``gevent``, which means
+    ``token_server.worker.LingeringGeventWorker``, gevent with a lingering close: a plain
+    ``gevent`` may reset a connection before its 413 is read)."""
     args = shlex.split(os.environ.get("GUNICORN_CMD_ARGS", "")) + sys.argv[1:]
-    chosen = "gthread"
+    chosen = HEAD_FIRST
     for i, arg in enumerate(args):
         if arg in ("-k", "--worker-class") and i + 1 < len(args):
             chosen = args[i + 1]

@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.probes import RssSampler, tree_cpu_seconds  # noqa: E402
 from bench.report import print_report  # noqa: E402
-from bench.stack import SERVICE_KEY, REST_KEY, SlowClients, Upstream, run_load, start_peer, start_server  # noqa: E402
+from bench.stack import REST_KEY, SERVICE_KEY, SlowClients, Upstream, run_load, start_peer, start_server  # noqa: E402
 from bench.tlsca import make_ca  # noqa: E402
 
 HOST = "benchapp.api-us.cometchat.io"  # in the certificate beside 127.0.0.1 (the address dialled)
@@ -136,13 +136,21 @@ class Bench:
             with_slow = self.measure("server", load, health=True)
         finally:
             sockets = slow.stop()
-        row = {"kind": "slow", "latency_ms": LATENCIES_MS[0], "rate": SLOW_RATE, "sockets": self.args.slow_sockets,
-               "slow": sockets, "results": {"server without": without, "server with": with_slow}}
+        row = {
+            "kind": "slow",
+            "latency_ms": LATENCIES_MS[0],
+            "rate": SLOW_RATE,
+            "sockets": self.args.slow_sockets,
+            "slow": sockets,
+            "results": {"server without": without, "server with": with_slow},
+        }
         self._progress(row)
         return row
 
     def _progress(self, row: dict[str, Any]) -> None:
-        parts = [f"{v}: {r['rps']:.0f}/s p50 {r['p50'] or 0:.0f} p99 {r['p99'] or 0:.0f}" for v, r in row["results"].items()]
+        parts = [
+            f"{v}: {r['rps']:.0f}/s p50 {r['p50'] or 0:.0f} p99 {r['p99'] or 0:.0f}" for v, r in row["results"].items()
+        ]
         print(f"  {row['kind']} {row['latency_ms']} ms " + "; ".join(parts), file=sys.stderr, flush=True)
 
 

@@ -68,27 +68,45 @@ def targets(rows: list[dict[str, Any]]) -> list[str]:
         res = row["results"]
         if row["kind"] == "open" and row["rate"] == 167:
             f, m = res["floor"], res["server"]
-            check(f"{row['latency_ms']} ms, 167/s p50 <= floor + 10 ms", m["p50"] <= f["p50"] + 10,
-                  f"{m['p50']:.0f} vs floor {f['p50']:.0f}")
-            check(f"{row['latency_ms']} ms, 167/s p99 <= 1.5x floor", m["p99"] <= 1.5 * f["p99"],
-                  f"{m['p99']:.0f} vs floor {f['p99']:.0f} ({m['p99'] / f['p99']:.2f}x)")
-            check(f"{row['latency_ms']} ms, 167/s CPU <= 1.5 ms per mint", m["cpu_ms_per_mint"] <= 1.5,
-                  f"{m['cpu_ms_per_mint']:.2f} ms")
+            check(
+                f"{row['latency_ms']} ms, 167/s p50 <= floor + 10 ms",
+                m["p50"] <= f["p50"] + 10,
+                f"{m['p50']:.0f} vs floor {f['p50']:.0f}",
+            )
+            check(
+                f"{row['latency_ms']} ms, 167/s p99 <= 1.5x floor",
+                m["p99"] <= 1.5 * f["p99"],
+                f"{m['p99']:.0f} vs floor {f['p99']:.0f} ({m['p99'] / f['p99']:.2f}x)",
+            )
+            check(
+                f"{row['latency_ms']} ms, 167/s CPU <= 1.5 ms per mint",
+                m["cpu_ms_per_mint"] <= 1.5,
+                f"{m['cpu_ms_per_mint']:.2f} ms",
+            )
             check(f"{row['latency_ms']} ms, 167/s resident <= 150 MB", m["rss_mb"] <= 150, f"{m['rss_mb']:.0f} MB")
         elif row["kind"] == "closed":
             f, m = res["floor"], res["server"]
             goal = 0.9 if row["callers"] >= 256 else 0.95
-            check(f"{row['latency_ms']} ms x {row['callers']} callers >= {goal}x floor", m["rps"] >= goal * f["rps"],
-                  f"{m['rps']:.0f} vs {f['rps']:.0f} req/s ({m['rps'] / f['rps']:.2f}x)")
+            check(
+                f"{row['latency_ms']} ms x {row['callers']} callers >= {goal}x floor",
+                m["rps"] >= goal * f["rps"],
+                f"{m['rps']:.0f} vs {f['rps']:.0f} req/s ({m['rps'] / f['rps']:.2f}x)",
+            )
         elif row["kind"] == "slow":
             before, after = res["server without"], res["server with"]
             mint_added = (after["p99"] or 1e9) - (before["p99"] or 0)
             fails = after["count"] - after["ok"]
-            check(f"{row['sockets']} slow sockets add <= 100 ms to a mint's p99", mint_added <= 100 and not fails,
-                  f"{mint_added:+.0f} ms, {fails} failed")
+            check(
+                f"{row['sockets']} slow sockets add <= 100 ms to a mint's p99",
+                mint_added <= 100 and not fails,
+                f"{mint_added:+.0f} ms, {fails} failed",
+            )
             hb, ha = before.get("healthz") or {}, after.get("healthz") or {}
             health_added = (ha.get("p99") or 1e9) - (hb.get("p99") or 0)
             health_fails = ha.get("count", 0) - ha.get("ok", 0)
-            check(f"{row['sockets']} slow sockets add <= 100 ms to /healthz p99",
-                  health_added <= 100 and not health_fails, f"{health_added:+.0f} ms, {health_fails} failed")
+            check(
+                f"{row['sockets']} slow sockets add <= 100 ms to /healthz p99",
+                health_added <= 100 and not health_fails,
+                f"{health_added:+.0f} ms, {health_fails} failed",
+            )
     return out

@@ -41,8 +41,15 @@ class Upstream:
         self.tls = tls
         self.base = f"https://127.0.0.1:{self.port}"
         self.proc = Process(
-            [node(), str(HERE / "upstream.js"), str(self.port), str(tls.cert), str(tls.key),
-             str(latency_ms), str(connect_delay_ms)],
+            [
+                node(),
+                str(HERE / "upstream.js"),
+                str(self.port),
+                str(tls.cert),
+                str(tls.key),
+                str(latency_ms),
+                str(connect_delay_ms),
+            ],
             log_path=tmp / "upstream.log",
         )
         self._context = ssl.create_default_context(cafile=str(tls.ca))
