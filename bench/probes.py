@@ -118,34 +118,42 @@ def _tree(root: int) -> list[int]:
     return sorted(wanted)
 
 
-def tree_rss_mb(root: int) -> float:
-    """Resident memory of ``root`` and its descendants, in MB (shared pages counted in each)."""
-    total = 0
+def tree_memory_mb(root: int) -> tuple[float, float]:
+    """Memory of ``root`` and its descendants in MB: (summed RSS, shared pages counted in each
+    process; summed PSS, each shared page split between the processes that share it)."""
+    rss = pss = 0
     for pid in _tree(root):
         try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Rss:"):
+                    rss += int(line.split()[1])
+                elif line.startswith("Pss:"):
+                    pss += int(line.split()[1])
         except OSError:
             continue
-    return total / 1024
+    return rss / 1024, pss / 1024
 
 
 class RssSampler:
-    """The peak of ``tree_rss_mb(root)`` over a row, sampled twice a second in a thread."""
+    """The peaks of ``tree_memory_mb(root)`` over a row, sampled twice a second in a thread."""
 
     def __init__(self, root: int) -> None:
         self._root = root
-        self.peak = tree_rss_mb(root)
+        self.peak = tree_memory_mb(root)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while not self._stop.wait(0.5):
-            self.peak = max(self.peak, tree_rss_mb(self._root))
+            self._sample()
 
-    def stop(self) -> float:
+    def _sample(self) -> None:
+        rss, pss = tree_memory_mb(self._root)
+        self.peak = (max(self.peak[0], rss), max(self.peak[1], pss))
+
+    def stop(self) -> tuple[float, float]:
         self._stop.set()
         self._thread.join(5)
-        return max(self.peak, tree_rss_mb(self._root))
+        self._sample()
+        return self.peak

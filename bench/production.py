@@ -3,8 +3,8 @@ CometChat reached over TLS (a throwaway CA trusted through COMETCHAT_CA_BUNDLE, 
 connection), each row beside the floor (the same load generator calling the fake CometChat
 directly) and the docs' Node example as a peer, in one run.
 
-    python -m bench.production            # every row, about 6 minutes
-    python -m bench.production --quick    # every row, shorter measurements, about 2 minutes
+    python -m bench.production            # every row, every variant, about 7 minutes
+    python -m bench.production --quick    # every row, server and floor only, under 2 minutes
     python -m bench.production --server-args "--worker-class gthread"   # compare worker models
 
 Needs node (the fake upstream and the load generator are node, so they cost the shared cores
@@ -28,7 +28,16 @@ sys.path.insert(0, str(ROOT))
 
 from bench.probes import RssSampler, tree_cpu_seconds  # noqa: E402
 from bench.report import print_report  # noqa: E402
-from bench.stack import REST_KEY, SERVICE_KEY, SlowClients, Upstream, run_load, start_peer, start_server  # noqa: E402
+from bench.stack import (  # noqa: E402
+    REST_KEY,
+    SERVICE_KEY,
+    SlowClients,
+    Upstream,
+    run_load,
+    start_minimal,
+    start_peer,
+    start_server,
+)
 from bench.tlsca import make_ca  # noqa: E402
 
 HOST = "benchapp.api-us.cometchat.io"  # in the certificate beside 127.0.0.1 (the address dialled)
@@ -61,14 +70,18 @@ def mint_spec(root: str, *, upstream: bool, ca: str) -> dict[str, Any]:
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.seconds = 3 if args.quick else args.seconds
+        self.seconds = 2 if args.quick else args.seconds
         self.warm = 1 if args.quick else 2
         self.tmp = Path(tempfile.mkdtemp(prefix="bench-production-"))
         self.tls = make_ca(self.tmp / "tls", HOST)
         self.upstream = Upstream(self.tmp, self.tls, LATENCIES_MS[0], args.connect_delay_ms)
         extra = {"WEB_CONCURRENCY": str(args.workers), "GUNICORN_CMD_ARGS": args.server_args}
         self.server, self.server_root = start_server(self.tmp, self.upstream, extra)
-        self.peer, self.peer_root = start_peer(self.tmp, self.upstream) if not args.no_peer else (None, None)
+        peers = not args.quick  # --quick: the server beside the floor only
+        self.peer, self.peer_root = start_peer(self.tmp, self.upstream) if peers and not args.no_peer else (None, None)
+        self.minimal, self.minimal_root = (
+            start_minimal(self.tmp, self.upstream) if peers and not args.no_minimal else (None, None)
+        )
         ca = str(self.tls.ca)
         self.specs = {
             "floor": mint_spec(self.upstream.base, upstream=True, ca=ca),
@@ -76,9 +89,11 @@ class Bench:
         }
         if self.peer_root:
             self.specs["node"] = {**mint_spec(self.peer_root, upstream=False, ca=ca), "healthUrl": None}
+        if self.minimal_root:
+            self.specs["py-minimal"] = {**mint_spec(self.minimal_root, upstream=False, ca=ca), "healthUrl": None}
 
     def close(self) -> None:
-        for proc in (self.peer, self.server, self.upstream.proc):
+        for proc in (self.peer, self.minimal, self.server, self.upstream.proc):
             if proc is not None:
                 proc.stop()
         shutil.rmtree(self.tmp, ignore_errors=True)
@@ -87,21 +102,30 @@ class Bench:
         spec = {**self.specs[variant], **load}
         if health and spec.get("healthUrl"):
             spec["healthRate"] = HEALTH_RATE
-        pid = {"server": self.server.proc.pid, "node": self.peer.proc.pid if self.peer else None}.get(variant)
+        pid = {
+            "server": self.server.proc.pid,
+            "node": self.peer.proc.pid if self.peer else None,
+            "py-minimal": self.minimal.proc.pid if self.minimal else None,
+        }.get(variant)
         start: dict[str, Any] = {}
 
         def warmed() -> None:  # the warm-up is over: count from here
+            start["connections"] = self.upstream.stats()["connections"]
             if pid:
                 start["cpu"], start["rss"] = tree_cpu_seconds(pid), RssSampler(pid)
 
-        result = run_load({**spec, "seconds": self.seconds, "warmSeconds": self.warm}, warmed)
+        # A closed loop on a slow upstream needs its callers' connections made before it counts.
+        warm = max(self.warm, 2) if load["mode"] == "closed" else self.warm
+        result = run_load({**spec, "seconds": self.seconds, "warmSeconds": warm}, warmed)
+        new_connections = self.upstream.stats()["connections"] - start["connections"] - 1  # -1: stats() itself
+        result["new_connections_per_100"] = 100 * new_connections / max(result["ok"], 1)
         if pid:
             result["cpu_ms_per_mint"] = 1000 * (tree_cpu_seconds(pid) - start["cpu"]) / max(result["ok"], 1)
-            result["rss_mb"] = start["rss"].stop()
+            result["rss_mb"], result["pss_mb"] = start["rss"].stop()
         return result
 
     def variants(self) -> list[str]:
-        return [v for v in ("floor", "node", "server") if v in self.specs]
+        return [v for v in ("floor", "node", "py-minimal", "server") if v in self.specs]
 
     def open_rows(self) -> list[dict[str, Any]]:
         rows = []
@@ -156,7 +180,9 @@ class Bench:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="3 s per measurement (about 2 minutes in all)")
+    parser.add_argument(
+        "--quick", action="store_true", help="2 s per measurement, the server beside the floor only (under 2 minutes)"
+    )
     parser.add_argument("--seconds", type=int, default=8, help="seconds per measurement")
     parser.add_argument("--connect-delay-ms", type=float, default=30)
     parser.add_argument("--workers", type=int, default=2, help="WEB_CONCURRENCY for the server")
@@ -164,6 +190,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--slow-sockets", type=int, default=2000)
     parser.add_argument("--rows", default="open,closed,slow", help="comma-separated subset of open,closed,slow")
     parser.add_argument("--no-peer", action="store_true", help="leave out the docs' Node example")
+    parser.add_argument("--no-minimal", action="store_true", help="leave out the minimal Flask + requests app")
     args = parser.parse_args(argv)
     started = time.monotonic()
     load_before = os.getloadavg()

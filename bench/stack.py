@@ -93,6 +93,22 @@ def start_server(tmp: Path, upstream: Upstream, extra_env: dict[str, str]) -> tu
     return proc, root
 
 
+def start_minimal(tmp: Path, upstream: Upstream) -> tuple[Process, str]:
+    """bench/minimal_app.py under gunicorn's gthread, the server's threads and workers, access log on."""
+    port = free_port()
+    env = {
+        "COMETCHAT_BASE_URL": upstream.base + "/v3",
+        "COMETCHAT_CA_BUNDLE": str(upstream.tls.ca),
+        "COMETCHAT_API_KEY": REST_KEY,
+    }
+    args = ["gunicorn", "bench.minimal_app:app", "-k", "gthread", "--threads", "256", "-w", "2"]
+    args += ["-b", f"127.0.0.1:{port}", "--access-logfile", "-", "-c", "/dev/null"]
+    proc = Process(args, env=env, log_path=tmp / "minimal.log")
+    root = f"http://127.0.0.1:{port}"
+    proc.wait_http(root + "/", timeout=60)
+    return proc, root
+
+
 def start_peer(tmp: Path, upstream: Upstream) -> tuple[Process, str]:
     port = free_port()
     proc = Process(
