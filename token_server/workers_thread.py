@@ -37,6 +37,7 @@ MAX_WAITING = 4096
 MAX_PREFETCH = 64 * 1024  # bytes read ahead in the loop; a bigger head or body goes to a thread
 _RECV = 16 * 1024
 _CONTENT_LENGTH = re.compile(rb"^content-length:[ \t]*(\d{1,9})[ \t]*\r?$", re.I | re.M)
+_MORE, _COMPLETE, _GONE = object(), object(), object()  # what one read of a waiting request found
 _HANDS_OFF = re.compile(rb"^(transfer-encoding|expect|upgrade):", re.I | re.M)
 
 
@@ -102,44 +103,64 @@ class HeadFirstWorker(ThreadWorker):
             if e.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
                 raise
             return
-        self._wait_for_request(TConn(self.cfg, client_sock, client_addr, listener.getsockname()))
+        self._wait_for_request(TConn(self.cfg, client_sock, client_addr, listener.getsockname()), registered=False)
 
     def on_client_socket_readable(self, conn: TConn, client: Any) -> None:
         if not self._read_ahead:
             return super().on_client_socket_readable(conn, client)
-        self.poller.unregister(client)
         self.keepalived_conns.remove(conn)
         self.nr_conns -= 1  # counted again when a thread takes it
-        self._wait_for_request(conn)
+        self._wait_for_request(conn, registered=True)
 
-    def _wait_for_request(self, conn: TConn) -> None:
+    def _wait_for_request(self, conn: TConn, *, registered: bool) -> None:
+        """Read what has arrived; a complete request goes to a thread at once (the usual case:
+        no poller round trip), anything less waits in the poller for the rest."""
         conn.sock.setblocking(False)
-        while len(self._waiting) >= self.max_waiting:
-            _, oldest = self._waiting.popitem(last=False)
-            self._drop(oldest)
         waiting = _Waiting(conn, time.monotonic() + self.head_timeout)
-        self._waiting[id(conn)] = waiting
-        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_request_bytes, waiting))
+        state = self._read(waiting)
+        if state is _MORE:
+            while len(self._waiting) >= self.max_waiting:
+                _, oldest = self._waiting.popitem(last=False)
+                self._drop(oldest)
+            self._waiting[id(conn)] = waiting
+            callback = partial(self._on_request_bytes, waiting)
+            if registered:
+                self.poller.modify(conn.sock, selectors.EVENT_READ, callback)
+            else:
+                self.poller.register(conn.sock, selectors.EVENT_READ, callback)
+            return
+        if registered:
+            self.poller.unregister(conn.sock)
+        self._finish(waiting, state)
 
     def _on_request_bytes(self, waiting: _Waiting, _sock: Any) -> None:
+        state = self._read(waiting)
+        if state is not _MORE:
+            self._waiting.pop(id(waiting.conn), None)
+            self.poller.unregister(waiting.conn.sock)
+            self._finish(waiting, state)
+
+    def _read(self, waiting: _Waiting) -> object:
         try:
             data = waiting.conn.sock.recv(_RECV)
         except (BlockingIOError, InterruptedError):
-            return
+            return _MORE
         except OSError:
             data = b""
         if not data:  # the client left before its request was complete
-            self._waiting.pop(id(waiting.conn), None)
-            self._drop(waiting)
-            return
+            return _GONE
         waiting.buf += data
-        if _complete(waiting.buf):
-            self._waiting.pop(id(waiting.conn), None)
-            self.poller.unregister(waiting.conn.sock)
-            waiting.conn.prefetched = bytes(waiting.buf)
-            waiting.conn.data_ready = True
-            self.nr_conns += 1
-            self.enqueue_req(waiting.conn)
+        return _COMPLETE if _complete(waiting.buf) else _MORE
+
+    def _finish(self, waiting: _Waiting, state: object) -> None:
+        """Out of the poller: a complete request goes to a thread, a departed client is closed."""
+        if state is _GONE:
+            waiting.conn.close()
+            return
+        waiting.conn.prefetched = bytes(waiting.buf)
+        waiting.conn.data_ready = True
+        self.nr_conns += 1
+        self.enqueue_req(waiting.conn)
 
     def _drop(self, waiting: _Waiting) -> None:
         try:
