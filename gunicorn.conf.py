@@ -94,12 +94,12 @@ except ConfigError as exc:
 # Production listens on every interface; dev mode mints for anyone who asks: this machine
 # only (the app refuses remote clients too).
 _host = "127.0.0.1" if _settings.dev else "0.0.0.0"  # noqa: S104
-bind = f"{_host}:{os.environ.get('PORT', '8000')}"
+bind = f"{_host}:{_settings.port or 8000}"  # PORT, checked at start
 # Callers one worker serves at once. A waiting caller holds a thread (its stack is mostly
 # untouched virtual memory: RSS grows by tens of KB per thread) and, while it waits
 # upstream, one pooled upstream connection. 2 x 256 per host: 256 callers on a 500 ms
 # CometChat still leave threads free for /healthz (see README, "Benchmarks").
-threads = int(os.environ.get("GUNICORN_THREADS", "256"))
+threads = _settings.gunicorn_threads or 256  # GUNICORN_THREADS, checked at start
 # Connections one worker keeps (open keep-alive ones included); under gevent, the callers
 # it serves at once. Each may hold a pooled upstream socket too: 2 x 500 stays inside the
 # usual limit of 1024 open files per process.
@@ -108,7 +108,7 @@ worker_connections = 500
 # more workers than cores only add context switches. WEB_CONCURRENCY overrides.
 # The embedded emulator keeps its state in one process: one worker then. For several
 # workers, run `python -m cometchat.emulator` alone and point COMETCHAT_BASE_URL at it.
-workers = 1 if _settings.emulator else int(os.environ.get("WEB_CONCURRENCY", "2"))
+workers = 1 if _settings.emulator else (_settings.web_concurrency or 2)  # WEB_CONCURRENCY, checked
 # Above the client's total deadline (COMETCHAT_DEADLINE, 10 s by default, checked against this
 # value at start): a slow CometChat answers a 504 long before gunicorn would kill the worker.
 timeout = WORKER_TIMEOUT

@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 from requests.adapters import BaseAdapter
 
 from . import validation
+from .egress import proxy_mapping
 from .errors import (
     AuthTokenNotFoundError,
     CometChatError,
@@ -64,7 +65,10 @@ class CometChatClient:
     The keyword arguments tune the transport: (connect, read) timeouts on every call,
     bounded retries with backoff honouring ``Retry-After`` but never past
     ``total_deadline``, which also bounds an answer that trickles in. 4xx answers are never
-    retried. The environment's proxy variables are not read: pass ``proxies``.
+    retried. Proxies and CAs come from the environment as in any requests program
+    (``HTTPS_PROXY``, ``NO_PROXY``, ``REQUESTS_CA_BUNDLE``, ``SSL_CERT_FILE``...), or from
+    ``proxy`` (one URL for every call, ``http://[user:pass@]host:port``) or ``proxies``, and
+    ``ca_bundle`` (a PEM file of the CAs to trust); ``.netrc`` is never read.
     """
 
     def __init__(
@@ -81,9 +85,13 @@ class CometChatClient:
         backoff: float = DEFAULT_BACKOFF,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         proxies: Mapping[str, str] | None = None,
+        proxy: str | None = None,
+        ca_bundle: str | None = None,
         adapter_factory: Callable[[], BaseAdapter] | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        if proxy and proxies:
+            raise ValueError("give proxy or proxies, not both")
         if base_url is None:
             if not app_id or not region:
                 raise ValueError("app_id and region are required unless base_url is given")
@@ -99,7 +107,8 @@ class CometChatClient:
             max_retries=max_retries,
             backoff=backoff,
             max_response_bytes=max_response_bytes,
-            proxies=proxies,
+            proxies=proxies or proxy_mapping(proxy),
+            ca_bundle=ca_bundle,
             adapter_factory=adapter_factory,
             sleep=sleep,
         )

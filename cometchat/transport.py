@@ -24,6 +24,7 @@ from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 from urllib3.exceptions import NewConnectionError
 
+from . import egress
 from .budget import Ticket, UpstreamBudget
 from .deadline import DeadlineAdapter, deadline_scope
 from .errors import (
@@ -249,8 +250,9 @@ class Transport:
     Bounded retries with exponential backoff (or the upstream's ``Retry-After``) on
     connection failures and 429/502/503/504, never past the deadline; 4xx never retried.
 
-    The environment is not consulted (``trust_env`` off): no ``HTTP(S)_PROXY``, ``.netrc``
-    or CA-bundle variables; pass ``proxies`` to go through a proxy.
+    Proxies and CAs as in any requests program (``HTTPS_PROXY``, ``NO_PROXY``,
+    ``REQUESTS_CA_BUNDLE``, ...), unless ``proxies`` / ``ca_bundle`` say otherwise; ``.netrc``
+    is never read (see ``egress.py``).
     """
 
     def __init__(
@@ -265,6 +267,7 @@ class Transport:
         backoff: float = DEFAULT_BACKOFF,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         proxies: Mapping[str, str] | None = None,
+        ca_bundle: str | None = None,
         adapter_factory: Callable[[], BaseAdapter] | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -277,7 +280,7 @@ class Transport:
         self.max_retries = max_retries
         self.backoff = backoff
         self.max_response_bytes = max_response_bytes
-        self._proxies = dict(proxies or {})
+        self._egress = egress.resolve(self.base_url, proxies=proxies, ca_bundle=ca_bundle)
         self._headers = {**_SESSION_HEADERS, "apikey": api_key}
         self._adapter_factory = adapter_factory or (lambda: DeadlineAdapter(pool_connections=1, pool_maxsize=1))
         self._sleep = sleep
@@ -294,8 +297,9 @@ class Transport:
 
     def _new_session(self) -> requests.Session:
         session = requests.Session()
-        session.trust_env = False
-        session.proxies = dict(self._proxies)
+        session.trust_env = False  # never .netrc; the environment's proxies and CAs are in _egress
+        session.proxies = dict(self._egress.proxies)
+        session.verify = self._egress.verify
         session.headers.update(self._headers)
         adapter = self._adapter_factory()
         session.mount("http://", adapter)

@@ -15,6 +15,8 @@ MAX_TAGS = 25
 MAX_TAG = 100
 # CometChat's docs cap metadata somewhere between 1.6 K characters and 5 KB; we take 5 KB.
 MAX_METADATA_BYTES = 5 * 1024
+# Objects and arrays inside metadata: deeper would only reach Python's recursion limit.
+MAX_METADATA_DEPTH = 32
 MAX_ROLE = 100
 MAX_STATUS_MESSAGE = 1024
 # CometChat's list endpoints take perPage 1..1000 (default 100).
@@ -74,10 +76,32 @@ def _check_tags(value: Any) -> list[str]:
     return value
 
 
+def _depth(value: Any) -> int:
+    """How deep objects and arrays nest in ``value`` (without recursion)."""
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, (dict, list, tuple)):
+            if depth > deepest:
+                deepest = depth
+                if deepest > MAX_METADATA_DEPTH:
+                    break
+            pending.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
 def _check_metadata(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise invalid("metadata", "The metadata must be a JSON object.")
-    if len(json.dumps(value, ensure_ascii=False).encode("utf-8")) > MAX_METADATA_BYTES:
+    if _depth(value) > MAX_METADATA_DEPTH:
+        raise invalid("metadata", f"The metadata may not nest more than {MAX_METADATA_DEPTH} levels deep.")
+    try:  # NaN and infinities have no JSON form: sent, they would be invalid JSON
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        raise invalid("metadata", "The metadata may not hold NaN or infinite numbers.") from None
+    except (TypeError, RecursionError):
+        raise invalid("metadata", "The metadata must hold JSON values only, nested a sane depth.") from None
+    if len(text.encode("utf-8")) > MAX_METADATA_BYTES:
         raise invalid("metadata", f"The metadata may not be larger than {MAX_METADATA_BYTES} bytes.")
     return value
 

@@ -147,7 +147,12 @@ def test_clock_skew_leeway(http) -> None:
 
 def test_audience_issuer_and_uid_claim() -> None:
     app = create_app(
-        app_env(AUTH_JWT_AUDIENCE="chat-app", AUTH_JWT_ISSUER="https://id.example.com", AUTH_JWT_UID_CLAIM="chat_uid")
+        app_env(
+            AUTH_JWT_AUDIENCE="chat-app",
+            AUTH_JWT_ISSUER="https://id.example.com",
+            AUTH_JWT_UID_CLAIM="chat_uid",
+            AUTH_JWT_UID_MAPPING_ANY_CLAIM="1",  # the provider assigns chat_uid
+        )
     )
     http = app.test_client()
     good = {"sub": "ignored", "chat_uid": "cometchat-uid-1", "aud": "chat-app", "iss": "https://id.example.com"}

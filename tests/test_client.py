@@ -593,18 +593,6 @@ def test_a_redirect_is_not_followed_so_the_key_stays_home(rsps, client) -> None:
     assert info.value.status == 302 and len(rsps.calls) == 1
 
 
-def test_proxies_come_from_the_arguments_never_the_environment(rsps, sleep, monkeypatch) -> None:
-    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
-    monkeypatch.setenv("ALL_PROXY", "http://127.0.0.1:9")
-    rsps.get(f"{BASE}/users/alice", json={"data": USER})
-    rsps.get(f"{BASE}/users/alice", json={"data": USER})
-    CometChatClient("app123", "eu", KEY, sleep=sleep).get_user("alice")
-    assert not any(rsps.calls[0].request.req_kwargs["proxies"].values())
-    proxied = CometChatClient("app123", "eu", KEY, sleep=sleep, proxies={"https": "http://proxy.example:3128"})
-    proxied.get_user("alice")
-    assert rsps.calls[1].request.req_kwargs["proxies"] == {"https": "http://proxy.example:3128"}
-
-
 def test_maybe_applied_tells_whether_cometchat_may_have_acted(rsps, client) -> None:
     rsps.post(f"{BASE}/users", status=400, json=envelope("ERR_BAD_REQUEST"))
     with pytest.raises(ValidationError) as info:

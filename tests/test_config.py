@@ -418,4 +418,15 @@ def test_the_cometchat_mapping_on_a_claim_users_choose_is_refused(claim) -> None
     assert opted_in.jwt_uid_claim == claim
     assert to_cometchat_uid("Alice") == to_cometchat_uid("alice_11ptgg")  # why: not one-to-one
     assert load_settings(env).jwt_uid_claim == "sub"  # the provider's own id: allowed
-    assert load_settings({**env, "AUTH_JWT_UID_MAPPING": "strict", "AUTH_JWT_UID_CLAIM": claim}).jwt_uid_claim == claim
+
+
+@pytest.mark.parametrize("claim", ["email", "name", "nickname"])
+def test_strict_mode_on_a_claim_users_choose_is_refused_like_the_mapping(claim) -> None:
+    env = {"COMETCHAT_EMULATOR": "1", "AUTH_JWT_SECRET": JWT_SECRET, "AUTH_JWT_UID_MAPPING": "strict"}
+    with pytest.raises(ConfigError, match="AUTH_JWT_UID_MAPPING=strict with AUTH_JWT_UID_CLAIM=") as info:
+        load_settings({**env, "AUTH_JWT_UID_CLAIM": claim})
+    assert "AUTH_JWT_UID_MAPPING_ANY_CLAIM=1" in str(info.value)
+    # The twin: the provider's own id, or an operator who vouches for the claim, still start.
+    assert load_settings(env).jwt_uid_claim == "sub"
+    opted_in = load_settings({**env, "AUTH_JWT_UID_CLAIM": claim, "AUTH_JWT_UID_MAPPING_ANY_CLAIM": "1"})
+    assert opted_in.jwt_uid_claim == claim and opted_in.jwt_uid_mapping == "strict"

@@ -38,9 +38,10 @@ def stack(tmp_path_factory):
     emulator.stop()
 
 
-def test_procfile_is_one_gunicorn_line() -> None:
+def test_procfile_is_one_line_running_gunicorn_through_server_py() -> None:
+    # server.py --production checks WEB_CONCURRENCY before gunicorn reads it, then runs gunicorn.
     lines = [line for line in (ROOT / "Procfile").read_text().splitlines() if line.strip()]
-    assert len(lines) == 1 and procfile_command()[0] == "gunicorn"
+    assert len(lines) == 1 and procfile_command() == ["python", "server.py", "--production"]
 
 
 def test_gunicorn_mints_over_real_http(stack) -> None:

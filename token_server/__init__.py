@@ -126,7 +126,13 @@ def _build_client(settings: Settings) -> tuple[CometChatClient, EmulatorState | 
     }
     if not settings.emulator:
         client = CometChatClient(
-            settings.app_id, settings.region, settings.api_key or "", base_url=settings.base_url, **timeouts
+            settings.app_id,
+            settings.region,
+            settings.api_key or "",
+            base_url=settings.base_url,
+            proxy=settings.proxy,
+            ca_bundle=settings.ca_bundle,
+            **timeouts,
         )
         return client, None
     key = secrets.token_urlsafe(24)  # the embedded emulator's own REST key, never shown

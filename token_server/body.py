@@ -4,6 +4,7 @@ encodable, so bad bytes end here as a 4xx and never reach the client or the upst
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from flask import request
@@ -51,6 +52,29 @@ def _check_values(body: Any) -> None:
                 pending.append((item, depth + 1))
 
 
+class _NotFinite(ValueError):
+    pass
+
+
+def _no_constant(name: str) -> float:
+    """``NaN``, ``Infinity`` and ``-Infinity`` are not JSON (Python's parser takes them)."""
+    raise _NotFinite(name)
+
+
+def _finite_float(text: str) -> float:
+    """A number too big for a float (``1e999``) would become ``inf``: refused as well."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotFinite(text)
+    return value
+
+
+def parse_json(raw: bytes) -> Any:
+    """Strict JSON: no NaN, no Infinity, no number that overflows a float; every value parsed
+    here can be written back as valid JSON."""
+    return json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float)
+
+
 def read_json_object(allowed: frozenset[str], *, required: tuple[str, ...] = ()) -> dict[str, Any]:
     """The body as a JSON object (an empty body is ``{}``), refusing unknown fields.
 
@@ -65,7 +89,9 @@ def read_json_object(allowed: frozenset[str], *, required: tuple[str, ...] = ())
         if request.mimetype != JSON_MIMETYPE:
             raise ApiError(415, "ERR_UNSUPPORTED_MEDIA_TYPE", "Send the body as application/json.")
         try:
-            body = json.loads(raw)
+            body = parse_json(raw)
+        except _NotFinite:
+            raise bad_request("The request body holds a number JSON cannot carry (NaN, Infinity or too big).") from None
         except RecursionError:
             raise bad_request(f"The request body is nested more than {MAX_DEPTH} levels deep.") from None
         except (ValueError, UnicodeDecodeError):

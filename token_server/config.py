@@ -23,6 +23,9 @@ from cometchat.client import (
     REGIONS,
 )
 
+from .egress_config import egress_settings, proxy_password, redact_proxy
+from .uid_claim import PROVIDER_ASSIGNED_CLAIM, check_uid_claim
+
 Mode = Literal["production", "embedded"]
 
 TRUE = {"1", "true", "yes", "on"}
@@ -41,8 +44,6 @@ MIN_KEY_LENGTH = 16
 # end this much earlier: the deadline is checked between attempts, and one attempt may run on.
 WORKER_TIMEOUT = 30
 DEADLINE_HEADROOM = 5
-# The one JWT claim an identity provider always assigns itself; see _check_uid_mapping.
-PROVIDER_ASSIGNED_CLAIM = "sub"
 CALLER_AUTH_VARIABLES = ("TOKEN_SERVER_API_KEYS", "AUTH_JWT_SECRET", "AUTH_JWKS_URL")
 # An origin exactly as a browser sends it: scheme://host[:port], nothing else. flask-cors reads
 # an entry holding any of ?$^[]()\* as a regular expression, so nothing else may pass.
@@ -126,6 +127,13 @@ class Settings:
     log_format: Literal["plain", "json"] = "plain"
     # /metrics is served only when set, to callers presenting it as a bearer token.
     metrics_token: str | None = field(default=None, repr=False)
+    # Egress: one proxy for every upstream call (may hold a password) and a CA bundle.
+    proxy: str | None = field(default=None, repr=False)
+    ca_bundle: str | None = None
+    # PORT, WEB_CONCURRENCY, GUNICORN_THREADS as checked numbers; None: the entry point's default.
+    port: int | None = None
+    web_concurrency: int | None = None
+    gunicorn_threads: int | None = None
 
     @property
     def has_caller_auth(self) -> bool:
@@ -134,13 +142,17 @@ class Settings:
     @property
     def secrets(self) -> tuple[str, ...]:
         """Every secret value configured, for the log filter to mask."""
-        return tuple(s for s in (self.api_key, self.jwt_secret, self.metrics_token, *self.service_keys) if s)
+        values = (self.api_key, self.jwt_secret, self.metrics_token, proxy_password(self.proxy), *self.service_keys)
+        return tuple(s for s in values if s)
 
     @property
     def backend_label(self) -> str:
         if self.emulator:
             return "the embedded CometChat emulator"
-        return self.base_url or f"CometChat app {self.app_id} ({self.region})"
+        label = self.base_url or f"CometChat app {self.app_id} ({self.region})"
+        egress = [f"via proxy {redact_proxy(self.proxy)}"] if self.proxy else []
+        egress += [f"trusting the CAs in {self.ca_bundle}"] if self.ca_bundle else []
+        return " ".join([label, *egress])
 
 
 def is_exact_origin(origin: str) -> bool:
@@ -200,20 +212,6 @@ def _check_base_url(base_url: str, problems: list[str]) -> None:
         problems.append(
             "COMETCHAT_BASE_URL must be an https:// URL (http:// only on localhost, 127.0.0.0/8 or [::1]): "
             "the REST key is sent with every request"
-        )
-
-
-def _check_uid_mapping(env: Mapping[str, str], mapping: str, claim: str, problems: list[str]) -> None:
-    """CometChat's mapping is not one-to-one (a valid uid maps to itself, and a 32-bit hash
-    collides), so two users who may choose their claim could pick one uid between them."""
-    if mapping != "cometchat" or claim == PROVIDER_ASSIGNED_CLAIM:
-        return
-    if not _flag(env, "AUTH_JWT_UID_MAPPING_ANY_CLAIM", problems):
-        problems.append(
-            f"AUTH_JWT_UID_MAPPING=cometchat with AUTH_JWT_UID_CLAIM={claim}: the mapping can give two "
-            "identities one uid, so it is safe only on a claim the identity provider assigns (sub), never on "
-            "one users choose (email, name); set AUTH_JWT_UID_MAPPING_ANY_CLAIM=1 if the provider assigns this "
-            "claim and no user can change it"
         )
 
 
@@ -288,7 +286,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, mode: Mode = "product
     uid_claim = get("AUTH_JWT_UID_CLAIM") or PROVIDER_ASSIGNED_CLAIM
     if uid_mapping not in ("strict", "cometchat"):
         problems.append(f"AUTH_JWT_UID_MAPPING must be strict or cometchat (got {uid_mapping!r})")
-    _check_uid_mapping(env, uid_mapping, uid_claim, problems)
+    check_uid_claim(uid_mapping, uid_claim, _flag(env, "AUTH_JWT_UID_MAPPING_ANY_CLAIM", problems), problems)
     algorithms = _list(env.get("AUTH_JWT_ALGORITHMS"))
     if not algorithms:
         algorithms = ("HS256",) if jwt_secret else ("RS256", "ES256")
@@ -356,6 +354,8 @@ def load_settings(env: Mapping[str, str] | None = None, *, mode: Mode = "product
     if metrics_token is not None and (len(metrics_token) < MIN_KEY_LENGTH or any(c.isspace() for c in metrics_token)):
         problems.append(f"METRICS_TOKEN must be at least {MIN_KEY_LENGTH} characters, without spaces")
 
+    egress_and_process = egress_settings(env, problems)  # proxy, ca_bundle, port, ...
+
     if problems:
         raise ConfigError(problems)
     return Settings(
@@ -386,4 +386,5 @@ def load_settings(env: Mapping[str, str] | None = None, *, mode: Mode = "product
         dev_reason=dev_reason,
         log_format=log_format,  # type: ignore[arg-type]  # checked above
         metrics_token=metrics_token,
+        **egress_and_process,
     )

@@ -16,8 +16,8 @@ from .state import EmulatorState
 class _StandaloneServer(BaseApplication):
     """gunicorn, one process (the state lives in it), threads, HTTP/1.1 keep-alive."""
 
-    def __init__(self, app: Flask, bind: str, threads: int) -> None:
-        self._app, self._bind, self._threads = app, bind, threads
+    def __init__(self, app: Flask, bind: str, threads: int, tls: tuple[str, str] | None = None) -> None:
+        self._app, self._bind, self._threads, self._tls = app, bind, threads, tls
         super().__init__()
 
     def load_config(self) -> None:
@@ -33,6 +33,8 @@ class _StandaloneServer(BaseApplication):
             "loglevel": "warning",
             "control_socket_disable": True,
         }
+        if self._tls is not None:  # HTTPS, as CometChat itself: a test upstream over TLS
+            settings["certfile"], settings["keyfile"] = self._tls
         for key, value in settings.items():
             self.cfg.set(key, value)
 
@@ -84,9 +86,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="the length of a quota window: shorten it to run a benchmark faster at the same ratio",
     )
     parser.add_argument("--threads", type=int, default=64)
+    parser.add_argument("--certfile", help="serve HTTPS with this PEM certificate (chain); needs --keyfile")
+    parser.add_argument("--keyfile", help="the PEM private key of --certfile")
     args = parser.parse_args(argv)
     if args.minute_seconds <= 0:
         parser.error("--minute-seconds must be positive")
+    if bool(args.certfile) != bool(args.keyfile):
+        parser.error("--certfile and --keyfile go together")
+    for name in ("certfile", "keyfile"):
+        path = getattr(args, name)
+        if path and not os.access(path, os.R_OK):
+            parser.error(f"--{name} {path}: not a readable file")
     return args
 
 
@@ -103,12 +113,14 @@ def main(argv: list[str] | None = None) -> None:
         connect_delay=args.connect_delay_ms / 1000.0,
     )
     app = create_emulator_app(state)
+    tls = (args.certfile, args.keyfile) if args.certfile else None
+    scheme = "https" if tls else "http"
     print(
-        f"CometChat emulator on http://{args.host}:{args.port}/v3 "
+        f"CometChat emulator on {scheme}://{args.host}:{args.port}/v3 "
         f"({'one REST key' if args.api_key else 'any non-empty REST key'})",
         flush=True,
     )
-    _StandaloneServer(app, f"{args.host}:{args.port}", args.threads).run()
+    _StandaloneServer(app, f"{args.host}:{args.port}", args.threads, tls).run()
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from cometchat import CometChatClient, CometChatError, UpstreamAuthError, Valida
 
 from ..config import ConfigError, load_dotenv_file, load_settings
 from ..user_import import InputError
+from .output import echo, escape_controls
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -57,7 +58,7 @@ class _Cli(click.Group):
 
 
 def _fail(message: str, code: int) -> None:
-    click.echo(f"error: {message}", err=True)
+    echo(f"error: {escape_controls(message)}", err=True)
     sys.exit(code)
 
 
@@ -74,7 +75,7 @@ def build_client() -> CometChatClient:
     settings = load_settings(os.environ, mode="embedded")
     client, emulator = _build_client(settings)
     if emulator is not None:
-        click.echo("note: no CometChat credentials, so an embedded emulator: nothing persists (see --help)", err=True)
+        echo("note: no CometChat credentials, so an embedded emulator: nothing persists (see --help)", err=True)
     return client
 
 

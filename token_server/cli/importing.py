@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from pathlib import Path
@@ -14,11 +13,12 @@ from tqdm import tqdm
 from cometchat.client import MAX_IMPORT_USERS
 
 from ..user_import import BadRow, Importer, Journal, Row, read_rows
+from ..user_import.files import check_writable
 from ..user_import.pacing import MINUTE_SECONDS, PACE_FRACTION
 from ..user_import.report import summary_dict, summary_text, write_failures
 from ..user_import.runner import CORE_OPERATIONS_PER_MINUTE, IMPORT_REQUESTS_PER_MINUTE, Summary
 from . import Context, Failed, pass_context
-from .output import json_option
+from .output import dumps, echo, escape_controls, json_option
 from .users import users
 
 JOURNAL_SUFFIX = ".journal.jsonl"
@@ -103,8 +103,8 @@ def import_users(
         _dry_run(rows, journal, via, per_minute, as_json)
         return
     report = report or file.with_name(file.name + REPORT_SUFFIX)
-    for target in (journal.path, report):  # fail now, not after rows have landed
-        open(target, "a").close()
+    for target in (journal.path, report):  # fail now, not after rows have landed; never through a link
+        check_writable(target)
     ceiling = per_minute or (IMPORT_REQUESTS_PER_MINUTE if via == "data-import" else CORE_OPERATIONS_PER_MINUTE)
     try:
         importer = Importer(ctx.client, journal, via=via, per_minute=ceiling, minute_seconds=minute_seconds)  # type: ignore[arg-type]
@@ -123,9 +123,9 @@ def import_users(
 
 def _print_summary(summary: Summary, report: Path, as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps({**summary_dict(summary), "report": str(report)}, indent=2))
+        echo(dumps({**summary_dict(summary), "report": str(report)}))
     else:
-        click.echo(summary_text(summary, report=report))
+        echo(summary_text(summary, report=report, escape=escape_controls))
 
 
 def _dry_run(rows: list[Row | BadRow], journal: Journal, via: str, per_minute: float | None, as_json: bool) -> None:
@@ -150,15 +150,15 @@ def _dry_run(rows: list[Row | BadRow], journal: Journal, via: str, per_minute: f
         "invalid_rows": [{"line": row.line, "uid": row.uid, "reason": row.reason} for row in bad],
     }
     if as_json:
-        click.echo(json.dumps(result, indent=2, ensure_ascii=False))
+        echo(dumps(result))
     else:
-        click.echo(
+        echo(
             f"{len(rows)} rows: {len(good)} valid, {len(bad)} invalid; "
             f"{result['done_earlier']} done in an earlier run.\n"
             f"Would send {len(todo)} users in {requests} request(s) via {via}, "
             f"about {minutes:.1f} minute(s) at the paced rate."
         )
         for row in bad:
-            click.echo(f"  line {row.line}{f' ({row.uid})' if row.uid else ''}: {row.reason}")
+            echo(f"  line {row.line}{f' ({row.uid})' if row.uid else ''}: {escape_controls(row.reason)}")
     if bad:
         raise Failed()

@@ -1,13 +1,48 @@
-"""What the CLI prints: aligned tables for people, JSON for scripts (``--json``)."""
+r"""What the CLI prints: aligned tables for people, JSON for scripts (``--json``).
+
+Names, tags and metadata are end users' text: printed raw, an escape sequence in one would
+drive the operator's terminal (set its title, erase a line, return the cursor and forge a
+row). Every control character (C0, DEL, C1, the line and paragraph separators, the bidi
+controls) is printed escaped, as ``\x1b`` or ``\u202e`` (the log filter's escapes); in JSON
+output as a ``\u001b`` escape, so the JSON stays valid and means the same. All output goes
+through ``echo``.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Iterable, Sequence
 
 import click
 
+from .. import redaction
+
 MAX_CELL = 60  # a table cell longer than this is cut (``--json`` has everything)
+# Beyond the log filter's controls: the marks and overrides that reorder a line's text.
+_BIDI = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# What json.dumps leaves raw inside strings (it escapes C0 itself).
+_JSON_RAW = re.compile("[\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _bidi(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with every control character written out (a newline as ``\\n`` too)."""
+    return _BIDI.sub(_bidi, redaction.escape_controls(text))
+
+
+def echo(text: str, *, err: bool = False) -> None:
+    """``click.echo`` with every control character but the line breaks escaped: the one way
+    the CLI prints (values inside ``text`` are escaped whole, newlines too, before)."""
+    click.echo(_BIDI.sub(_bidi, redaction.escape_controls(text, keep_newlines=True)), err=err)
+
+
+def dumps(data: Any) -> str:
+    """Indented JSON in which no control character appears raw (a ``\\uXXXX`` escape instead)."""
+    return _JSON_RAW.sub(_bidi, json.dumps(data, ensure_ascii=False, indent=2))
 
 
 def _cell(value: Any) -> str:
@@ -15,7 +50,7 @@ def _cell(value: Any) -> str:
         return ""
     if isinstance(value, (dict, list, tuple)):
         value = json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else ", ".join(map(str, value))
-    text = str(value).replace("\n", " ")
+    text = escape_controls(str(value))
     return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"
 
 
@@ -30,14 +65,14 @@ def table(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> str:
 def emit(data: Any, *, as_json: bool, columns: Sequence[str] | None = None) -> None:
     """Print ``data`` (a dict or a list of dicts) as JSON, or as a table of ``columns``."""
     if as_json:
-        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        echo(dumps(data))
         return
     if isinstance(data, dict):  # one record: a field a line
         keys = [key for key in (columns or data) if data.get(key) is not None]
         width = max((len(key) for key in keys), default=0)
-        click.echo("\n".join(f"{key.ljust(width)}  {_cell(data[key])}" for key in keys))
+        echo("\n".join(f"{key.ljust(width)}  {_cell(data[key])}" for key in keys))
         return
-    click.echo(table(data, columns or sorted({key for row in data for key in row})))
+    echo(table(data, columns or sorted({key for row in data for key in row})))
 
 
 def json_option(function: Any) -> Any:

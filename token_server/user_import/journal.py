@@ -7,7 +7,7 @@ simply not in it: the rerun sends it again, and a row that had landed then answe
 exists", which counts as done. Nothing is lost, nothing imported twice.
 
 A torn last line (a crash mid-write) is ignored on reading and fenced off before the next
-append.
+append. A symbolic link at the journal's path is refused, never followed.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Literal
+
+from .files import open_no_follow
 
 Status = Literal["created", "exists", "failed", "invalid"]
 DONE: frozenset[str] = frozenset({"created", "exists"})
@@ -44,11 +46,13 @@ class Journal:
         self.path = path
         self.last: dict[str, str] = {}
         self._needs_newline = False
-        if path.exists():
+        if path.exists() or path.is_symlink():  # a link is refused, dangling or not
             self._load()
 
     def _load(self) -> None:
-        data = self.path.read_bytes()
+        descriptor = open_no_follow(self.path, os.O_RDONLY)
+        with os.fdopen(descriptor, "rb") as handle:
+            data = handle.read()
         self._needs_newline = bool(data) and not data.endswith(b"\n")
         for raw in data.splitlines():
             try:
@@ -69,7 +73,8 @@ class Journal:
         text = "".join(json.dumps(entry.to_json(), ensure_ascii=False) + "\n" for entry in entries)
         if self._needs_newline:
             text = "\n" + text
-        with open(self.path, "a", encoding="utf-8") as handle:
+        descriptor = open_no_follow(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        with os.fdopen(descriptor, "a", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
+from .files import replace_atomically
 from .runner import Summary
 
 REASONS_SHOWN = 10
@@ -27,18 +27,19 @@ def summary_dict(summary: Summary) -> dict[str, Any]:
 
 def write_failures(path: Path, summary: Summary) -> None:
     """``{"summary": {...}, "failures": [{"line", "uid", "status", "reason"}]}``, replaced
-    atomically (a reader never sees half a report)."""
+    atomically (a reader never sees half a report; a symbolic link there is replaced, never
+    followed)."""
     failures = [
         {"line": entry.line, "uid": entry.uid, "status": entry.status, "reason": entry.reason}
         for entry in sorted(summary.failed, key=lambda entry: entry.line)
     ]
     body = json.dumps({"summary": summary_dict(summary), "failures": failures}, indent=2, ensure_ascii=False)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(body + "\n", encoding="utf-8")
-    os.replace(partial, path)
+    replace_atomically(path, body + "\n")
 
 
-def summary_text(summary: Summary, *, report: Path | None) -> str:
+def summary_text(summary: Summary, *, report: Path | None, escape: Callable[[str], str] = str) -> str:
+    """The summary for people; ``escape`` makes a row's reason safe to print (one line, no
+    terminal escapes: the reason may quote what CometChat or the file said)."""
     lines = [
         f"created: {summary.created}",
         f"already existed: {summary.existed}",
@@ -46,7 +47,7 @@ def summary_text(summary: Summary, *, report: Path | None) -> str:
         f"failed: {len(summary.failed)}",
     ]
     for entry in sorted(summary.failed, key=lambda entry: entry.line)[:REASONS_SHOWN]:
-        lines.append(f"  line {entry.line}{f' ({entry.uid})' if entry.uid else ''}: {entry.reason}")
+        lines.append(f"  line {entry.line}{f' ({entry.uid})' if entry.uid else ''}: {escape(entry.reason or '')}")
     if len(summary.failed) > REASONS_SHOWN:
         lines.append(f"  ... {len(summary.failed) - REASONS_SHOWN} more")
     if summary.unsent:

@@ -24,6 +24,10 @@ PROFILE_KEYS = ("name", "avatar", "link", "role", "metadata", "tags")
 KNOWN_KEYS = frozenset(UID_KEYS + PROFILE_KEYS)
 TAG_SEPARATOR = "|"
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
+# The longest line read (characters): a full row (5 KB of metadata, two 3,000-character URLs,
+# 25 tags), even with every character \u-escaped, fits many times over. A longer line (a file
+# without line breaks) is skipped in pieces of this size, so memory stays bounded.
+MAX_LINE_CHARS = 1024 * 1024
 
 
 class InputError(Exception):
@@ -72,8 +76,48 @@ def read_rows(path: Path, *, fmt: Format | None = None, map_ids: bool = False) -
             raise InputError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
+def _bounded_lines(handle: Any, limit: int) -> Iterator[str | None]:
+    """The file's lines, each read in at most ``limit`` characters; a longer line is read
+    on to its end in pieces of that size, dropped, and given as None."""
+    while True:
+        text = handle.readline(limit)
+        if not text:
+            return
+        if len(text) < limit or text.endswith("\n"):
+            yield text
+            continue
+        while text and not text.endswith("\n"):  # the rest of the overlong line
+            text = handle.readline(limit)
+        yield None
+
+
+def _too_long(line: int) -> BadRow:
+    return BadRow(line, None, f"line {line} is longer than {MAX_LINE_CHARS} characters: skipped")
+
+
+class _CsvLines:
+    """The lines csv.reader reads, an overlong one replaced by a blank line and noted."""
+
+    def __init__(self, handle: Any) -> None:
+        self._lines = _bounded_lines(handle, MAX_LINE_CHARS)
+        self.count = 0
+        self.overlong: list[int] = []
+
+    def __iter__(self) -> _CsvLines:
+        return self
+
+    def __next__(self) -> str:
+        text = next(self._lines)
+        self.count += 1
+        if text is None:
+            self.overlong.append(self.count)
+            return "\n"
+        return text
+
+
 def _csv_records(handle: Any) -> Iterator[tuple[int, dict[str, Any] | BadRow]]:
-    reader = csv.reader(handle, strict=True)
+    lines = _CsvLines(handle)
+    reader = csv.reader(lines, strict=True)
     try:
         header = [name.strip().lower() for name in next(reader)]
     except StopIteration:
@@ -90,6 +134,8 @@ def _csv_records(handle: Any) -> Iterator[tuple[int, dict[str, Any] | BadRow]]:
         raise InputError("line 1: the header has no name column (every user needs a name)")
     if len(set(header)) != len(header):
         raise InputError("line 1: a column is named twice")
+    if lines.overlong:
+        raise InputError(f"line 1: the header row is longer than {MAX_LINE_CHARS} characters")
     while True:
         start = reader.line_num + 1
         try:
@@ -98,6 +144,10 @@ def _csv_records(handle: Any) -> Iterator[tuple[int, dict[str, Any] | BadRow]]:
             return
         except csv.Error as exc:
             yield start, BadRow(start, None, f"malformed CSV ({exc})")
+            continue
+        if lines.overlong:
+            overlong, lines.overlong = lines.overlong[0], []
+            yield overlong, _too_long(overlong)
             continue
         if not values or values == [""]:
             continue  # a blank line
@@ -114,19 +164,27 @@ def _from_csv(line: int, values: dict[str, str]) -> dict[str, Any] | BadRow:
             record["metadata"] = json.loads(record["metadata"])
         except ValueError:
             return BadRow(line, None, "metadata is not valid JSON")
+        except RecursionError:
+            return BadRow(line, None, "metadata is nested too deep")
     if "tags" in record:
         record["tags"] = [tag.strip() for tag in record["tags"].split(TAG_SEPARATOR) if tag.strip()]
     return record
 
 
 def _jsonl_records(handle: Any) -> Iterator[tuple[int, dict[str, Any] | BadRow]]:
-    for line, text in enumerate(handle, start=1):
+    for line, text in enumerate(_bounded_lines(handle, MAX_LINE_CHARS), start=1):
+        if text is None:
+            yield line, _too_long(line)
+            continue
         if not text.strip():
             continue
         try:
             record = json.loads(text)
         except ValueError as exc:
-            yield line, BadRow(line, None, f"not valid JSON ({exc.msg})")
+            yield line, BadRow(line, None, f"not valid JSON ({getattr(exc, 'msg', exc)})")
+            continue
+        except RecursionError:
+            yield line, BadRow(line, None, "nested too deep")
             continue
         if not isinstance(record, dict):
             yield line, BadRow(line, None, f"a JSON line must be an object, not {type(record).__name__}")
