@@ -38,7 +38,7 @@ from bench.stack import (  # noqa: E402
     start_peer,
     start_server,
 )
-from bench.tlsca import make_ca  # noqa: E402
+from tests.tls import make_tls_files  # noqa: E402
 
 HOST = "benchapp.api-us.cometchat.io"  # in the certificate beside 127.0.0.1 (the address dialled)
 OPEN_RATES = (50, 167, 333)
@@ -73,7 +73,7 @@ class Bench:
         self.seconds = 2 if args.quick else args.seconds
         self.warm = 1 if args.quick else 2
         self.tmp = Path(tempfile.mkdtemp(prefix="bench-production-"))
-        self.tls = make_ca(self.tmp / "tls", HOST)
+        self.tls = make_tls_files(self.tmp, hosts=(HOST, "127.0.0.1"), name="upstream")
         self.upstream = Upstream(self.tmp, self.tls, LATENCIES_MS[0], args.connect_delay_ms)
         extra = {"WEB_CONCURRENCY": str(args.workers), "GUNICORN_CMD_ARGS": args.server_args}
         self.server, self.server_root = start_server(self.tmp, self.upstream, extra)

@@ -17,8 +17,8 @@ from typing import Any, Callable
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.tlsca import TlsFiles  # noqa: E402
 from tests.procs import Process, free_port, procfile_command  # noqa: E402
+from tests.tls import TlsFiles  # noqa: E402
 
 REST_KEY = "bench-rest-key-0123456789"
 SERVICE_KEY = "bench-service-key-0123456789"
