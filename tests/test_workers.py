@@ -319,3 +319,56 @@ def test_a_request_sent_in_pieces_within_the_timeout_is_served_whole(impatient, 
     assert answer.startswith(f"HTTP/1.1 {status}".encode()), answer[:200]
     if status == 400:
         assert b"name" in answer.split(b"\r\n\r\n", 1)[1]
+
+
+ATOMS_SCRIPT = """
+import datetime, importlib.util, sys
+spec = importlib.util.spec_from_file_location("__config__", "gunicorn.conf.py")
+conf = importlib.util.module_from_spec(spec)
+sys.modules["__config__"] = conf
+spec.loader.exec_module(conf)
+from gunicorn.config import Config
+
+class Resp:
+    status = "200 OK"
+    sent = 57
+    headers = [("Content-Type", "application/json"), ("X-Request-ID", 'id-"1"'), ("Cache-Control", "no-store")]
+
+environ = {"REMOTE_ADDR": "10.0.0.7", "REQUEST_METHOD": "POST", "PATH_INFO": '/api/cometchat/token/a"b',
+           "RAW_URI": "/api/cometchat/token/a%22b?x=1", "SERVER_PROTOCOL": "HTTP/1.1", "QUERY_STRING": "x=1"}
+took = datetime.timedelta(seconds=1, microseconds=234567)
+cfg = Config()
+cfg.set("accesslog", "-")
+logger = conf.RedactingLogger(cfg)
+for fmt in (conf.ACCESS_LOG_FORMAT, conf.ACCESS_LOG_FORMAT + " %(a)s"):
+    cfg.set("access_log_format", fmt)
+    fast = fmt % logger.access_atoms(Resp(), [], environ, took)
+    full = fmt % logger.atoms_wrapper_class(logger.atoms(Resp(), [], environ, took))
+    print(fast == full, fast)
+cfg.set("access_log_format", conf.ACCESS_LOG_FORMAT)
+print(type(logger.access_atoms(Resp(), [], {**environ, "HTTP_X_OTHER": "1"}, took)).__name__, len(logger.access_atoms(Resp(), [], environ, took)))
+"""
+
+
+def test_the_access_lines_short_atoms_write_what_gunicorns_full_ones_would() -> None:
+    """The access line's own atoms (a CPU cut) give the same line as gunicorn's full set, quotes
+    escaped alike; another format falls back to the full set."""
+    import subprocess
+    import sys
+
+    from .procs import ROOT
+
+    env = {
+        "PATH": os.environ["PATH"],
+        "COMETCHAT_EMULATOR": "1",
+        "TOKEN_SERVER_API_KEYS": SERVICE_KEY,
+        "TOKEN_SERVER_SKIP_DOTENV": "1",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", ATOMS_SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    lines = out.stdout.splitlines()
+    assert len(lines) == 3, out.stdout + out.stderr
+    assert lines[0] == r'True 10.0.0.7 "POST /api/cometchat/token/a\"b" 200 57 1234ms id-\"1\"'
+    assert lines[1].startswith("True ")
+    assert lines[2] == "SafeAtoms 7"  # the short set, not every header and environ entry
