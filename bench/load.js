@@ -22,7 +22,10 @@ const TIMEOUT_MS = spec.timeoutMs || 30000;
 
 function agentFor(url) {
   const secure = url.startsWith('https:');
-  const options = { keepAlive: true, maxSockets: Infinity, maxFreeSockets: 4096, keepAliveMsecs: 60000 };
+  // An idle socket is dropped before its server would close it (gunicorn: 5 s, the fake
+  // upstream: 60 s), as a load balancer does: a request never races a closing socket.
+  const idleMs = secure ? 55000 : 4000;
+  const options = { keepAlive: true, maxSockets: Infinity, maxFreeSockets: 4096, timeout: idleMs };
   if (secure && spec.ca) options.ca = fs.readFileSync(spec.ca);
   return secure ? new https.Agent(options) : new http.Agent(options);
 }

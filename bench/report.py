@@ -85,9 +85,14 @@ def targets(rows: list[dict[str, Any]]) -> list[str]:
                 f"{m['cpu_ms_per_mint']:.2f} ms",
             )
             check(
-                f"{row['latency_ms']} ms, 167/s resident <= 150 MB",
+                f"{row['latency_ms']} ms, 167/s resident <= 150 MB (PSS: each shared page once)",
+                m["pss_mb"] <= 150,
+                f"{m['pss_mb']:.0f} MB PSS",
+            )
+            check(
+                f"{row['latency_ms']} ms, 167/s resident <= 150 MB (summed RSS: shared pages once per process)",
                 m["rss_mb"] <= 150,
-                f"{m['rss_mb']:.0f} MB summed RSS ({m['pss_mb']:.0f} MB PSS: shared pages counted once)",
+                f"{m['rss_mb']:.0f} MB summed RSS",
             )
         elif row["kind"] == "closed":
             f, m = res["floor"], res["server"]
