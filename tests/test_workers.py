@@ -372,3 +372,35 @@ def test_the_access_lines_short_atoms_write_what_gunicorns_full_ones_would() -> 
     assert lines[0] == r'True 10.0.0.7 "POST /api/cometchat/token/a\"b" 200 57 1234ms id-\"1\"'
     assert lines[1].startswith("True ")
     assert lines[2] == "SafeAtoms 7"  # the short set, not every header and environ entry
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("GUNICORN_HEAD_TIMEOUT", "soon"), ("GUNICORN_HEAD_TIMEOUT", "0"), ("GUNICORN_MAX_WAITING", "1.5")],
+)
+def test_a_bad_worker_bound_stops_the_master_naming_it(name, value) -> None:
+    import subprocess
+    import sys
+
+    from .procs import ROOT
+
+    env = {
+        "PATH": os.environ["PATH"],
+        "COMETCHAT_EMULATOR": "1",
+        "TOKEN_SERVER_API_KEYS": SERVICE_KEY,
+        "TOKEN_SERVER_SKIP_DOTENV": "1",
+        name: value,
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", CONF_SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 3 and f"refusing to start: {name} must be" in out.stderr, out.stderr
+    good = subprocess.run(
+        [sys.executable, "-c", CONF_SCRIPT],
+        cwd=ROOT,
+        env={**env, name: "5"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert good.returncode == 0, good.stderr  # the twin: a valid bound starts
