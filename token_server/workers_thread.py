@@ -30,7 +30,8 @@ from typing import Any
 
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
-# Seconds a connection may take to send its request's head (and small body); GUNICORN_HEAD_TIMEOUT.
+# Seconds a request may take to arrive whole (head and small body), from the connection's arrival
+# (a kept-alive one: from its next request's first byte); GUNICORN_HEAD_TIMEOUT.
 HEAD_TIMEOUT = 10.0
 # Waiting heads per worker, at most (fewer if the open-files limit is low); GUNICORN_MAX_WAITING.
 MAX_WAITING = 4096
