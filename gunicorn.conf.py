@@ -1,10 +1,12 @@
 """gunicorn settings for the token server (read automatically from the working directory).
 
 The server is an I/O-bound proxy: each request mostly waits on CometChat, holding a worker
-thread meanwhile. So: threaded workers (gthread) with many threads, enough that a slow
-CometChat (500 ms) with hundreds of callers never runs the server out of places to wait and
-/healthz still finds a free thread. Chosen by measurement against gevent workers (still
-available: ``--worker-class gevent``): see "Benchmarks" in the README.
+thread meanwhile. So: threaded workers with many threads, enough that a slow CometChat
+(500 ms) with hundreds of callers never runs the server out of places to wait and /healthz
+still finds a free thread. The worker is gthread reading each request in its event loop before
+a thread serves it (token_server/workers_thread.py): slow clients cannot hold the threads.
+Chosen by the production benchmark against gthread and gevent (both still available with
+``--worker-class gthread`` / ``--worker-class gevent``): see docs/benchmarks.md.
 """
 
 import atexit
@@ -15,13 +17,16 @@ import sys
 import tempfile
 from pathlib import Path
 
+HEAD_FIRST = "token_server.workers_thread.HeadFirstWorker"
+
 
 def _worker_class() -> str:
-    """gthread unless ``-k``/``--worker-class`` on the command line or in GUNICORN_CMD_ARGS
-    asks for another (to compare: ``token_server.worker.LingeringGeventWorker``, gevent with
-    a lingering close; a plain ``gevent`` may reset a connection before its 413 is read)."""
+    """HEAD_FIRST unless ``-k``/``--worker-class`` on the command line or in GUNICORN_CMD_ARGS
+    asks for another (to compare: ``gthread``, gunicorn's own; ``gevent``, which means
+    ``token_server.worker.LingeringGeventWorker``, gevent with a lingering close: a plain
+    ``gevent`` may reset a connection before its 413 is read)."""
     args = shlex.split(os.environ.get("GUNICORN_CMD_ARGS", "")) + sys.argv[1:]
-    chosen = "gthread"
+    chosen = HEAD_FIRST
     for i, arg in enumerate(args):
         if arg in ("-k", "--worker-class") and i + 1 < len(args):
             chosen = args[i + 1]
@@ -86,6 +91,27 @@ except ConfigError as exc:
     print(f"refusing to start: {exc}", file=sys.stderr, flush=True)
     raise SystemExit(3) from None
 
+
+def _check_worker_numbers() -> None:
+    """The head-first worker's two bounds (token_server/workers_thread.py), read by each worker
+    from the environment: checked here, so a bad one stops the master instead of every worker."""
+    problems = []
+    for name, low, high in (("GUNICORN_HEAD_TIMEOUT", 0.1, 300.0), ("GUNICORN_MAX_WAITING", 1, 65536)):
+        raw = os.environ.get(name, "").strip()
+        try:
+            ok = not raw or low <= (float(raw) if name.endswith("TIMEOUT") else int(raw)) <= high
+        except ValueError:
+            ok = False
+        if not ok:
+            kind = "a number of seconds" if name.endswith("TIMEOUT") else "a whole number"
+            problems.append(f"{name} must be {kind} from {low:g} to {high:g} (got {raw!r})")
+    if problems:
+        print(f"refusing to start: {'; '.join(problems)}", file=sys.stderr, flush=True)
+        raise SystemExit(3)
+
+
+_check_worker_numbers()
+
 # Production listens on every interface; dev mode mints for anyone who asks: this machine
 # only (the app refuses remote clients too).
 _host = "127.0.0.1" if _settings.dev else "0.0.0.0"  # noqa: S104
@@ -114,7 +140,8 @@ keepalive = 5
 # Access log on stdout: method, path (never the query string), status, size, time, request id.
 # Tokens travel only in bodies and the Authorization header, which are never logged.
 accesslog = "-"
-access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms %({x-request-id}o)s'
+ACCESS_LOG_FORMAT = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms %({x-request-id}o)s'
+access_log_format = ACCESS_LOG_FORMAT
 errorlog = "-"
 
 
@@ -135,12 +162,33 @@ class RedactingLogger(Logger):
         (the JSON format shows them; the plain one shows its message)."""
         if not self.access_log_enabled:
             return
-        atoms = self.atoms_wrapper_class(self.atoms(resp, req, environ, request_time))
+        atoms = self.access_atoms(resp, req, environ, request_time)
         extra = access_fields(resp.status_code, environ, request_time.total_seconds())
         try:
             self.access_log.info(self.cfg.access_log_format, atoms, extra=extra)
         except Exception:
             self.exception("access log failed")
+
+    def access_atoms(self, resp, req, environ, request_time):
+        """The atoms ACCESS_LOG_FORMAT uses, and only those: gunicorn's ``atoms()`` copies every
+        header and the whole WSGI environ and escapes each value, a few percent of a mint's CPU
+        (see docs/benchmarks.md). Any other format gets gunicorn's full set."""
+        if self.cfg.access_log_format != ACCESS_LOG_FORMAT:
+            return self.atoms_wrapper_class(self.atoms(resp, req, environ, request_time))
+        status = resp.status
+        if isinstance(status, str):
+            status = status.split(None, 1)[0]
+        request_id = next((value for name, value in resp.headers if name.lower() == "x-request-id"), "-")
+        atoms = {
+            "h": environ.get("REMOTE_ADDR", "-"),
+            "m": environ.get("REQUEST_METHOD"),
+            "U": environ.get("PATH_INFO"),
+            "s": status,
+            "B": getattr(resp, "sent", None),
+            "M": request_time.seconds * 1000 + request_time.microseconds // 1000,
+            "{x-request-id}o": request_id,
+        }
+        return self.atoms_wrapper_class(atoms)
 
 
 logger_class = RedactingLogger

@@ -98,3 +98,62 @@ class HealthSampler:
             "p99": pct(99),
             "max": ordered[-1],
         }
+
+
+def _tree(root: int) -> list[int]:
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            stat = _stat(int(entry))
+            if stat is not None:
+                parents[int(entry)] = stat[0]
+    wanted = {root}
+    grew = True
+    while grew:
+        grew = False
+        for pid, parent in parents.items():
+            if parent in wanted and pid not in wanted:
+                wanted.add(pid)
+                grew = True
+    return sorted(wanted)
+
+
+def tree_memory_mb(root: int) -> tuple[float, float]:
+    """Memory of ``root`` and its descendants in MB: (summed RSS, shared pages counted in each
+    process; summed PSS, each shared page split between the processes that share it)."""
+    rss = pss = 0
+    for pid in _tree(root):
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Rss:"):
+                    rss += int(line.split()[1])
+                elif line.startswith("Pss:"):
+                    pss += int(line.split()[1])
+        except OSError:
+            continue
+    return rss / 1024, pss / 1024
+
+
+class RssSampler:
+    """The peaks of ``tree_memory_mb(root)`` over a row, sampled twice a second in a thread."""
+
+    def __init__(self, root: int) -> None:
+        self._root = root
+        self.peak = tree_memory_mb(root)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            self._sample()
+
+    def _sample(self) -> None:
+        rss, pss = tree_memory_mb(self._root)
+        self.peak = (max(self.peak[0], rss), max(self.peak[1], pss))
+
+    def stop(self) -> tuple[float, float]:
+        self._stop.set()
+        self._thread.join(5)
+        self._sample()
+        return self.peak

@@ -1,5 +1,7 @@
 """The Procfile's worker model under real gunicorn: the deadline holds against a trickling
-answer, and /healthz answers at once while hundreds of callers wait on a slow CometChat."""
+answer, /healthz answers at once while hundreds of callers wait on a slow CometChat, and
+clients that send their requests slowly never hold the threads valid callers need (see
+test_slow_clients.py)."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ SLOW_UPSTREAM_MS = 1500  # under the deadline: every caller gets its token
 
 
 GEVENT = "token_server.worker.LingeringGeventWorker"
+HEAD_FIRST = "token_server.workers_thread.HeadFirstWorker"
 
 
 @pytest.fixture(scope="module", params=["procfile", "gevent"])
@@ -145,7 +148,11 @@ print(conf.worker_class, urllib3.util.ssl_.SSLContext.__module__)
 
 @pytest.mark.parametrize(
     ("cmd_args", "worker", "ssl_module"),
-    [("", "gthread", "ssl"), (f"--worker-class {GEVENT}", GEVENT, "gevent.ssl")],
+    [
+        ("", HEAD_FIRST, "ssl"),
+        ("--worker-class gthread", "gthread", "ssl"),
+        (f"--worker-class {GEVENT}", GEVENT, "gevent.ssl"),
+    ],
 )
 def test_gevent_patches_before_the_app_is_imported(cmd_args, worker, ssl_module) -> None:
     """gunicorn.conf.py imports the app (urllib3, ssl) in the master: under gevent it must
@@ -177,3 +184,88 @@ def test_a_body_refused_early_still_gets_its_413(stack) -> None:
     junk = [b'{"name": "Chunky"}'] + [b" " * 65536] * 16
     status, answer = post_chunked(root, "/api/cometchat/token/cometchat-uid-1", junk)
     assert status == 413 and answer["error"]["code"] == "ERR_BODY_TOO_LARGE"
+
+
+ATOMS_SCRIPT = """
+import datetime, importlib.util, sys
+spec = importlib.util.spec_from_file_location("__config__", "gunicorn.conf.py")
+conf = importlib.util.module_from_spec(spec)
+sys.modules["__config__"] = conf
+spec.loader.exec_module(conf)
+from gunicorn.config import Config
+
+class Resp:
+    status = "200 OK"
+    sent = 57
+    headers = [("Content-Type", "application/json"), ("X-Request-ID", 'id-"1"'), ("Cache-Control", "no-store")]
+
+environ = {"REMOTE_ADDR": "10.0.0.7", "REQUEST_METHOD": "POST", "PATH_INFO": '/api/cometchat/token/a"b',
+           "RAW_URI": "/api/cometchat/token/a%22b?x=1", "SERVER_PROTOCOL": "HTTP/1.1", "QUERY_STRING": "x=1"}
+took = datetime.timedelta(seconds=1, microseconds=234567)
+cfg = Config()
+cfg.set("accesslog", "-")
+logger = conf.RedactingLogger(cfg)
+for fmt in (conf.ACCESS_LOG_FORMAT, conf.ACCESS_LOG_FORMAT + " %(a)s"):
+    cfg.set("access_log_format", fmt)
+    fast = fmt % logger.access_atoms(Resp(), [], environ, took)
+    full = fmt % logger.atoms_wrapper_class(logger.atoms(Resp(), [], environ, took))
+    print(fast == full, fast)
+cfg.set("access_log_format", conf.ACCESS_LOG_FORMAT)
+print(type(logger.access_atoms(Resp(), [], {**environ, "HTTP_X_OTHER": "1"}, took)).__name__, len(logger.access_atoms(Resp(), [], environ, took)))
+"""
+
+
+def test_the_access_lines_short_atoms_write_what_gunicorns_full_ones_would() -> None:
+    """The access line's own atoms (a CPU cut) give the same line as gunicorn's full set, quotes
+    escaped alike; another format falls back to the full set."""
+    import subprocess
+    import sys
+
+    from .procs import ROOT
+
+    env = {
+        "PATH": os.environ["PATH"],
+        "COMETCHAT_EMULATOR": "1",
+        "TOKEN_SERVER_API_KEYS": SERVICE_KEY,
+        "TOKEN_SERVER_SKIP_DOTENV": "1",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", ATOMS_SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    lines = out.stdout.splitlines()
+    assert len(lines) == 3, out.stdout + out.stderr
+    assert lines[0] == r'True 10.0.0.7 "POST /api/cometchat/token/a\"b" 200 57 1234ms id-\"1\"'
+    assert lines[1].startswith("True ")
+    assert lines[2] == "SafeAtoms 7"  # the short set, not every header and environ entry
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("GUNICORN_HEAD_TIMEOUT", "soon"), ("GUNICORN_HEAD_TIMEOUT", "0"), ("GUNICORN_MAX_WAITING", "1.5")],
+)
+def test_a_bad_worker_bound_stops_the_master_naming_it(name, value) -> None:
+    import subprocess
+    import sys
+
+    from .procs import ROOT
+
+    env = {
+        "PATH": os.environ["PATH"],
+        "COMETCHAT_EMULATOR": "1",
+        "TOKEN_SERVER_API_KEYS": SERVICE_KEY,
+        "TOKEN_SERVER_SKIP_DOTENV": "1",
+        name: value,
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", CONF_SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 3 and f"refusing to start: {name} must be" in out.stderr, out.stderr
+    good = subprocess.run(
+        [sys.executable, "-c", CONF_SCRIPT],
+        cwd=ROOT,
+        env={**env, name: "5"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert good.returncode == 0, good.stderr  # the twin: a valid bound starts
