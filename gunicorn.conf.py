@@ -92,25 +92,8 @@ except ConfigError as exc:
     raise SystemExit(3) from None
 
 
-def _check_worker_numbers() -> None:
-    """The head-first worker's two bounds (token_server/workers_thread.py), read by each worker
-    from the environment: checked here, so a bad one stops the master instead of every worker."""
-    problems = []
-    for name, low, high in (("GUNICORN_HEAD_TIMEOUT", 0.1, 300.0), ("GUNICORN_MAX_WAITING", 1, 65536)):
-        raw = os.environ.get(name, "").strip()
-        try:
-            ok = not raw or low <= (float(raw) if name.endswith("TIMEOUT") else int(raw)) <= high
-        except ValueError:
-            ok = False
-        if not ok:
-            kind = "a number of seconds" if name.endswith("TIMEOUT") else "a whole number"
-            problems.append(f"{name} must be {kind} from {low:g} to {high:g} (got {raw!r})")
-    if problems:
-        print(f"refusing to start: {'; '.join(problems)}", file=sys.stderr, flush=True)
-        raise SystemExit(3)
-
-
-_check_worker_numbers()
+# GUNICORN_HEAD_TIMEOUT and GUNICORN_MAX_WAITING, the head-first worker's two bounds, are read by
+# each worker from the environment (token_server/workers_thread.py) and checked above with the rest.
 
 # Production listens on every interface; dev mode mints for anyone who asks: this machine
 # only (the app refuses remote clients too).
