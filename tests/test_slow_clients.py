@@ -146,3 +146,29 @@ def test_a_request_sent_in_pieces_within_the_timeout_is_served_whole(impatient, 
     assert answer.startswith(f"HTTP/1.1 {status}".encode()), answer[:200]
     if status == 400:
         assert b"name" in answer.split(b"\r\n\r\n", 1)[1]
+
+
+UNFINISHED_BODY = (
+    b"POST /api/cometchat/token/cometchat-uid-1 HTTP/1.1\r\nHost: x\r\n"
+    b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
+)
+
+
+def test_unfinished_bodies_without_credentials_never_stall_the_worker(held) -> None:
+    """An outside attack on plain gthread: requests whose body never finishes, with no
+    credentials, were answered 401 unread and each closed gracefully on the worker's main loop
+    (up to 2 s each), so twenty of them froze /healthz and every mint. Here they wait whole,
+    in the event loop, and valid callers are answered."""
+    sockets = []
+    try:
+        for _ in range(3 * FEW_THREADS):
+            sock = socket.create_connection(address(held), timeout=10)
+            sock.sendall(UNFINISHED_BODY)
+            sockets.append(sock)
+        time.sleep(0.5)
+        for _ in range(3):
+            assert requests.get(held + "/healthz", timeout=5).status_code == 200
+            assert mint(held).status_code == 200
+    finally:
+        for sock in sockets:
+            sock.close()
