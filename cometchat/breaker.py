@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from typing import Callable, TypeVar
+from urllib.parse import urlsplit
 
 T = TypeVar("T")
 
@@ -23,13 +24,48 @@ STORE_TIMEOUT = 0.25
 DEFAULT_COOLDOWN = 5.0
 
 
+class _Gate:
+    """What the stores on one server share: when one of them times out, the others skip that
+    server too, so a login waits for a hung Redis once, not once per store on it."""
+
+    def __init__(self) -> None:
+        self.open_until = 0.0
+
+
+def server_of(uri: str) -> str | None:
+    """The network server a store URI names (``scheme://host:port``, no credentials, no
+    database), or None for a store in this process or a local file."""
+    parts = urlsplit(uri)
+    if not parts.hostname or parts.scheme in ("memory", "sqlite", "file"):
+        return None
+    return f"{parts.scheme}://{parts.hostname}:{parts.port or ''}"
+
+
+class StoreGates:
+    """One gate per store server, for the stores of one app (its rate limits, upstream budget
+    and device tokens): give each store's breaker ``gates.for_uri(uri)``."""
+
+    def __init__(self) -> None:
+        self._gates: dict[str, _Gate] = {}
+        self._lock = threading.Lock()
+
+    def for_uri(self, uri: str) -> _Gate:
+        server = server_of(uri)
+        if server is None:
+            return _Gate()  # a store of its own: nothing to share
+        with self._lock:
+            return self._gates.setdefault(server, _Gate())
+
+
 class StoreBreaker:
-    """Skips a failing store for ``cooldown`` seconds; logs the outage once, the recovery once."""
+    """Skips a failing store for ``cooldown`` seconds; logs the outage once, the recovery once.
+    Breakers given one ``gate`` (``StoreGates.for_uri``: stores on one server) open together."""
 
     def __init__(
         self,
         name: str,
         *,
+        gate: _Gate | None = None,
         cooldown: float = DEFAULT_COOLDOWN,
         clock: Callable[[], float] = time.monotonic,
         logger: logging.Logger = log,
@@ -40,6 +76,7 @@ class StoreBreaker:
         self._log = logger
         self._lock = threading.Lock()
         self._open_until = 0.0
+        self._gate = gate or _Gate()
         self._down = False  # an outage was logged and no success has been seen since
 
     @property
@@ -48,12 +85,13 @@ class StoreBreaker:
         return self._down
 
     def available(self) -> bool:
-        """False while the breaker is open: skip the store, take the fallback."""
-        return self._clock() >= self._open_until
+        """False while the breaker (or another on the same server) is open: take the fallback."""
+        return self._clock() >= max(self._open_until, self._gate.open_until)
 
     def failed(self, exc: BaseException) -> None:
         with self._lock:
             self._open_until = self._clock() + self.cooldown
+            self._gate.open_until = max(self._gate.open_until, self._open_until)
             first = not self._down
             self._down = True
         if first:

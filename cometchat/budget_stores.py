@@ -231,12 +231,12 @@ class RedisBudgetStore:
         self.breaker.call(lambda: self._end(keys=self._keys(key, settlement.slot), args=args), None)
 
 
-def budget_store_for(storage_uri: str) -> BudgetStore:
+def budget_store_for(storage_uri: str, *, breaker: StoreBreaker | None = None) -> BudgetStore:
     """Redis when the rate-limit store is Redis (shared by the fleet), else this process."""
     if storage_uri.startswith(("redis://", "rediss://")):
-        return RedisBudgetStore.from_url(storage_uri)
+        return RedisBudgetStore.from_url(storage_uri, breaker=breaker)
     if storage_uri.startswith("redis+unix://"):
-        return RedisBudgetStore.from_url(storage_uri.removeprefix("redis+"))
+        return RedisBudgetStore.from_url(storage_uri.removeprefix("redis+"), breaker=breaker)
     if not storage_uri.startswith("memory://"):
         log.warning("upstream budget kept per process: %s stores are not supported for it", storage_uri.split(":")[0])
     return MemoryBudgetStore()

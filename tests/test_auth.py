@@ -628,12 +628,13 @@ def test_cors_allow_list_and_preflight() -> None:
         headers={
             "Origin": "https://app.example.com",
             "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "authorization, content-type",
+            "Access-Control-Request-Headers": "authorization, content-type, x-request-id",
         },
     )
     assert preflight.status_code == 204 and preflight.data == b""  # any 2xx passes a preflight
     assert preflight.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
-    assert "authorization" in preflight.headers["Access-Control-Allow-Headers"].lower()
+    allowed_headers = preflight.headers["Access-Control-Allow-Headers"].lower()
+    assert "authorization" in allowed_headers and "x-request-id" in allowed_headers
     bad_preflight = http.options(
         MINT, headers={"Origin": "https://evil.example.com", "Access-Control-Request-Method": "POST"}
     )

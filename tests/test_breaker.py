@@ -48,3 +48,18 @@ def test_an_outage_is_logged_once_and_its_recovery_once(caplog) -> None:
     recovered = [r for r in caplog.records if "recovered" in r.getMessage()]
     assert len(failed) == 1 and len(recovered) == 1
     assert all(r.exc_info is None for r in caplog.records)  # no traceback per request
+
+
+def test_breakers_on_one_server_open_together_and_others_stay_closed() -> None:
+    from cometchat.breaker import StoreGates, server_of
+
+    assert server_of("redis://:secret@cache:6379/2") == "redis://cache:6379"
+    assert server_of("sqlite:///tmp/x.db") is None and server_of("memory://") is None
+    clock, gates = Clock(), StoreGates()
+    limits = StoreBreaker("rate-limit", gate=gates.for_uri("redis://cache:6379/0"), clock=clock)
+    sessions = StoreBreaker("session", gate=gates.for_uri("redis://cache:6379/1"), clock=clock)
+    elsewhere = StoreBreaker("budget", gate=gates.for_uri("redis://other:6379/0"), clock=clock)
+    limits.call(boom, fallback=0)
+    assert not sessions.available() and elsewhere.available()
+    clock.now += limits.cooldown
+    assert sessions.available()

@@ -174,6 +174,8 @@ def test_end_users_may_not_delete_even_themselves(http, upstream) -> None:
         ("bad uid!", {}),
         ("cometchat-uid-1?permanent=yes", {}),
         ("cometchat-uid-1", {"json": {"permanent": True}}),
+        ("cometchat-uid-1", {"json": {}}),  # an empty object is a body too
+        ("cometchat-uid-1?permanant=true", {}),  # a typo must not deactivate instead of deleting
     ],
 )
 def test_delete_bad_input_is_400_without_an_upstream_call(http, upstream, path, kwargs) -> None:

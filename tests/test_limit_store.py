@@ -113,3 +113,17 @@ def test_every_redis_round_trip_is_bounded() -> None:
     assert pool.connection_kwargs["socket_timeout"] == pool.connection_kwargs["socket_connect_timeout"] == 0.25
     assert pool.connection_kwargs["retry"].get_retries() == 0
     assert limits.storage_options("memory://") == {}
+
+
+def test_the_stores_on_one_hung_redis_cost_a_login_one_timeout_not_one_each() -> None:
+    """Rate limits, upstream budget and device tokens in one Redis that never answers: the first
+    store to time out opens the gate for the others (an outside tester saw three timeouts, 0.55 s,
+    on the first login), and the login is answered."""
+    with silent_server() as hung:
+        app = create_app(app_env(RATELIMIT_STORAGE_URI=hung.url, SESSION_STORE_URI=hung.url))
+        http = app.test_client()
+        answer = http.post(MINT, headers=as_user(UID), json={"deviceId": "laptop-1"})
+        assert answer.status_code == 200 and answer.json["reused"] is False
+        assert hung.connections == 1
+        again = http.post(MINT, headers=as_user(UID), json={"deviceId": "laptop-1"})
+        assert again.status_code == 200 and hung.connections == 1

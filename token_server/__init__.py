@@ -18,6 +18,7 @@ from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from cometchat import CometChatClient
+from cometchat.breaker import StoreBreaker, StoreGates
 from cometchat.budget import UpstreamBudget, budget_store_for
 from cometchat.egress import proxy_mapping
 from cometchat.emulator import EmulatorState, create_emulator_app, register_emulator
@@ -44,7 +45,7 @@ from .auth import Authenticator
 from .config import Settings, load_dotenv_file, load_settings
 from .demo import create_demo_blueprint
 from .logformat import configure_logging
-from .pipeline import URL_PREFIX
+from .pipeline import URL_PREFIX, store_gates
 from .redaction import install_redaction
 from .sessions import DeviceTokens, TokenCipher, store_for
 from .sessions import views as sessions_views
@@ -83,8 +84,10 @@ def create_app(config: Settings | Mapping[str, str] | None = None, *, announce: 
     _configure_flask(app, settings)
     configure_logging(settings.log_format)
     install_redaction(settings.secrets)
+    # The stores on one server (rate limits, upstream budget, device tokens) skip it together.
+    gates = store_gates(app)
     client, emulator_state = _build_client(
-        settings, metrics.upstream_observers(settings.metrics_token), with_budget=True
+        settings, metrics.upstream_observers(settings.metrics_token), with_budget=True, gates=gates
     )
     app.extensions[EMULATOR] = emulator_state
 
@@ -117,7 +120,7 @@ def _init_request_pipeline(
     caller.init_app(app, authenticator)  # 3. who calls, identified once into flask.g; failures limited
     rate_limits = limits.init_app(app, settings)  # 4. per-user / per-address limits, reading flask.g
     routes.init_app(app, client)  # 5. the view: its checks, then the client call(s)
-    sessions_views.init_app(app, build_device_tokens(settings))  # (the token routes' device tokens)
+    sessions_views.init_app(app, build_device_tokens(settings, store_gates(app)))  # (the token routes' device tokens)
     errors.init_app(app)  # 6. every failure, this app's and upstream's, in one JSON shape
     return rate_limits
 
@@ -175,7 +178,11 @@ def _configure_flask(app: Flask, settings: Settings) -> None:
 
 
 def _build_client(
-    settings: Settings, observers: Sequence[UpstreamObserver] = (), *, with_budget: bool = False
+    settings: Settings,
+    observers: Sequence[UpstreamObserver] = (),
+    *,
+    with_budget: bool = False,
+    gates: StoreGates | None = None,
 ) -> tuple[CometChatClient, EmulatorState | None]:
     """The one client, with its options and observers, and (for the server, not the CLI,
     which paces itself) the app's upstream budget."""
@@ -193,7 +200,9 @@ def _build_client(
     )
     budget = None
     if with_budget:
-        store = budget_store_for(settings.ratelimit_storage_uri)
+        uri = settings.ratelimit_storage_uri
+        breaker = StoreBreaker("upstream budget", gate=(gates or StoreGates()).for_uri(uri))
+        store = budget_store_for(uri, breaker=breaker)
         budget = UpstreamBudget(store, base_url, window_seconds=settings.upstream_quota_window)
     wiring: dict[str, Any] = {"base_url": base_url, "options": options, "budget": budget, "observers": observers}
     if not settings.emulator:
@@ -212,7 +221,8 @@ def _init_cors(app: Flask, settings: Settings) -> None:
         app,
         resources={f"{URL_PREFIX}/*": {"origins": list(settings.cors_origins)}},
         supports_credentials=False,
-        allow_headers=["Authorization", "Content-Type"],
+        # A front end may send its own X-Request-ID to find its login in our logs (docs/operations.md).
+        allow_headers=["Authorization", "Content-Type", requestid.REQUEST_ID_HEADER],
         expose_headers=[requestid.REQUEST_ID_HEADER],  # a front end can quote it in a bug report
         methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
         max_age=600,
@@ -220,11 +230,13 @@ def _init_cors(app: Flask, settings: Settings) -> None:
     )
 
 
-def build_device_tokens(settings: Settings) -> DeviceTokens:
+def build_device_tokens(settings: Settings, gates: StoreGates | None = None) -> DeviceTokens:
     """Device sessions in the configured store, sealed with the configured (or derived) key."""
     keys = settings.session_store_keys
     cipher = TokenCipher(keys) if keys else TokenCipher.ephemeral()
-    return DeviceTokens(store_for(settings.session_store_uri), cipher, max_age=settings.token_max_age)
+    uri = settings.session_store_uri
+    breaker = StoreBreaker("session", gate=(gates or StoreGates()).for_uri(uri))
+    return DeviceTokens(store_for(uri), cipher, max_age=settings.token_max_age, breaker=breaker)
 
 
 def _healthz() -> Response:

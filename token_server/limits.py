@@ -146,8 +146,9 @@ def init_app(app: Flask, settings: LimitSettings) -> RateLimits:
     ``routes.init_app`` with an identify function): the limits read the caller it found."""
     if not caller.installed(app):
         raise RuntimeError("add the caller step (routes.init_app or caller.init_app) before limits.init_app")
+    uri = settings.ratelimit_storage_uri
     limits = RateLimits(
-        LimitStore(settings.ratelimit_storage_uri),
+        LimitStore(uri, breaker=StoreBreaker("rate-limit", gate=pipeline.store_gates(app).for_uri(uri))),
         parse_many(settings.rate_limit_per_user),
         parse_many(settings.rate_limit_per_address),
         parse_many(settings.rate_limit_auth_failures),

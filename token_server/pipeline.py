@@ -6,7 +6,8 @@ A request to the routes goes through, in order (``create_app`` lists them):
 2. the same-site rule (:mod:`token_server.sameorigin`): a cross-site request is refused;
 3. the caller, identified once (:mod:`token_server.caller`), into ``flask.g``;
 4. the rate limits (:mod:`token_server.limits`), which only read that caller;
-5. the view (:mod:`token_server.routes`): its checks, then one client call;
+5. the view (:mod:`token_server.routes`): its checks, then the client call(s) (a device's
+   login: its session store first, see :mod:`token_server.sessions`);
 6. the errors, all in one JSON shape (:mod:`token_server.errors`).
 
 Steps 2-4 run only for the routes blueprint, in the order they were added, after the app-wide
@@ -20,8 +21,18 @@ from __future__ import annotations
 from flask import Flask
 from flask.typing import BeforeRequestCallable
 
+from cometchat.breaker import StoreGates
+
 URL_PREFIX = "/api/cometchat"
 BLUEPRINT = "cometchat_tokens"
+STORE_GATES = "token_server.store_gates"
+
+
+def store_gates(app: Flask) -> StoreGates:
+    """The app's gates, one per store server: its rate limits, upstream budget and device tokens
+    on one Redis skip it together when it hangs (a host app that made none gets its own)."""
+    gates: StoreGates = app.extensions.setdefault(STORE_GATES, StoreGates())
+    return gates
 
 Step = BeforeRequestCallable
 

@@ -185,10 +185,15 @@ def delete_user(uid: str) -> Response:
     current_caller()
     require_trusted("Only a service caller may delete a user.")
     uid = authorize(uid)
+    unknown = sorted(set(request.args) - {"permanent"})
+    if unknown:  # a typo (?permanant=true) must not deactivate where a delete was meant
+        raise bad_request(f"Unknown option {unknown[0]!r}; the only option is permanent.", unknown[0])
     mode = DELETE_MODES.get(request.args.get("permanent", "false").lower())
     if mode is None:
         raise bad_request("permanent must be true or false.", "permanent")
     read_json_object(frozenset())  # options go in the query string; a body is refused
+    if request.get_data(cache=True).strip():
+        raise bad_request("Send no body: the options go in the query string.")
     lifecycle.deprovision(client(), uid, permanent=mode == "permanent")
     sessions_views.device_tokens().forget_all(uid)
     return no_store(jsonify({"uid": uid, "deleted": mode}))
