@@ -14,7 +14,9 @@ import itertools
 import json
 import os
 import shutil
+import socket
 import sys
+import threading
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -172,3 +174,66 @@ def error_of(answer: requests.Response) -> dict:
     body = answer.json()
     assert set(body) == {"error"} and set(body["error"]) >= {"message", "devMessage", "source", "code"}, body
     return body["error"]
+
+
+class HeadersThenBody:
+    """A loopback HTTP server (CORS open) that answers every POST with its status line, headers
+    and the first bytes of a JSON error body at once, and the rest of the body only when
+    ``release`` is set: a token server whose answer stalls after its headers."""
+
+    BODY = json.dumps({"error": {"code": "ERR_SPLIT_ANSWER", "message": "Sent in two parts."}}).encode()
+
+    def __init__(self) -> None:
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.headers_sent, self.release = threading.Event(), threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(20)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                data += chunk
+            head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+            fields = dict(line.lower().split(": ", 1) for line in head[1:] if ": " in line)
+            cors = "Access-Control-Allow-Origin: *\r\nConnection: close\r\n"
+            if head[0].startswith("OPTIONS"):
+                allow = fields.get("access-control-request-headers", "content-type")
+                conn.sendall(
+                    f"HTTP/1.1 204 No Content\r\n{cors}Access-Control-Allow-Methods: POST, DELETE\r\n"
+                    f"Access-Control-Allow-Headers: {allow}\r\nContent-Length: 0\r\n\r\n".encode()
+                )
+                return
+            conn.sendall(
+                f"HTTP/1.1 503 Service Unavailable\r\n{cors}Content-Type: application/json\r\n"
+                f"Content-Length: {len(self.BODY)}\r\n\r\n".encode()
+                + self.BODY[:5]
+            )
+            self.headers_sent.set()
+            if self.release.wait(20):
+                conn.sendall(self.BODY[5:])
+
+    def close(self) -> None:
+        self.release.set()
+        self.listener.close()
+
+
+@pytest.fixture
+def headers_then_body() -> Iterator[HeadersThenBody]:
+    server = HeadersThenBody()
+    yield server
+    server.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Iterator
 
 import pytest
+import requests
 
 from . import session_harness
 from .procs import free_port
@@ -15,6 +16,7 @@ from .session_harness import SESSION, signed_in, start_server
 
 # The harness's fixtures, used here by name.
 browser, harness, stack = session_harness.browser, session_harness.harness, session_harness.stack
+headers_then_body = session_harness.headers_then_body
 
 
 def test_sign_in_mints_once_and_signs_both_sdks_in_with_the_same_token(harness, stack) -> None:
@@ -210,3 +212,133 @@ def test_a_token_server_that_never_answers_is_given_up_on(harness, silent_server
     # Bounded here too: without the module's own limit this resolves "HUNG" after 10 s.
     result = h.js("Promise.race([outcome(session.signIn()), new Promise((r) => setTimeout(() => r('HUNG'), 10000))])")
     assert result != "HUNG" and result["code"] == "TIMEOUT"
+
+
+def test_an_answer_whose_body_stalls_after_its_headers_is_given_up_on(harness, headers_then_body) -> None:
+    h = harness.open()
+    h.js(
+        "window.session = createSession({CometChat, tokenUrl: arg + '/api/cometchat/token', timeoutMs: 300})",
+        headers_then_body.url,
+    )
+    # Bounded here too: without the module's limit on the body this resolves "HUNG" after 10 s.
+    result = h.js("Promise.race([outcome(session.signIn()), new Promise((r) => setTimeout(() => r('HUNG'), 10000))])")
+    assert headers_then_body.headers_sent.is_set()  # the headers did arrive: the body is what stalled
+    assert result != "HUNG" and result["code"] == "TIMEOUT"
+
+
+def test_a_body_that_arrives_after_its_headers_within_the_limit_is_read(harness, headers_then_body) -> None:
+    h = harness.open()
+    h.js(
+        "window.session = createSession({CometChat, tokenUrl: arg + '/api/cometchat/token', timeoutMs: 15000})",
+        headers_then_body.url,
+    )
+    h.js("void (window.answer = outcome(session.signIn()))")
+    assert headers_then_body.headers_sent.wait(10)
+    headers_then_body.release.set()  # the rest of the body, while the module still waits for it
+    result = h.js("window.answer")
+    assert result["ok"] is False and result["code"] == "ERR_SPLIT_ANSWER"  # the whole body was read
+
+
+def token_posts(h, uid: str) -> list:
+    return [r for r in h.requests if r.method == "POST" and r.url.endswith("/api/cometchat/token/" + uid)]
+
+
+def test_a_saved_session_for_another_uid_than_token_url_names_is_left_for_a_fresh_sign_in(harness, stack) -> None:
+    alice, bob = stack.new_user(), stack.new_user()
+    h = harness.open()
+    alice_token = signed_in(h, alice)["token"]
+    bob_user = signed_in(h, bob)  # the same page, now with tokenUrl /token/<bob>
+    assert bob_user["uid"] == bob and bob_user["token"] != alice_token
+    assert len(token_posts(h, bob)) == 1
+    assert h.js("CometChatCalls.getLoggedInUser().uid") == bob
+    assert h.js("CometChatCalls.getUserAuthToken()") == bob_user["token"]
+    # Its twin: the same uid in other letters is the same user (CometChat lowercases): no request.
+    h.js(
+        "window.session = createSession({CometChat, CometChatCalls, tokenUrl: '/api/cometchat/token/' + arg})",
+        bob.upper(),
+    )
+    assert h.js("outcome(session.signIn().then((u) => u.getUid()))") == {"ok": True, "value": bob}
+    assert len([r for r in h.requests if r.method == "POST" and "/api/cometchat/token" in r.url]) == 2
+
+
+def test_the_uid_option_checks_a_saved_session_for_the_jwt_form(harness, stack) -> None:
+    alice, bob = stack.new_user(), stack.new_user()
+    h = harness.open()
+    signed_in(h, alice)
+    jwt = requests.post(stack.server + "/api/dev/jwt", json={"uid": bob}, timeout=10).json()["jwt"]
+    make = """window.session = createSession({CometChat, CometChatCalls, tokenUrl: '/api/cometchat/token',
+        headers: {Authorization: 'Bearer ' + arg.jwt}, ...(arg.uid ? {uid: arg.uid} : {})})"""
+    # Without it the module cannot know whom the JWT names: the saved session stands (the app's
+    # own sign-out must call signOut(), see docs/frontend.md).
+    h.js(make, {"jwt": jwt})
+    assert h.js("outcome(session.signIn().then((u) => u.getUid()))") == {"ok": True, "value": alice}
+    h.js(make, {"jwt": jwt, "uid": bob.upper()})
+    result = h.js("outcome(session.signIn().then((u) => ({uid: u.getUid(), token: u.getAuthToken()})))")
+    assert result["ok"] and result["value"]["uid"] == bob, result
+    assert len([r for r in h.requests if r.method == "POST" and r.url.endswith("/api/cometchat/token")]) == 1
+    assert h.js("CometChatCalls.getUserAuthToken()") == result["value"]["token"]
+    refused = h.js("""[{uid: 'a', tokenUrl: '/api/cometchat/token/b'}, {uid: '', tokenUrl: '/api/cometchat/token'}]
+        .map((o) => { try { createSession({CometChat, ...o}); return 'made'; } catch (e) { return e.name; } })""")
+    assert refused == ["TypeError", "TypeError"]
+
+
+def test_a_sign_in_started_during_a_sign_out_waits_for_it_then_signs_in(harness, stack) -> None:
+    uid = stack.new_user()
+    h = harness.open()
+    old = signed_in(h, uid)["token"]
+    result = h.js("""(async () => {
+        const out = session.signOut();
+        const again = outcome(session.signIn().then((u) => ({uid: u.getUid(), token: u.getAuthToken()})));
+        return {out: await out, again: await again, after: await CometChat.getLoggedinUser()};
+    })()""")
+    assert result["out"]["revoked"] is True
+    assert result["again"]["ok"] and result["again"]["value"]["uid"] == uid, result
+    token = result["again"]["value"]["token"]
+    assert token != old and stack.login_works(token) and not stack.login_works(old)
+    assert result["after"] is not None  # still signed in: the sign-out did not undo it
+    assert h.js("CometChatCalls.getUserAuthToken()") == token
+    methods = [r.method for r in h.requests if "/api/cometchat/" in r.url]
+    assert methods[-2:] == ["DELETE", "POST"]  # the new sign-in asked after the sign-out's revoke
+    # A sign-in asked for after the sign-out is a new attempt, not the one the sign-out waits for.
+    second = h.js("""(async () => {
+        const before = session.signIn(), out = session.signOut(), again = session.signIn();
+        return {same: before === again, out: await out, again: (await again).getUid(),
+                after: await CometChat.getLoggedinUser()};
+    })()""")
+    assert second["same"] is False and second["out"]["revoked"] is True and second["again"] == uid
+    assert second["after"] is not None
+
+
+def test_sign_out_keeps_the_path_prefix_of_token_url(harness, stack) -> None:
+    uid = stack.new_user()
+    h = harness.open()
+    # A server mounted under /chat: the fetch option stands for the proxy that strips the prefix.
+    h.js(
+        """window.asked = [], window.session = createSession({CometChat, CometChatCalls,
+          tokenUrl: location.origin + '/chat/api/cometchat/token/' + arg,
+          fetch: (url, init) => { asked.push(init.method + ' ' + url);
+                                  return fetch(url.replace('/chat/api/', '/api/'), init); }})""",
+        uid,
+    )
+    assert h.js("outcome(session.signIn().then((u) => u.getUid()))") == {"ok": True, "value": uid}
+    result = h.js("session.signOut()")
+    assert result["revoked"] is True
+    device = h.js("session.deviceId")
+    assert h.js("asked") == [
+        f"POST {stack.server}/chat/api/cometchat/token/{uid}",
+        f"DELETE {stack.server}/chat/api/cometchat/users/{uid}/sessions/{device}",
+    ]
+
+
+def test_a_stored_device_id_the_server_would_refuse_is_replaced(harness) -> None:
+    h = harness.open()
+    key = "cometchat-session:deviceId"
+    for bad in ["", "x" * 101, "abc\n", "abc def", "caf\u00e9", "a/b", "a.b"]:
+        h.js("localStorage.setItem(arg.key, arg.bad)", {"key": key, "bad": bad})
+        made = h.js("createSession({CometChat, tokenUrl: '/t'}).deviceId")
+        assert made != bad and len(made) == 32 and set(made) <= set("0123456789abcdef"), (bad, made)
+        assert h.js("localStorage.getItem(arg)", key) == made
+    # Its twin: any id the server takes is kept, not only the module's own hex ones.
+    for good in ["x" * 100, "0b8f6c1e-1d2a-4f7e-9c3b-5a6d7e8f9a0b", "app_install-7"]:
+        h.js("localStorage.setItem(arg.key, arg.good)", {"key": key, "good": good})
+        assert h.js("createSession({CometChat, tokenUrl: '/t'}).deviceId") == good

@@ -106,6 +106,7 @@ function sessionFor(uid, how) {
     CometChatCalls: Calls ? tracedCalls(Calls) : null,
     tokenUrl: config.apiBase + (how === "spa" ? "/token" : "/token/" + encodeURIComponent(uid)),
     headers: how === "spa" ? async () => ({ Authorization: "Bearer " + await jwtFor(uid) }) : undefined,
+    uid,  // the /token form cannot name the user: a saved session for another one is left
     fetch: tracedFetch
   });
 }
