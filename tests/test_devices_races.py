@@ -96,7 +96,7 @@ def test_callers_of_a_device_whose_first_mint_hangs_all_get_one_live_token(serve
     with caplog.at_level(logging.WARNING, "token_server.sessions"):
         first = threading.Thread(target=call, args=("first",))
         first.start()
-        for _ in range(500):  # until the first caller holds the device's mint lock (no timing assumed)
+        for _ in range(1000):  # until the first caller holds the device's mint lock (no timing assumed)
             if lock_held(db):
                 break
             time.sleep(0.01)
