@@ -72,6 +72,19 @@ def session(device: str, sealed: str = "sealed-1", created: int = 100, used: int
     return StoredSession(device, sealed, created, used)
 
 
+def test_every_store_replaces_a_device_only_if_it_still_holds_what_the_caller_saw(store) -> None:
+    assert store.replace_if("alice", session("d1"), "sealed-other") == (False, None)
+    assert store.get("alice", "d1") is None and store.devices("alice") == []
+    assert store.replace_if("alice", session("d1"), None) == (True, None)
+    second = session("d1", "sealed-2", 200, 200)
+    assert store.replace_if("alice", second, None) == (False, session("d1"))  # someone stored first
+    assert store.replace_if("alice", second, "sealed-stale") == (False, session("d1"))
+    assert store.get("alice", "d1") == session("d1")
+    store.touch("alice", "d1", 150)  # a reuse changes the last use, not the token: still what was seen
+    assert store.replace_if("alice", second, "sealed-1") == (True, session("d1", used=150))
+    assert store.get("alice", "d1") == second and store.get("bob", "d1") is None
+
+
 def test_every_store_keeps_swaps_and_forgets_devices(store) -> None:
     assert store.get("alice", "d1") is None and store.devices("alice") == []
     assert store.swap("alice", session("d1")) is None

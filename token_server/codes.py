@@ -42,6 +42,8 @@ ERR_UPSTREAM_UNAVAILABLE: Final = "ERR_UPSTREAM_UNAVAILABLE"
 ERR_UPSTREAM_TIMEOUT: Final = "ERR_UPSTREAM_TIMEOUT"
 # Our own device-session store.
 ERR_STORE_UNAVAILABLE: Final = "ERR_STORE_UNAVAILABLE"
+# Concurrent logins of one device kept replacing its token (503, Retry-After).
+ERR_DEVICE_BUSY: Final = "ERR_DEVICE_BUSY"
 ERR_UPSTREAM_BAD_RESPONSE: Final = "ERR_UPSTREAM_BAD_RESPONSE"
 
 # The whole table, for the test that no module spells a code of its own.

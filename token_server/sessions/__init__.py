@@ -15,11 +15,12 @@ from pathlib import Path
 from .base import SessionStore, StoredSession
 from .crypto import TokenCipher
 from .memory import MemorySessionStore
-from .service import DeviceLogin, DeviceTokens, Session, StoreUnavailable
+from .service import DeviceBusy, DeviceLogin, DeviceTokens, Session, StoreUnavailable
 
 __all__ = [
     "DEFAULT_SQLITE_PATH",
     "DEVICE_ID",
+    "DeviceBusy",
     "DeviceLogin",
     "DeviceTokens",
     "MemorySessionStore",

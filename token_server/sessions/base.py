@@ -49,6 +49,12 @@ class SessionStore(Protocol):
         """Store ``session`` and return the one it replaced, in one atomic step."""
         ...
 
+    def replace_if(self, uid: str, session: StoredSession, expected: str | None) -> tuple[bool, StoredSession | None]:
+        """Compare-and-set: store ``session`` only if the device's current sealed token is
+        ``expected`` (None: the device has no record). Returns whether it was stored, and the
+        record that was there (replaced when stored; the one that won when not), in one step."""
+        ...
+
     def touch(self, uid: str, device_id: str, last_used_at: int) -> None: ...
 
     def delete(self, uid: str, device_id: str) -> StoredSession | None:

@@ -27,6 +27,17 @@ class MemorySessionStore:
             devices[session.device_id] = session
             return previous
 
+    def replace_if(self, uid: str, session: StoredSession, expected: str | None) -> tuple[bool, StoredSession | None]:
+        with self._lock:
+            devices = self._data.setdefault(uid, {})
+            current = devices.get(session.device_id)
+            if (current.sealed if current else None) != expected:
+                if not devices:
+                    self._data.pop(uid, None)
+                return False, current
+            devices[session.device_id] = session
+            return True, current
+
     def touch(self, uid: str, device_id: str, last_used_at: int) -> None:
         with self._lock:
             current = self._data.get(uid, {}).get(device_id)

@@ -19,6 +19,14 @@ from .base import LOCK_TTL, StoredSession
 PREFIX = "cometchat:device-sessions"
 # Delete the lock only if we still hold it (a lock that expired may be someone else's now).
 RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+# Compare-and-set: write ARGV[2] only if the device's sealed token is ARGV[4] (ARGV[3] == '1') or
+# the device has no record (ARGV[3] == '0'); answer {stored, the record that was there}.
+REPLACE_IF = (
+    "local raw = redis.call('HGET', KEYS[1], ARGV[1]) "
+    "local same if ARGV[3] == '0' then same = not raw else same = raw and cjson.decode(raw)['t'] == ARGV[4] end "
+    "if not same then return {0, raw} end "
+    "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) return {1, raw}"
+)
 TOUCH = (
     "local raw = redis.call('HGET', KEYS[1], ARGV[1]) if not raw then return 0 end "
     "local s = cjson.decode(raw) if tonumber(ARGV[2]) > s['u'] then s['u'] = tonumber(ARGV[2]) "
@@ -39,6 +47,7 @@ class RedisSessionStore:
         self._redis = client
         self._release = client.register_script(RELEASE)
         self._touch = client.register_script(TOUCH)
+        self._replace_if = client.register_script(REPLACE_IF)
 
     @classmethod
     def from_url(cls, url: str, *, timeout: float = STORE_TIMEOUT) -> RedisSessionStore:
@@ -62,6 +71,11 @@ class RedisSessionStore:
         pipe.hset(key, session.device_id, session.to_json())
         previous, _ = pipe.execute()
         return StoredSession.from_json(session.device_id, previous) if previous else None
+
+    def replace_if(self, uid: str, session: StoredSession, expected: str | None) -> tuple[bool, StoredSession | None]:
+        args = [session.device_id, session.to_json(), "0" if expected is None else "1", expected or ""]
+        stored, raw = self._replace_if(keys=[_user_key(uid)], args=args)  # type: ignore[misc]
+        return bool(stored), StoredSession.from_json(session.device_id, raw) if raw else None
 
     def touch(self, uid: str, device_id: str, last_used_at: int) -> None:
         self._touch(keys=[_user_key(uid)], args=[device_id, last_used_at])

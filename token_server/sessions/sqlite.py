@@ -99,6 +99,20 @@ class SqliteSessionStore:
 
         return self._transaction(steps)
 
+    def replace_if(self, uid: str, session: StoredSession, expected: str | None) -> tuple[bool, StoredSession | None]:
+        def steps(conn: sqlite3.Connection) -> tuple[bool, StoredSession | None]:
+            current = self._one(conn, uid, session.device_id)
+            if (current.sealed if current else None) != expected:
+                return False, current
+            conn.execute(
+                "INSERT OR REPLACE INTO device_sessions VALUES (?, ?, ?, ?, ?)",
+                (uid, session.device_id, session.sealed, session.created_at, session.last_used_at),
+            )
+            return True, current
+
+        result: tuple[bool, StoredSession | None] = self._transaction(steps)
+        return result
+
     def touch(self, uid: str, device_id: str, last_used_at: int) -> None:
         with closing(self._connect()) as conn:
             conn.execute(

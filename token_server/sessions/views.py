@@ -11,11 +11,12 @@ from .. import codes, metrics
 from ..body import read_json_object
 from ..errors import ApiError, bad_request
 from ..routes import authorize, bp, client, no_store
-from . import DEVICE_ID, DeviceTokens, MemorySessionStore, StoreUnavailable, TokenCipher
+from . import DEVICE_ID, DeviceBusy, DeviceTokens, MemorySessionStore, StoreUnavailable, TokenCipher
 from .service import TOKEN_LIMIT, note_token_count
 
 SESSIONS = "token_server.sessions"
 STORE_RETRY_AFTER = "5"
+BUSY_RETRY_AFTER = "1"
 
 
 def init_app(app: Flask, tokens: DeviceTokens) -> None:
@@ -55,7 +56,15 @@ def device_fields(body: dict[str, Any]) -> tuple[str | None, bool]:
 
 
 def device_login(uid: str, device_id: str, *, fresh: bool, name: str | None, avatar: str | None) -> Response:
-    login = device_tokens().login(client(), uid, device_id, fresh=fresh, name=name, avatar=avatar)
+    try:
+        login = device_tokens().login(client(), uid, device_id, fresh=fresh, name=name, avatar=avatar)
+    except DeviceBusy:
+        raise ApiError(
+            503,
+            codes.ERR_DEVICE_BUSY,
+            "Other logins of this device are replacing its token; try again shortly.",
+            headers={"Retry-After": BUSY_RETRY_AFTER},
+        ) from None
     if login.reused:
         metrics.count_device_token(reused=True)
     else:
