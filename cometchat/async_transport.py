@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 import ssl
-import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Iterable, Mapping
 
@@ -26,8 +24,6 @@ from .models import RateLimitInfo
 from .options import ClientOptions
 from .policy import UpstreamObserver
 from .transport import request_headers
-
-log = logging.getLogger("cometchat.transport")
 
 USER_AGENT = "cometchat-token-server/1.0 (python-httpx)"
 # httpcore's pool does work in proportion to its connections times its waiting requests on
@@ -152,38 +148,26 @@ class AsyncTransport:
     ) -> dict[str, Any]:
         """One call of ``endpoint``, retried as the policy allows; the decoded ``{"data": ...}``."""
         request = self._build(endpoint.method, endpoint.path(params), body, query)
-        call = policy.CallState(self.options)
+        call = policy.CallState(
+            self.options, endpoint=endpoint, params=params, observers=self.observers, budget=self.budget
+        )
         while True:
             call.begin()
             ticket = None
-            started = time.monotonic()
             try:
-                # A budget refusal (QuotaSpentError) ends the call like a failed attempt: told
-                # to observers, keeping what earlier attempts may have done.
+                # A budget refusal (QuotaSpentError) ends the call like a failed attempt.
                 ticket = await self._spend(endpoint)
                 result, status, heard = await self._attempt(request, call, ticket)
             except CometChatError as exc:
-                exc.maybe_applied = exc.maybe_applied or call.maybe_applied
-                self._tell(endpoint, started, call.attempt, exc.status, exc, None)
+                call.ended(exc)
                 raise
             finally:
                 if ticket is not None:
                     await self._settle(ticket)
             if not isinstance(result, policy.Failure):
-                self._tell(endpoint, started, call.attempt, status, None, heard)
+                call.answered(status, heard)
                 return result
-            self._tell(endpoint, started, call.attempt, result.error.status, result.error, heard)
-            policy.cap_wait(result.error, self.budget)
-            delay = call.retry_delay(result)  # raises the error when no retry is left
-            log.warning(
-                "CometChat %s %s failed (%s); retry %d in %.2f s",
-                endpoint.method,
-                endpoint.loggable(params),
-                result.error.code,
-                call.attempt,
-                delay,
-            )
-            await self._sleep(delay)
+            await self._sleep(call.after_failure(result, heard))  # raises when no retry is left
 
     def _build(
         self, method: str, url_path: str, body: Mapping[str, Any] | None, query: Mapping[str, Any] | None
@@ -267,14 +251,3 @@ class AsyncTransport:
             return policy.failure_from_answer(answer), answer.status_code, heard
         return policy.decode(answer.status_code, answer.content), answer.status_code, heard
 
-    def _tell(
-        self,
-        endpoint: Endpoint,
-        started: float,
-        attempt: int,
-        status: int | None,
-        error: CometChatError | None,
-        heard: RateLimitInfo | None,
-    ) -> None:
-        seconds = time.monotonic() - started
-        policy.tell(self.observers, endpoint.label, attempt, seconds, status, error, heard)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Literal, Mapping
 
 from .budget import Ticket, UpstreamBudget
+from .endpoints import Endpoint
 from .errors import (
     Answer,
     CometChatError,
@@ -157,17 +158,65 @@ def _jitter() -> float:
 
 class CallState:
     """One call's attempts: the deadline, the attempt count, whether any attempt may have
-    been acted on, and the wait before the next attempt (or the error to raise instead)."""
+    been acted on, what observers hear of each attempt, and the wait before the next attempt
+    (or the error to raise instead). Both transports drive one per call, the same way."""
 
-    def __init__(self, options: ClientOptions, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        options: ClientOptions,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        endpoint: Endpoint | None = None,
+        params: Mapping[str, str] | None = None,
+        observers: Iterable[UpstreamObserver] = (),
+        budget: UpstreamBudget | None = None,
+    ) -> None:
         self.options = options
         self._clock = clock
         self.deadline = clock() + options.total_deadline
         self.attempt = 0
         self.maybe_applied = False  # by any attempt so far
+        self._endpoint = endpoint
+        self._params = params
+        self._observers = observers
+        self._budget = budget
+        self._started = 0.0
 
     def begin(self) -> None:
         self.attempt += 1
+        self._started = time.monotonic()
+
+    def _tell(self, status: int | None, error: CometChatError | None, heard: RateLimitInfo | None) -> None:
+        label = self._endpoint.label if self._endpoint is not None else ""
+        tell(self._observers, label, self.attempt, time.monotonic() - self._started, status, error, heard)
+
+    def answered(self, status: int | None, heard: RateLimitInfo | None) -> None:
+        """The attempt succeeded: observers hear it."""
+        self._tell(status, None, heard)
+
+    def ended(self, error: CometChatError) -> None:
+        """The call ends on ``error`` (the budget's refusal, the deadline, an unreadable answer):
+        it keeps what earlier attempts may have done, and observers hear it like any attempt."""
+        error.maybe_applied = error.maybe_applied or self.maybe_applied
+        self._tell(error.status, error, None)
+
+    def after_failure(self, failure: Failure, heard: RateLimitInfo | None) -> float:
+        """The attempt failed: observers hear it; the wait before the next attempt (a 429's never
+        over one quota window), logged; raises the failure's error when no retry is left."""
+        error = failure.error
+        self._tell(error.status, error, heard)
+        cap_wait(error, self._budget)
+        delay = self.retry_delay(failure)
+        if self._endpoint is not None:
+            log.warning(
+                "CometChat %s %s failed (%s); retry %d in %.2f s",
+                self._endpoint.method,
+                self._endpoint.loggable(self._params),
+                error.code,
+                self.attempt,
+                delay,
+            )
+        return delay
 
     def timeouts(self) -> tuple[float, float]:
         """This attempt's (connect, read) timeouts, within what is left of the deadline;

@@ -6,7 +6,6 @@ the socket, the body cap, the attempts. What each failure means and when to retr
 from __future__ import annotations
 
 import json
-import logging
 import time
 from contextvars import ContextVar
 from typing import Any, Callable, Iterable, Mapping
@@ -51,7 +50,6 @@ __all__ = [
     "segment",
 ]
 
-log = logging.getLogger("cometchat.transport")
 
 _CHUNK_BYTES = 64 * 1024
 _JSON_HEADERS = {"Content-Type": "application/json"}
@@ -197,55 +195,31 @@ class Transport:
     ) -> dict[str, Any]:
         """One call of ``endpoint``, retried as the policy allows; the decoded ``{"data": ...}``."""
         prepared = self._prepare(endpoint.method, endpoint.path(params), body, query)
-        call = policy.CallState(self.options)
+        call = policy.CallState(
+            self.options, endpoint=endpoint, params=params, observers=self.observers, budget=self.budget
+        )
         while True:
             call.begin()
             ticket = None
-            started = time.monotonic()
             try:
-                # A budget refusal (QuotaSpentError) ends the call like a failed attempt: told
-                # to observers, keeping what earlier attempts may have done.
+                # A budget refusal (QuotaSpentError) ends the call like a failed attempt.
                 ticket = self._spend(endpoint)
                 result, status, heard = self._attempt(prepared, call, ticket)
             except CometChatError as exc:
-                exc.maybe_applied = exc.maybe_applied or call.maybe_applied
-                self._tell(endpoint, started, call.attempt, exc.status, exc, None)
+                call.ended(exc)
                 raise
             finally:
                 if ticket is not None and self.budget is not None:
                     self.budget.settle(ticket)
             if not isinstance(result, policy.Failure):
-                self._tell(endpoint, started, call.attempt, status, None, heard)
+                call.answered(status, heard)
                 return result
-            self._tell(endpoint, started, call.attempt, result.error.status, result.error, heard)
-            policy.cap_wait(result.error, self.budget)
-            delay = call.retry_delay(result)  # raises the error when no retry is left
-            log.warning(
-                "CometChat %s %s failed (%s); retry %d in %.2f s",
-                endpoint.method,
-                endpoint.loggable(params),
-                result.error.code,
-                call.attempt,
-                delay,
-            )
-            self._sleep(delay)
+            self._sleep(call.after_failure(result, heard))  # raises when no retry is left
 
     def _spend(self, endpoint: Endpoint) -> Ticket | None:
         if self.budget is None:
             return None
         return self.budget.spend(endpoint.method, endpoint.template, bucket=endpoint.bucket)
-
-    def _tell(
-        self,
-        endpoint: Endpoint,
-        started: float,
-        attempt: int,
-        status: int | None,
-        error: CometChatError | None,
-        heard: RateLimitInfo | None,
-    ) -> None:
-        seconds = time.monotonic() - started
-        policy.tell(self.observers, endpoint.label, attempt, seconds, status, error, heard)
 
     def _prepare(
         self, method: str, url_path: str, body: Mapping[str, Any] | None, query: Mapping[str, Any] | None
