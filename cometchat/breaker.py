@@ -56,6 +56,10 @@ class StoreGates:
         with self._lock:
             return self._gates.setdefault(server, _Gate())
 
+    def breaker(self, name: str, uri: str) -> StoreBreaker:
+        """A breaker for the store ``name`` at ``uri``, opening with the others on its server."""
+        return StoreBreaker(name, gate=self.for_uri(uri))
+
 
 class StoreBreaker:
     """Skips a failing store for ``cooldown`` seconds; logs the outage once, the recovery once.

@@ -18,7 +18,7 @@ from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from cometchat import CometChatClient
-from cometchat.breaker import StoreBreaker, StoreGates
+from cometchat.breaker import StoreGates
 from cometchat.budget import UpstreamBudget, budget_store_for
 from cometchat.egress import proxy_mapping
 from cometchat.emulator import EmulatorState, create_emulator_app, register_emulator
@@ -201,8 +201,7 @@ def _build_client(
     budget = None
     if with_budget:
         uri = settings.ratelimit_storage_uri
-        breaker = StoreBreaker("upstream budget", gate=(gates or StoreGates()).for_uri(uri))
-        store = budget_store_for(uri, breaker=breaker)
+        store = budget_store_for(uri, breaker=(gates or StoreGates()).breaker("upstream budget", uri))
         budget = UpstreamBudget(store, base_url, window_seconds=settings.upstream_quota_window)
     wiring: dict[str, Any] = {"base_url": base_url, "options": options, "budget": budget, "observers": observers}
     if not settings.emulator:
@@ -235,7 +234,7 @@ def build_device_tokens(settings: Settings, gates: StoreGates | None = None) -> 
     keys = settings.session_store_keys
     cipher = TokenCipher(keys) if keys else TokenCipher.ephemeral()
     uri = settings.session_store_uri
-    breaker = StoreBreaker("session", gate=(gates or StoreGates()).for_uri(uri))
+    breaker = (gates or StoreGates()).breaker("session", uri)
     return DeviceTokens(store_for(uri), cipher, max_age=settings.token_max_age, breaker=breaker)
 
 

@@ -148,7 +148,7 @@ def init_app(app: Flask, settings: LimitSettings) -> RateLimits:
         raise RuntimeError("add the caller step (routes.init_app or caller.init_app) before limits.init_app")
     uri = settings.ratelimit_storage_uri
     limits = RateLimits(
-        LimitStore(uri, breaker=StoreBreaker("rate-limit", gate=pipeline.store_gates(app).for_uri(uri))),
+        LimitStore(uri, breaker=pipeline.store_gates(app).breaker("rate-limit", uri)),
         parse_many(settings.rate_limit_per_user),
         parse_many(settings.rate_limit_per_address),
         parse_many(settings.rate_limit_auth_failures),
