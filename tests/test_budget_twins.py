@@ -16,18 +16,7 @@ from cometchat.errors import RateLimitedError
 from .conftest import EMULATOR_KEY
 from .helpers import service
 from .stores import running_redis
-
-
-def mint_all(client: CometChatClient, calls: int) -> tuple[int, list[QuotaSpentError]]:
-    minted, refused = 0, []
-    for _ in range(calls):
-        try:
-            client.create_auth_token("cometchat-uid-1")
-            minted += 1
-        except QuotaSpentError as exc:
-            refused.append(exc)
-    return minted, refused
-
+from .test_budget import mint_all
 
 # ---- CometChat's own figures are the authority (a clock injected, never a sleep) ----------
 

@@ -65,10 +65,8 @@ def device_login(uid: str, device_id: str, *, fresh: bool, name: str | None, ava
             "Other logins of this device are replacing its token; try again shortly.",
             headers={"Retry-After": BUSY_RETRY_AFTER},
         ) from None
-    if login.reused:
-        metrics.count_device_token(reused=True)
-    else:
-        metrics.count_device_token(reused=False)
+    metrics.count_device_token(reused=login.reused)
+    if not login.reused:
         metrics.count_mint(user_created=login.user_created)
     return no_store(
         jsonify(
