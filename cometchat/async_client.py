@@ -16,9 +16,10 @@ import httpx
 from . import endpoints, operations
 from .async_transport import AsyncTransport
 from .budget import UpstreamBudget
+from .client_state import ClientState
 from .endpoints import resolve_base_url
 from .errors import CometChatError
-from .models import AuthToken, ImportOutcome, RateLimitInfo, User
+from .models import AuthToken, ImportOutcome, User
 from .operations import Op
 from .options import ClientOptions, Tuning, options_from
 from .policy import UpstreamObserver
@@ -28,7 +29,7 @@ __all__ = ["AsyncCometChatClient"]
 T = TypeVar("T")
 
 
-class AsyncCometChatClient:
+class AsyncCometChatClient(ClientState):
     """The endpoints as coroutines, validated locally first (a bad request costs no upstream call).
 
     ``options`` (or the same fields as keyword arguments: ``connect_timeout``,
@@ -40,6 +41,8 @@ class AsyncCometChatClient:
     read. ``budget`` (the app's shared upstream quota) and ``observers`` (told about every
     attempt) are optional; more observers may be added to ``client.observers`` later.
     """
+
+    transport: AsyncTransport
 
     def __init__(
         self,
@@ -74,24 +77,6 @@ class AsyncCometChatClient:
 
     async def __aexit__(self, *_exc: object) -> None:
         await self.aclose()
-
-    @property
-    def base_url(self) -> str:
-        return self.transport.base_url
-
-    @property
-    def options(self) -> ClientOptions:
-        return self.transport.options
-
-    @property
-    def observers(self) -> list[UpstreamObserver]:
-        """Told about every attempt; add or remove one here at any time."""
-        return self.transport.observers
-
-    @property
-    def rate_limit(self) -> RateLimitInfo:
-        """The last ``X-RateLimit-*`` figures CometChat sent."""
-        return self.transport.rate_limit
 
     async def aclose(self) -> None:
         """Close the pooled connections."""

@@ -13,9 +13,10 @@ from requests.adapters import BaseAdapter
 
 from . import endpoints, operations
 from .budget import UpstreamBudget
+from .client_state import ClientState
 from .endpoints import APP_ID, MAX_IMPORT_USERS, MAX_REACTIVATE_UIDS, REGIONS, default_base_url, resolve_base_url
 from .errors import CometChatError
-from .models import AuthToken, ImportOutcome, RateLimitInfo, User
+from .models import AuthToken, ImportOutcome, User
 from .operations import Op
 from .options import (
     DEFAULT_CONNECT_TIMEOUT,
@@ -43,7 +44,7 @@ __all__ = [
 T = TypeVar("T")
 
 
-class CometChatClient:
+class CometChatClient(ClientState):
     """The endpoints, validated locally first (a bad request costs no upstream call).
 
     ``options`` (or the same fields as keyword arguments: ``connect_timeout``,
@@ -57,6 +58,8 @@ class CometChatClient:
     ``.netrc`` is never read. ``budget`` (the app's shared upstream quota) and ``observers`` (told about every
     attempt) are optional; more observers may be added to ``client.observers`` later.
     """
+
+    transport: Transport
 
     def __init__(
         self,
@@ -91,24 +94,6 @@ class CometChatClient:
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
-
-    @property
-    def base_url(self) -> str:
-        return self.transport.base_url
-
-    @property
-    def options(self) -> ClientOptions:
-        return self.transport.options
-
-    @property
-    def observers(self) -> list[UpstreamObserver]:
-        """Told about every attempt; add or remove one here at any time."""
-        return self.transport.observers
-
-    @property
-    def rate_limit(self) -> RateLimitInfo:
-        """The last ``X-RateLimit-*`` figures CometChat sent."""
-        return self.transport.rate_limit
 
     def close(self) -> None:
         self.transport.close()
