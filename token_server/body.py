@@ -107,3 +107,11 @@ def read_json_object(allowed: frozenset[str], *, required: tuple[str, ...] = ())
         if body.get(name) in (None, ""):
             raise bad_request(f"The {name} field is required.", name)
     return body
+
+
+def refuse_body(message: str) -> None:
+    """For a route that takes no body: anything sent is 400, an empty object too (the errors of
+    a body too large or not JSON stay those of :func:`read_json_object`)."""
+    read_json_object(frozenset())
+    if read_body().strip():
+        raise bad_request(message)

@@ -20,7 +20,7 @@ from cometchat.validation import UNSETTABLE, check_auth_token, normalize_uid
 
 from . import caller, codes, lifecycle, metrics, sameorigin
 from .auth import Caller, IdentifyCaller
-from .body import read_json_object
+from .body import read_json_object, refuse_body
 from .errors import ApiError, bad_request, handle_api_error, handle_cometchat_error
 from .nocache import no_store
 from .pipeline import BLUEPRINT, URL_PREFIX
@@ -191,9 +191,7 @@ def delete_user(uid: str) -> Response:
     mode = DELETE_MODES.get(request.args.get("permanent", "false").lower())
     if mode is None:
         raise bad_request("permanent must be true or false.", "permanent")
-    read_json_object(frozenset())  # options go in the query string; a body is refused
-    if request.get_data(cache=True).strip():
-        raise bad_request("Send no body: the options go in the query string.")
+    refuse_body("Send no body: the options go in the query string.")
     lifecycle.deprovision(client(), uid, permanent=mode == "permanent")
     sessions_views.device_tokens().forget_all(uid)
     return no_store(jsonify({"uid": uid, "deleted": mode}))
