@@ -5,7 +5,8 @@ Three ways to start it:
 * ``python server.py``: the embedded default. Without CometChat credentials it runs on
   the built-in emulator, in dev mode, on ``$PORT`` or 3000, bound to 127.0.0.1.
 * ``python server.py --production [gunicorn options]`` (the Procfile): production, gunicorn
-  with ``gunicorn.conf.py``. It refuses to start without CometChat credentials (or
+  with the package's settings (``token_server/serving/``; from an installed wheel the same
+  start is ``cometchat-token-server serve``). It refuses to start without CometChat credentials (or
   ``COMETCHAT_EMULATOR=1``) and a caller-auth method (or ``TOKEN_SERVER_DEV=1``).
 * ``gunicorn server:app``: the same, except that gunicorn itself reads ``WEB_CONCURRENCY``
   before any of this project's code runs, and dies with a traceback on a non-number there;
@@ -58,29 +59,12 @@ def main() -> None:
 
 
 def production(gunicorn_args: list[str]) -> None:
-    """gunicorn on ``server:app`` with ``gunicorn.conf.py``, after the one check gunicorn would
-    otherwise make first, and badly: ``WEB_CONCURRENCY`` as a whole number."""
-    try:
-        int(os.environ.get("WEB_CONCURRENCY") or "1")  # exactly what gunicorn's own default does
-    except ValueError:
-        _refuse()
-    from gunicorn.app.wsgiapp import run
+    """gunicorn with the tuned settings: the package's one production start
+    (:func:`token_server.serving.production.run`, which ``cometchat-token-server serve`` runs too);
+    it replaces this process with gunicorn's."""
+    from token_server.serving.production import run
 
-    sys.argv = ["gunicorn", "server:app", *gunicorn_args]
-    run()
-
-
-def _refuse() -> None:
-    """Print the one configuration message (every problem, not only this one) and exit 3,
-    as gunicorn.conf.py does; importing the app is harmless here, nothing will be served."""
-    from token_server.config import ConfigError, load_dotenv_file, load_settings
-
-    load_dotenv_file()
-    try:
-        load_settings(os.environ, mode="production")
-    except ConfigError as exc:
-        print(f"refusing to start: {exc}", file=sys.stderr, flush=True)
-        raise SystemExit(3) from None
+    run(gunicorn_args)
 
 
 if __name__ == "__main__":
