@@ -110,6 +110,8 @@ def test_each_extra_brings_its_own_dependencies_and_no_others(wheel, tmp_path) -
     assert gevent - client >= {"gevent", "greenlet"} and not SERVER_ONLY & gevent
     asynchronous = resolved(wheel, "async", tmp_path)
     assert "httpx" in asynchronous - client and not SERVER_ONLY & asynchronous and "httpx" not in server
+    fastapi = resolved(wheel, "fastapi", tmp_path)
+    assert {"fastapi", "uvicorn", "httpx"} <= fastapi - client and "fastapi" not in server | asynchronous
 
 
 CLIENT_ALONE_SCRIPT = """
