@@ -12,8 +12,8 @@ import pytest
 from cometchat import UpstreamUnavailableError
 from cometchat.emulator.state import MAX_VALID_TOKENS
 from token_server import create_app
-from token_server.devices.views import SESSIONS
 from token_server.ops import metrics
+from token_server.routes import SESSIONS
 
 from .helpers import app_env, as_user, service
 

@@ -10,45 +10,33 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
-from typing import Any, Mapping, Sequence
+from typing import Mapping
 
 from flask import Flask, Response, jsonify
 from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from cometchat import CometChatClient
-from cometchat.breaker import StoreGates
-from cometchat.budget import UpstreamBudget, budget_store_for
-from cometchat.egress import proxy_mapping
-from cometchat.emulator import EmulatorState, create_emulator_app, register_emulator
-from cometchat.endpoints import resolve_base_url
-from cometchat.inprocess import WSGIAdapter
-from cometchat.options import ClientOptions
-from cometchat.policy import UpstreamObserver
+from cometchat.emulator import EmulatorState, register_emulator
 
 from . import caller, errors, limits, requestid, routes, sameorigin
 from .auth import Authenticator
 from .config import Settings, load_dotenv_file, load_settings
 from .dev import devguard, devjwt, devtrace
 from .dev.demo import create_demo_blueprint
-from .devices import DeviceTokens, TokenCipher, store_for
-from .devices import views as device_views
 from .ops import metrics, openapi, readiness
 from .ops.logformat import configure_logging
 from .ops.redaction import install_redaction
-from .pipeline import URL_PREFIX, store_gates
+from .pipeline import URL_PREFIX
+from .wiring import EMULATOR_BASE_URL, build_client, build_device_tokens, store_gates
 
-__all__ = ["configure_logging", "create_app"]
+__all__ = ["EMULATOR_BASE_URL", "build_device_tokens", "configure_logging", "create_app"]
 
 log = logging.getLogger("token_server")
 
 SETTINGS = "token_server.settings"
 EMULATOR = "token_server.emulator"
 EMULATOR_MOUNT = "/emulator"
-# The in-process emulator answers at this address; ".invalid" can never resolve, so a
-# mistake in wiring fails loudly instead of reaching the network.
-EMULATOR_BASE_URL = "http://cometchat-emulator.invalid/v3"
 
 
 class TokenServerFlask(Flask):
@@ -75,7 +63,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None, *, announce: 
     install_redaction(settings.secrets)
     # The stores on one server (rate limits, upstream budget, device tokens) skip it together.
     gates = store_gates(app)
-    client, emulator_state = _build_client(
+    client, emulator_state = build_client(
         settings, metrics.upstream_observers(settings.metrics_token), with_budget=True, gates=gates
     )
     app.extensions[EMULATOR] = emulator_state
@@ -108,8 +96,8 @@ def _init_request_pipeline(
     sameorigin.init_app(app, settings.cors_origins)  # 2. another site's pages: 403
     caller.init_app(app, authenticator)  # 3. who calls, identified once into flask.g; failures limited
     rate_limits = limits.init_app(app, settings)  # 4. per-user / per-address limits, reading flask.g
-    routes.init_app(app, client)  # 5. the view: its checks, then the client call(s)
-    device_views.init_app(app, build_device_tokens(settings, store_gates(app)))  # (the token routes' device tokens)
+    device_tokens = build_device_tokens(settings, store_gates(app))
+    routes.init_app(app, client, device_tokens=device_tokens)  # 5. the view: the core's rule, its client calls
     errors.init_app(app)  # 6. every failure, this app's and upstream's, in one JSON shape
     return rate_limits
 
@@ -130,7 +118,7 @@ def _init_readiness(
         readiness.add_check(
             app, "budget_store", readiness.store_check(lambda: readiness.budget_store_reachable(budget.store), "budget")
         )
-    device_tokens = device_views.device_tokens_of(app)
+    device_tokens = routes.device_tokens_of(app)
     readiness.add_check(app, "session_store", readiness.store_check(lambda: device_tokens.ping() is None, "session"))
     if authenticator.jwks is not None:
         readiness.add_check(app, "jwks", readiness.jwks_check(authenticator.jwks))
@@ -166,41 +154,6 @@ def _configure_flask(app: Flask, settings: Settings) -> None:
         )
 
 
-def _build_client(
-    settings: Settings,
-    observers: Sequence[UpstreamObserver] = (),
-    *,
-    with_budget: bool = False,
-    gates: StoreGates | None = None,
-) -> tuple[CometChatClient, EmulatorState | None]:
-    """The one client, with its options and observers, and (for the server, not the CLI,
-    which paces itself) the app's upstream budget."""
-    options = ClientOptions(
-        connect_timeout=settings.upstream_connect_timeout,
-        read_timeout=settings.upstream_read_timeout,
-        total_deadline=settings.upstream_deadline,
-        proxies=proxy_mapping(settings.proxy) or {},
-        ca_bundle=settings.ca_bundle,
-    )
-    base_url = (
-        EMULATOR_BASE_URL
-        if settings.emulator
-        else resolve_base_url(settings.app_id, settings.region, settings.base_url)
-    )
-    budget = None
-    if with_budget:
-        uri = settings.ratelimit_storage_uri
-        store = budget_store_for(uri, breaker=(gates or StoreGates()).breaker("upstream budget", uri))
-        budget = UpstreamBudget(store, base_url, window_seconds=settings.upstream_quota_window)
-    wiring: dict[str, Any] = {"base_url": base_url, "options": options, "budget": budget, "observers": observers}
-    if not settings.emulator:
-        return CometChatClient(api_key=settings.api_key or "", **wiring), None
-    key = secrets.token_urlsafe(24)  # the embedded emulator's own REST key, never shown
-    state = EmulatorState(api_keys=[key])
-    emulator_app = create_emulator_app(state)
-    return CometChatClient(api_key=key, adapter_factory=lambda: WSGIAdapter(emulator_app), **wiring), state
-
-
 def _init_cors(app: Flask, settings: Settings) -> None:
     if not settings.cors_origins:
         return
@@ -216,15 +169,6 @@ def _init_cors(app: Flask, settings: Settings) -> None:
         max_age=600,
         vary_header=True,
     )
-
-
-def build_device_tokens(settings: Settings, gates: StoreGates | None = None) -> DeviceTokens:
-    """Device sessions in the configured store, sealed with the configured (or derived) key."""
-    keys = settings.session_store_keys
-    cipher = TokenCipher(keys) if keys else TokenCipher.ephemeral()
-    uri = settings.session_store_uri
-    breaker = (gates or StoreGates()).breaker("session", uri)
-    return DeviceTokens(store_for(uri), cipher, max_age=settings.token_max_age, breaker=breaker)
 
 
 def _healthz() -> Response:

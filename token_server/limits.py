@@ -31,7 +31,7 @@ from limits import RateLimitItem, parse_many
 from limits.storage import Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
-from cometchat.breaker import STORE_TIMEOUT, StoreBreaker
+from cometchat.breaker import STORE_TIMEOUT, StoreBreaker, StoreGates
 
 from . import caller, codes, pipeline
 from .config import LimitSettings
@@ -93,6 +93,17 @@ class RateLimits:
     per_address: Sequence[RateLimitItem]
     auth_failures: Sequence[RateLimitItem]
 
+    @classmethod
+    def from_settings(cls, settings: LimitSettings, gates: StoreGates | None = None) -> RateLimits:
+        """The limits and the store ``settings`` name, the store behind its server's gate in ``gates``."""
+        uri = settings.ratelimit_storage_uri
+        return cls(
+            LimitStore(uri, breaker=(gates or StoreGates()).breaker("rate-limit", uri)),
+            parse_many(settings.rate_limit_per_user),
+            parse_many(settings.rate_limit_per_address),
+            parse_many(settings.rate_limit_auth_failures),
+        )
+
     def first_spent(self, items: Sequence[RateLimitItem], *keys: str) -> RateLimitItem | None:
         for item in items:
             if not self.store.hit(item, *keys):
@@ -146,13 +157,7 @@ def init_app(app: Flask, settings: LimitSettings) -> RateLimits:
     ``routes.init_app`` with an identify function): the limits read the caller it found."""
     if not caller.installed(app):
         raise RuntimeError("add the caller step (routes.init_app or caller.init_app) before limits.init_app")
-    uri = settings.ratelimit_storage_uri
-    limits = RateLimits(
-        LimitStore(uri, breaker=pipeline.store_gates(app).breaker("rate-limit", uri)),
-        parse_many(settings.rate_limit_per_user),
-        parse_many(settings.rate_limit_per_address),
-        parse_many(settings.rate_limit_auth_failures),
-    )
+    limits = RateLimits.from_settings(settings, pipeline.store_gates(app))
     app.extensions[LIMITS] = limits
     app.extensions[caller.FAILURE_JUDGE] = judge_auth_failure
     pipeline.add_step(app, check_limits)

@@ -75,9 +75,9 @@ def cli_settings() -> Settings:
 
 def build_client(settings: Settings | None = None) -> CometChatClient:
     """The client the server would use, from the same environment and ``.env``."""
-    from .. import _build_client  # the server's own wiring, embedded emulator included
+    from .. import wiring  # the server's own wiring, embedded emulator included
 
-    client, emulator = _build_client(settings or cli_settings())
+    client, emulator = wiring.build_client(settings or cli_settings())
     if emulator is not None:
         echo("note: no CometChat credentials, so an embedded emulator: nothing persists (see --help)", err=True)
     return client
@@ -107,7 +107,7 @@ class Context:
     def sessions(self) -> DeviceTokens:
         """The server's device sessions (its store and key): what the CLI revokes, it forgets there too."""
         if self._sessions is None:
-            from .. import build_device_tokens
+            from ..wiring import build_device_tokens
 
             self._sessions = build_device_tokens(self.settings)
         return self._sessions

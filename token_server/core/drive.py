@@ -1,0 +1,164 @@
+"""How a rule of the routes runs: written once as a generator with no I/O, driven by a
+blocking driver (:func:`run_sync`, Flask) or an awaiting one (:func:`run_async`, asyncio).
+
+A rule yields :class:`Effect` s, one at a time: a call of the CometChat client
+(:class:`Upstream`), a count of a user's tokens (:class:`CountTokens`) or a call of the
+device tokens (:class:`Devices`). The driver performs it and sends its result back, or throws
+its exception in where the rule yielded; the rule returns its :class:`~.answers.Answer`. This
+is ``cometchat.operations``' pattern one level up.
+
+The async driver awaits :class:`~cometchat.AsyncCometChatClient` on the event loop and runs
+the device store's calls (blocking: SQLite, Redis) in an executor, never on the loop; a device
+login's own upstream calls go back to the loop through :class:`LoopClient`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from dataclasses import dataclass, field
+from functools import partial
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Coroutine, Generator, Mapping, TypeVar
+
+from cometchat import CometChatClient, UpstreamTimeoutError
+
+if TYPE_CHECKING:
+    from cometchat.async_client import AsyncCometChatClient
+
+    from ..devices import DeviceTokens
+
+T = TypeVar("T")
+# How much longer than the client's own deadline a store thread waits for an upstream call it
+# sent to the loop: the client bounds the call; this only bounds a loop that stopped answering.
+LOOP_MARGIN = 5.0
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """``client.<method>(*args, **kwargs)``: the same name on both clients."""
+
+    method: str
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CountTokens:
+    """How many tokens CometChat holds for ``uid`` (walking its token list)."""
+
+    uid: str
+
+
+@dataclass(frozen=True)
+class Devices:
+    """``device_tokens.<method>(*args, **kwargs)``; with ``with_client``, the client goes first."""
+
+    method: str
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    with_client: bool = False
+
+
+Effect = Upstream | CountTokens | Devices
+Rule = Generator[Effect, Any, T]
+
+
+def run_sync(rule: Rule[T], client: CometChatClient, devices: DeviceTokens | None = None) -> T:
+    """Drive ``rule`` with blocking calls (a WSGI worker's thread)."""
+
+    def perform(effect: Effect) -> Any:
+        if isinstance(effect, Upstream):
+            return getattr(client, effect.method)(*effect.args, **effect.kwargs)
+        if isinstance(effect, CountTokens):
+            return sum(1 for _ in client.iter_auth_tokens(effect.uid, per_page=100))
+        method = getattr(_devices(devices), effect.method)
+        args = (client, *effect.args) if effect.with_client else effect.args
+        return method(*args, **effect.kwargs)
+
+    return _drive(rule, perform)
+
+
+def _drive(rule: Rule[T], perform: Callable[[Effect], Any]) -> T:
+    try:
+        effect = next(rule)
+        while True:
+            try:
+                result = perform(effect)
+            except Exception as exc:  # handed to the rule where it yielded: it may recover
+                effect = rule.throw(exc)
+            else:
+                effect = rule.send(result)
+    except StopIteration as done:
+        value: T = done.value
+        return value
+
+
+async def run_async(
+    rule: Rule[T],
+    client: AsyncCometChatClient,
+    devices: DeviceTokens | None = None,
+    *,
+    executor: concurrent.futures.Executor | None = None,
+) -> T:
+    """Drive ``rule`` on the running event loop; device store calls run in ``executor``
+    (None: the loop's default one), so the loop never waits on a store."""
+    loop = asyncio.get_running_loop()
+    try:
+        effect = next(rule)
+        while True:
+            try:
+                result = await _perform_async(effect, client, devices, loop, executor)
+            except Exception as exc:
+                effect = rule.throw(exc)
+            else:
+                effect = rule.send(result)
+    except StopIteration as done:
+        value: T = done.value
+        return value
+
+
+async def _perform_async(
+    effect: Effect,
+    client: AsyncCometChatClient,
+    devices: DeviceTokens | None,
+    loop: asyncio.AbstractEventLoop,
+    executor: concurrent.futures.Executor | None,
+) -> Any:
+    if isinstance(effect, Upstream):
+        call: Callable[..., Awaitable[Any]] = getattr(client, effect.method)
+        return await call(*effect.args, **effect.kwargs)
+    if isinstance(effect, CountTokens):
+        return sum([1 async for _ in client.iter_auth_tokens(effect.uid, per_page=100)])
+    method = getattr(_devices(devices), effect.method)
+    args = (LoopClient(client, loop), *effect.args) if effect.with_client else effect.args
+    return await loop.run_in_executor(executor, partial(method, *args, **effect.kwargs))
+
+
+def _devices(devices: DeviceTokens | None) -> DeviceTokens:
+    if devices is None:
+        raise RuntimeError("this rule needs the device tokens: pass them to the driver")
+    return devices
+
+
+class LoopClient:
+    """The blocking face of an ``AsyncCometChatClient``, for code running in an executor's
+    thread (the device tokens' login and revoke): each method sends the coroutine to the event
+    loop and waits for it there, bounded by the client's deadline plus ``LOOP_MARGIN``."""
+
+    def __init__(self, client: AsyncCometChatClient, loop: asyncio.AbstractEventLoop) -> None:
+        self._client = client
+        self._loop = loop
+        self._timeout = client.options.total_deadline + LOOP_MARGIN
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        method: Callable[..., Coroutine[Any, Any, Any]] = getattr(self._client, name)
+
+        def blocking(*args: Any, **kwargs: Any) -> Any:
+            future = asyncio.run_coroutine_threadsafe(method(*args, **kwargs), self._loop)
+            try:
+                return future.result(self._timeout)
+            except concurrent.futures.TimeoutError:
+                future.cancel()
+                raise UpstreamTimeoutError("the event loop did not finish the upstream call in time") from None
+
+        return blocking

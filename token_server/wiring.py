@@ -1,0 +1,179 @@
+"""How the server's parts are built from its settings, in one public place: the CometChat
+client (:func:`build_client`), the device tokens (:func:`build_device_tokens`, and a host
+app's default, :func:`host_device_tokens`), the rate limits (:func:`build_rate_limits`) and
+the gates their stores share (:func:`store_gates`, one set per app: its rate limits, upstream
+budget and device tokens on one Redis skip it together when it hangs). ``create_app``, the CLI and host apps
+build them here, so each is built one way."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from cometchat import CometChatClient
+from cometchat.breaker import StoreGates
+from cometchat.budget import UpstreamBudget, budget_store_for
+from cometchat.egress import proxy_mapping
+from cometchat.emulator import EmulatorState, create_emulator_app
+from cometchat.endpoints import resolve_base_url
+from cometchat.inprocess import WSGIAdapter
+from cometchat.options import ClientOptions
+from cometchat.policy import UpstreamObserver
+
+from .config import ConfigError, LimitSettings, SessionSettings, Settings
+from .config.sessions import DEFAULT_SESSION_SQLITE, MEMORY_URI, REDIS_SCHEMES
+from .devices import DeviceTokens, TokenCipher, store_for
+from .limits import RateLimits
+from .pipeline import store_gates
+
+__all__ = [
+    "EMULATOR_BASE_URL",
+    "build_client",
+    "build_device_tokens",
+    "build_rate_limits",
+    "client_options",
+    "host_device_tokens",
+    "one_of_several",
+    "store_gates",
+    "upstream_base_url",
+]
+
+log = logging.getLogger("token_server")
+
+# The in-process emulator answers at this address; ".invalid" can never resolve, so a
+# mistake in wiring fails loudly instead of reaching the network.
+EMULATOR_BASE_URL = "http://cometchat-emulator.invalid/v3"
+
+
+def client_options(settings: Settings) -> ClientOptions:
+    """The upstream timeouts, deadline, proxy and CA bundle the settings name (either client)."""
+    return ClientOptions(
+        connect_timeout=settings.upstream_connect_timeout,
+        read_timeout=settings.upstream_read_timeout,
+        total_deadline=settings.upstream_deadline,
+        proxies=proxy_mapping(settings.proxy) or {},
+        ca_bundle=settings.ca_bundle,
+    )
+
+
+def upstream_base_url(settings: Settings) -> str:
+    return (
+        EMULATOR_BASE_URL
+        if settings.emulator
+        else resolve_base_url(settings.app_id, settings.region, settings.base_url)
+    )
+
+
+def build_client(
+    settings: Settings,
+    observers: Sequence[UpstreamObserver] = (),
+    *,
+    with_budget: bool = False,
+    gates: StoreGates | None = None,
+) -> tuple[CometChatClient, EmulatorState | None]:
+    """The one client, with its options and observers, and (for a server, not the CLI, which
+    paces itself) the app's upstream budget. With the emulator configured, the client answers
+    from an emulator in this process, returned beside it (else None)."""
+    base_url = upstream_base_url(settings)
+    budget = None
+    if with_budget:
+        uri = settings.ratelimit_storage_uri
+        store = budget_store_for(uri, breaker=(gates or StoreGates()).breaker("upstream budget", uri))
+        budget = UpstreamBudget(store, base_url, window_seconds=settings.upstream_quota_window)
+    wiring: dict[str, Any] = {
+        "base_url": base_url,
+        "options": client_options(settings),
+        "budget": budget,
+        "observers": observers,
+    }
+    if not settings.emulator:
+        return CometChatClient(api_key=settings.api_key or "", **wiring), None
+    key = secrets.token_urlsafe(24)  # the embedded emulator's own REST key, never shown
+    state = EmulatorState(api_keys=[key])
+    emulator_app = create_emulator_app(state)
+    return CometChatClient(api_key=key, adapter_factory=lambda: WSGIAdapter(emulator_app), **wiring), state
+
+
+def build_rate_limits(settings: LimitSettings, gates: StoreGates | None = None) -> RateLimits:
+    """The per-user, per-address and failed-authentication limits, in the store they name."""
+    return RateLimits.from_settings(settings, gates)
+
+
+def build_device_tokens(settings: SessionSettings, gates: StoreGates | None = None) -> DeviceTokens:
+    """Device tokens in the configured store, sealed with the configured (or derived) key; with
+    no key at all (the embedded emulator), a key of this process only."""
+    keys = settings.session_store_keys
+    cipher = TokenCipher(keys) if keys else TokenCipher.ephemeral()
+    uri = settings.session_store_uri
+    breaker = (gates or StoreGates()).breaker("session", uri)
+    return DeviceTokens(store_for(uri), cipher, max_age=settings.token_max_age, breaker=breaker)
+
+
+def host_device_tokens(env: Mapping[str, str] | None = None, gates: StoreGates | None = None) -> DeviceTokens:
+    """A host app's device tokens when it names none: the stand-alone server's store, read from
+    ``env`` (default: the environment) under the server's names. ``SESSION_STORE_URI``, else the
+    rate-limit store's Redis, else the SQLite file the workers of one host share; in-process
+    memory only when ``SESSION_STORE_URI=memory://`` asks for it (a warning when this process is
+    one of several). The key: ``SESSION_STORE_KEY``, else ``COMETCHAT_API_KEY``, else (SQLite
+    only) a key file beside the database, made once and read by every worker."""
+    env = os.environ if env is None else env
+    problems: list[str] = []
+    settings = SessionSettings.from_env(env, problems)
+    if problems:
+        raise ConfigError(problems)
+    uri = settings.session_store_uri
+    if uri == MEMORY_URI and (env.get("SESSION_STORE_URI") or "").strip() != MEMORY_URI:
+        uri = DEFAULT_SESSION_SQLITE  # the emulator's memory default is python server.py's, not a host's
+    keys = settings.session_store_keys
+    if uri == MEMORY_URI:
+        several = one_of_several(env)
+        if several:
+            log.warning(
+                "SESSION_STORE_URI=memory:// keeps device tokens in this process, which is one of several (%s): "
+                "each process hands a device its own token. Use a SQLite file or Redis.",
+                several,
+            )
+    elif not keys:
+        if uri.startswith(REDIS_SCHEMES):
+            raise ConfigError(["SESSION_STORE_KEY: set it (or COMETCHAT_API_KEY) to seal device tokens in Redis"])
+        from .devices.sqlite import path_of
+
+        keys = (shared_key(path_of(uri).with_suffix(".key")),)
+    settings = SessionSettings(session_store_uri=uri, session_store_keys=keys, token_max_age=settings.token_max_age)
+    return build_device_tokens(settings, gates)
+
+
+def one_of_several(env: Mapping[str, str]) -> str | None:
+    """Why this process may be one of several serving the same app, or None: ``WEB_CONCURRENCY``
+    above 1 (gunicorn's and uvicorn's worker count), or a gunicorn worker (its count is not told
+    to the workers, so any gunicorn worker may have siblings)."""
+    workers = (env.get("WEB_CONCURRENCY") or "").strip()
+    if workers.isdigit() and int(workers) > 1:
+        return f"WEB_CONCURRENCY={workers}"
+    if (env.get("SERVER_SOFTWARE") or "").startswith("gunicorn/"):
+        return "a gunicorn worker"
+    return None
+
+
+def shared_key(path: Path) -> str:
+    """The sealing key in ``path``, made by whichever process comes first (written aside, then
+    linked into place, so no process ever reads half a key); owner-only."""
+    try:
+        return path.read_text("ascii").strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as out:
+        out.write(secrets.token_urlsafe(48))
+    try:
+        os.link(draft, path)  # fails when another process linked its key first: that one wins
+    except FileExistsError:
+        pass
+    finally:
+        draft.unlink()
+    return path.read_text("ascii").strip()
