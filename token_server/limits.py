@@ -34,6 +34,7 @@ from limits.strategies import MovingWindowRateLimiter
 from cometchat.breaker import STORE_TIMEOUT, StoreBreaker, StoreGates
 
 from . import caller, codes, pipeline
+from .auth import Caller
 from .config import LimitSettings
 from .errors import ApiError
 
@@ -114,6 +115,28 @@ class RateLimits:
         wait = self.store.seconds_until_free(item, *keys)
         return ApiError(429, codes.ERR_TOO_MANY_REQUESTS, message, headers={"Retry-After": str(wait)})
 
+    def judge_failure(self, refusal: ApiError, address: str) -> ApiError:
+        """A refused credential from ``address``: counted; 429 once the address is past its limit."""
+        keys = (AUTH_FAILURE_SCOPE, address)
+        spent = self.first_spent(self.auth_failures, *keys)
+        if spent is None:
+            return refusal
+        return self.too_many(spent, keys, "Too many failed authentications from this address; retry later.")
+
+    def check(self, who: Caller | None, address: str) -> None:
+        """The identified caller's per-user and per-address budgets (raises the 429). Any host's
+        step: the Flask pipeline's :func:`check_limits`, the FastAPI router's."""
+        if who is None or who.kind == "service":  # preflights; trusted backends
+            return
+        budgets: list[tuple[Sequence[RateLimitItem], tuple[str, ...]]] = []
+        if who.kind == "user" and who.uid is not None:
+            budgets.append((self.per_user, (USER_SCOPE, who.uid)))
+        budgets.append((self.per_address, (ADDRESS_SCOPE, address)))
+        for items, keys in budgets:
+            spent = self.first_spent(items, *keys)
+            if spent is not None:
+                raise self.too_many(spent, keys, "Too many requests; slow down and retry later.")
+
 
 def client_address() -> str:
     return request.remote_addr or "unknown"
@@ -126,28 +149,12 @@ def current() -> RateLimits:
 
 def judge_auth_failure(refusal: ApiError) -> ApiError:
     """A refused credential: counted for its address; 429 once the address is past its limit."""
-    limits = current()
-    keys = (AUTH_FAILURE_SCOPE, client_address())
-    spent = limits.first_spent(limits.auth_failures, *keys)
-    if spent is None:
-        return refusal
-    return limits.too_many(spent, keys, "Too many failed authentications from this address; retry later.")
+    return current().judge_failure(refusal, client_address())
 
 
 def check_limits() -> None:
     """The pipeline step: the identified caller's per-user and per-address budgets."""
-    who = caller.identified()
-    if who is None or who.kind == "service":  # preflights; trusted backends
-        return
-    limits = current()
-    budgets: list[tuple[Sequence[RateLimitItem], tuple[str, ...]]] = []
-    if who.kind == "user" and who.uid is not None:
-        budgets.append((limits.per_user, (USER_SCOPE, who.uid)))
-    budgets.append((limits.per_address, (ADDRESS_SCOPE, client_address())))
-    for items, keys in budgets:
-        spent = limits.first_spent(items, *keys)
-        if spent is not None:
-            raise limits.too_many(spent, keys, "Too many requests; slow down and retry later.")
+    current().check(caller.identified(), client_address())
 
 
 def init_app(app: Flask, settings: LimitSettings) -> RateLimits:

@@ -166,25 +166,31 @@ def _error_code(response: Response) -> str | None:
 
 def _count_answer(sender: Flask, response: Response, **_: Any) -> None:
     rule = request.url_rule
-    route = rule.rule if rule is not None else UNMATCHED_ROUTE
-    method = request.method if request.method in METHODS else OTHER
-    status = response.status_code
-    REQUESTS.labels(route, method, str(status)).inc()
     started = request.environ.get(ENVIRON_STARTED)
-    if started is not None:
-        REQUEST_SECONDS.labels(route).observe(time.perf_counter() - started)
+    seconds = time.perf_counter() - started if started is not None else None
+    code = _error_code(response) if response.status_code >= 400 else None
+    route = rule.rule if rule is not None else UNMATCHED_ROUTE
+    count_answer(route, request.method, response.status_code, seconds, code)
+
+
+def count_answer(route: str, method: str, status: int, seconds: float | None, code: str | None) -> None:
+    """One answer of the routes, whichever host gave it (the Flask hook above, the FastAPI
+    router): ``route`` the matched rule (never the raw path), ``code`` the error's code."""
+    method = method if method in METHODS else OTHER
+    REQUESTS.labels(route, method, str(status)).inc()
+    if seconds is not None:
+        REQUEST_SECONDS.labels(route).observe(seconds)
     if status == 429:
         REFUSED_BY_LIMITS.labels(route).inc()
-    reason = _auth_failure_reason(response)
+    reason = _auth_failure_reason(status, code)
     if reason is not None:
         AUTH_FAILURES.labels(reason).inc()
 
 
-def _auth_failure_reason(response: Response) -> str | None:
-    if response.status_code not in AUTH_FAILURE_STATUSES and response.status_code != 503:
+def _auth_failure_reason(status: int, code: str | None) -> str | None:
+    if status not in AUTH_FAILURE_STATUSES and status != 503:
         return None
-    code = _error_code(response)
-    if response.status_code == 503 and code != AUTH_UNAVAILABLE:
+    if status == 503 and code != AUTH_UNAVAILABLE:
         return None
     return code_label(code) or OTHER
 
