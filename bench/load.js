@@ -96,9 +96,11 @@ async function openLoop(agent, seconds, healthRate) {
   return out;
 }
 
-async function closedLoop(agent, seconds) {
+async function closedLoop(agent, seconds, healthRate) {
   const into = { latencies: [], statuses: {} };
-  const end = nowMs() + seconds * 1000;
+  const health = { latencies: [], statuses: {} };
+  const start = nowMs();
+  const end = start + seconds * 1000;
   let n = 0;
   async function caller() {
     while (nowMs() < end) {
@@ -107,8 +109,19 @@ async function closedLoop(agent, seconds) {
       if (nowMs() <= end) record(into, started, status);
     }
   }
-  await Promise.all(Array.from({ length: spec.callers }, caller));
-  return summary(into.latencies, into.statuses, seconds);
+  // spec.healthRate checks of spec.healthUrl on their own schedule beside the callers (a host's
+  // own route while every caller waits upstream), each on a new connection.
+  const checks = [];
+  for (let h = 0; h < Math.round(healthRate * seconds); h++) {
+    const due = start + (h * 1000) / healthRate;
+    checks.push(new Promise((r) => setTimeout(r, Math.max(due - nowMs(), 0)))
+      .then(() => send(undefined, spec.healthUrl, 'GET', { Connection: 'close' }))
+      .then((s) => record(health, due, s)));
+  }
+  await Promise.all([...Array.from({ length: spec.callers }, caller), ...checks]);
+  const out = summary(into.latencies, into.statuses, seconds);
+  if (checks.length) out.healthz = summary(health.latencies, health.statuses, seconds);
+  return out;
 }
 
 function slowClients() {
@@ -154,7 +167,7 @@ function slowClients() {
 // spec.warmSeconds of the same load first, on the same connections, not counted.
 async function measured() {
   const agent = agentFor(spec.url);
-  const run = (seconds, healthRate) => (spec.mode === 'open' ? openLoop(agent, seconds, healthRate) : closedLoop(agent, seconds));
+  const run = (seconds, healthRate) => (spec.mode === 'open' ? openLoop(agent, seconds, healthRate) : closedLoop(agent, seconds, healthRate));
   if (spec.warmSeconds) await run(spec.warmSeconds, 0);
   console.log(JSON.stringify({ warmed: true }));
   return run(spec.seconds, spec.healthRate || 0);

@@ -6,6 +6,8 @@ directly) and the docs' Node example as a peer, in one run.
     python -m bench.production            # every row, every variant, about 7 minutes
     python -m bench.production --quick    # every row, server and floor only, under 2 minutes
     python -m bench.production --server-args "--worker-class gthread"   # compare worker models
+    python -m bench.production --hosts --rates 167 --rows open,closed --no-peer --no-minimal
+        # the example hosts (Flask under gunicorn, FastAPI under uvicorn) beside the server
 
 Needs node (the fake upstream and the load generator are node, so they cost the shared cores
 little). Results also go to bench/results/production.json. See docs/benchmarks.md.
@@ -34,6 +36,7 @@ from bench.stack import (  # noqa: E402
     SlowClients,
     Upstream,
     run_load,
+    start_host,
     start_minimal,
     start_peer,
     start_server,
@@ -47,6 +50,7 @@ CLOSED_ROWS = ((500, 256), (50, 16))
 HEALTH_RATE = 5  # /healthz checks per second beside the mints, on the server's rows
 SLOW_RATE = 50  # mints/s while the slow sockets trickle
 SLOW_INTERVAL_MS = 1000
+HOST_VARIANTS = ("flask-host", "fastapi-host")
 
 
 def mint_spec(root: str, *, upstream: bool, ca: str) -> dict[str, Any]:
@@ -82,6 +86,7 @@ class Bench:
         self.minimal, self.minimal_root = (
             start_minimal(self.tmp, self.upstream) if peers and not args.no_minimal else (None, None)
         )
+        self.hosts = {kind: start_host(kind, self.tmp, self.upstream) for kind in args.hosts}
         ca = str(self.tls.ca)
         self.specs = {
             "floor": mint_spec(self.upstream.base, upstream=True, ca=ca),
@@ -91,9 +96,12 @@ class Bench:
             self.specs["node"] = {**mint_spec(self.peer_root, upstream=False, ca=ca), "healthUrl": None}
         if self.minimal_root:
             self.specs["py-minimal"] = {**mint_spec(self.minimal_root, upstream=False, ca=ca), "healthUrl": None}
+        for kind, (_, root) in self.hosts.items():
+            # The host's own route, checked beside the mints: does the host stay responsive?
+            self.specs[kind] = {**mint_spec(root, upstream=False, ca=ca), "healthUrl": root + "/host/ping"}
 
     def close(self) -> None:
-        for proc in (self.peer, self.minimal, self.server, self.upstream.proc):
+        for proc in (self.peer, self.minimal, self.server, *(p for p, _ in self.hosts.values()), self.upstream.proc):
             if proc is not None:
                 proc.stop()
         shutil.rmtree(self.tmp, ignore_errors=True)
@@ -106,6 +114,7 @@ class Bench:
             "server": self.server.proc.pid,
             "node": self.peer.proc.pid if self.peer else None,
             "py-minimal": self.minimal.proc.pid if self.minimal else None,
+            **{kind: proc.proc.pid for kind, (proc, _) in self.hosts.items()},
         }.get(variant)
         start: dict[str, Any] = {}
 
@@ -125,13 +134,13 @@ class Bench:
         return result
 
     def variants(self) -> list[str]:
-        return [v for v in ("floor", "node", "py-minimal", "server") if v in self.specs]
+        return [v for v in ("floor", "node", "py-minimal", "server", *HOST_VARIANTS) if v in self.specs]
 
     def open_rows(self) -> list[dict[str, Any]]:
         rows = []
         for latency in LATENCIES_MS:
             self.upstream.set_latency(latency)
-            for rate in OPEN_RATES:
+            for rate in self.args.rates:
                 load = {"mode": "open", "rate": rate}
                 results = {v: self.measure(v, load, health=True) for v in self.variants()}
                 rows.append({"kind": "open", "latency_ms": latency, "rate": rate, "results": results})
@@ -143,7 +152,8 @@ class Bench:
         for latency, callers in CLOSED_ROWS:
             self.upstream.set_latency(latency)
             load = {"mode": "closed", "callers": callers}
-            results = {v: self.measure(v, load) for v in self.variants()}
+            # The hosts' own route is checked during the closed rows too (every caller waiting upstream).
+            results = {v: self.measure(v, load, health=v in HOST_VARIANTS) for v in self.variants()}
             rows.append({"kind": "closed", "latency_ms": latency, "callers": callers, "results": results})
             self._progress(rows[-1])
         return rows
@@ -191,6 +201,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--rows", default="open,closed,slow", help="comma-separated subset of open,closed,slow")
     parser.add_argument("--no-peer", action="store_true", help="leave out the docs' Node example")
     parser.add_argument("--no-minimal", action="store_true", help="leave out the minimal Flask + requests app")
+    parser.add_argument(
+        "--hosts",
+        nargs="?",
+        const=",".join(HOST_VARIANTS),
+        default="",
+        type=lambda text: [kind for kind in text.split(",") if kind],
+        help="add the example hosts (flask-host,fastapi-host; default both) as variants",
+    )
+    parser.add_argument(
+        "--rates",
+        default=",".join(map(str, OPEN_RATES)),
+        type=lambda text: [int(rate) for rate in text.split(",")],
+        help="the open rows' rates (mints/s)",
+    )
     args = parser.parse_args(argv)
     started = time.monotonic()
     load_before = os.getloadavg()

@@ -93,6 +93,31 @@ def start_server(tmp: Path, upstream: Upstream, extra_env: dict[str, str]) -> tu
     return proc, root
 
 
+HOST_COMMANDS = {
+    # The example hosts under the commands their docs give (examples/*.py), two workers each.
+    "flask-host": ["gunicorn", "--workers", "2", "--bind", "127.0.0.1:{port}", "examples.flask_host:app"],
+    "fastapi-host": ["uvicorn", "examples.fastapi_host:app", "--workers", "2", "--port", "{port}"],
+}
+
+
+def start_host(kind: str, tmp: Path, upstream: Upstream) -> tuple[Process, str]:
+    """An example host app on the fake CometChat, identifying callers by the bench's service key."""
+    port = free_port()
+    env = {
+        "COMETCHAT_BASE_URL": upstream.base + "/v3",
+        "COMETCHAT_CA_BUNDLE": str(upstream.tls.ca),
+        "COMETCHAT_API_KEY": REST_KEY,
+        "TOKEN_SERVER_API_KEYS": SERVICE_KEY,
+        "SESSION_STORE_URI": f"sqlite:///{tmp / (kind + '-devices.db')}",
+        "LOG_LEVEL": "warning",
+    }
+    args = [arg.format(port=port) for arg in HOST_COMMANDS[kind]]
+    proc = Process([sys.executable, "-m", *args], env=env, log_path=tmp / f"{kind}.log")
+    root = f"http://127.0.0.1:{port}"
+    proc.wait_http(root + "/host/ping", timeout=60)
+    return proc, root
+
+
 def start_minimal(tmp: Path, upstream: Upstream) -> tuple[Process, str]:
     """bench/minimal_app.py under gunicorn's gthread, the server's threads and workers, access log on."""
     port = free_port()
