@@ -32,10 +32,11 @@ _STATUS_CODES = {401: codes.ERR_UNAUTHORIZED, 403: codes.ERR_FORBIDDEN}
 
 
 @dataclass(frozen=True)
-class Refused:
-    """What a dependency raised instead of returning a Caller, kept until the route raises it."""
+class Raised:
+    """What a dependency raised instead of returning a Caller, kept until the route raises it
+    again (after the cross-site rule), where the one error mapping answers it."""
 
-    error: ApiError
+    error: Exception
 
 
 class NotYet:
@@ -69,35 +70,28 @@ def check_caller(value: Any) -> Caller:
 
 def catching(dependency: Callable[..., Any]) -> Callable[..., Any]:
     """``dependency`` with the same parameters for FastAPI to resolve, returning its Caller or
-    its refusal (:class:`Refused`) instead of raising it; sync stays sync (FastAPI's pool)."""
+    what it raised (:class:`Raised`) instead of raising it; sync stays sync (FastAPI's pool)."""
     signature = inspect.signature(dependency, eval_str=True).replace(return_annotation=inspect.Signature.empty)
     wrapper: Callable[..., Any]
     if is_async(dependency):
 
-        async def wrapper(**kwargs: Any) -> Caller | Refused:
+        async def wrapper(**kwargs: Any) -> Caller | Raised:
             try:
                 return check_caller(await dependency(**kwargs))
             except Exception as exc:
-                return _refused_or_raise(exc)
+                return Raised(exc)
 
     else:
 
-        def wrapper(**kwargs: Any) -> Caller | Refused:
+        def wrapper(**kwargs: Any) -> Caller | Raised:
             try:
                 return check_caller(dependency(**kwargs))
             except Exception as exc:
-                return _refused_or_raise(exc)
+                return Raised(exc)
 
     functools.update_wrapper(wrapper, dependency, assigned=("__module__", "__name__", "__qualname__", "__doc__"))
     wrapper.__signature__ = signature  # type: ignore[union-attr]
     return wrapper
-
-
-def _refused_or_raise(exc: Exception) -> Refused:
-    error = as_api_error(exc)
-    if error is None:
-        raise exc
-    return Refused(error)
 
 
 async def _not_yet() -> NotYet:

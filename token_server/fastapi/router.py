@@ -44,7 +44,7 @@ from ..ops import metrics
 from ..requestid import REQUEST_ID_HEADER, accept_request_id
 from ..sameorigin import is_cross_site
 from .answers import response_of
-from .identify import Identify, NotYet, Refused, as_api_error, check_caller, is_async, outcome_dependency
+from .identify import Identify, NotYet, Raised, as_api_error, check_caller, is_async, outcome_dependency
 
 T = TypeVar("T")
 # Threads for the blocking stores (device tokens in SQLite or Redis, rate limits) and a blocking
@@ -116,21 +116,19 @@ class Door:
             raise ApiError(403, codes.ERR_CROSS_SITE, "Requests from another site's pages are refused.")
 
     async def _caller(self, request: Request, outcome: Any, address: str) -> Caller:
-        refusal: ApiError | None
-        if isinstance(outcome, Refused):
-            refusal = outcome.error
-        elif not isinstance(outcome, NotYet):
-            return check_caller(outcome)
-        else:
-            try:
-                identify: Any = self.identify
-                if is_async(identify):
-                    return check_caller(await identify(request))
-                return check_caller(await self.off_loop(identify, request))
-            except Exception as exc:
-                refusal = as_api_error(exc)
-                if refusal is None:
-                    raise
+        try:
+            if isinstance(outcome, Raised):
+                raise outcome.error
+            if not isinstance(outcome, NotYet):
+                return check_caller(outcome)
+            identify: Any = self.identify
+            if is_async(identify):
+                return check_caller(await identify(request))
+            return check_caller(await self.off_loop(identify, request))
+        except Exception as exc:
+            refusal = as_api_error(exc)
+            if refusal is None:
+                raise
         if refusal.status == 401 and self.limits is not None:
             refusal = await self.off_loop(self.limits.judge_failure, refusal, address)
         raise refusal
