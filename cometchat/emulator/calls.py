@@ -30,6 +30,7 @@ ALLOWED_HEADERS = "appId, authToken, calltoken, Content-Type, Accept, X-Request-
 ALLOWED_METHODS = "GET, POST, PUT, DELETE"
 MAX_CALL_TOKENS = 10_000  # the oldest is forgotten past this: the emulator's memory stays bounded
 MAX_SESSION_ID = 255
+MAX_PLATFORM = 32
 
 
 class CallsState:
@@ -110,20 +111,18 @@ def create_calls_blueprint(state: EmulatorState, calls: CallsState, *, name: str
     @bp.route("/me", methods=["PUT", "DELETE", "OPTIONS"])
     def me() -> Response:
         token = _auth_token()
+        body = _body()  # the Calls SDK sends {platform, deviceId}; the chat SDK may send nothing
+        platform = body.get("platform")
+        platform = platform if isinstance(platform, str) and 0 < len(platform) <= MAX_PLATFORM else "javascript"
         if request.method == "DELETE":
-            user = user_for_token(state, token)
-            with state.lock:
-                record = state.users.get(user["uid"])
-                if record is not None:
-                    record.data["status"] = "offline"
+            state.logout(token, platform=platform)
             with calls.lock:
                 calls.logouts += 1
             return jsonify({"data": {"success": True, "message": "Logged out successfully."}})
-        body = _body()  # the Calls SDK sends {platform, deviceId}; the chat SDK may send nothing
         device = body.get("deviceId")
         if device is not None and (not isinstance(device, str) or len(device) > MAX_SESSION_ID):
             raise rules.bad_request("deviceId", "The deviceId must be a string of at most 255 characters.")
-        return jsonify({"data": state.login(token)})
+        return jsonify({"data": state.login(token, platform=platform)})
 
     @bp.route("/user_sessions", methods=["POST", "OPTIONS"])
     def user_sessions() -> Response:

@@ -12,7 +12,9 @@ from typing import Any, Iterable
 
 from . import rules
 from .faults import IMPORT_ONLY_KINDS, Fault
+from .push import PushRegistry, check_registration
 from .quota import CORE, IMPORT, OTHER, Quota, Verdict
+from .webhooks import CONNECTION_TRIGGER, WebhookConfig, WebhookSender, connection_event
 
 TEST_USERS = tuple(
     (f"cometchat-uid-{n}", name, f"https://data-us.cometchat.io/assets/images/avatars/{avatar}.png")
@@ -33,6 +35,10 @@ PROFILE_KEYS = ("avatar", "link", "metadata", "tags", "statusMessage")
 
 def _now() -> int:
     return int(time.time())
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 @dataclass
@@ -57,6 +63,7 @@ class EmulatorState:
         minute_seconds: float = 60.0,
         latency: float = 0.0,
         connect_delay: float = 0.0,
+        webhooks: WebhookConfig | None = None,
     ) -> None:
         # None: any non-empty key is accepted; a missing key is always refused.
         self.api_keys = frozenset(api_keys) if api_keys else None
@@ -64,6 +71,10 @@ class EmulatorState:
         self.lock = threading.RLock()
         self.users: dict[str, _UserRecord] = {}
         self.tokens: dict[str, str] = {}  # token -> uid, for /me
+        self.push = PushRegistry()
+        # When each signed-in SDK session connected (auth token -> ms), for its disconnect event.
+        self.sessions: dict[str, int] = {}
+        self.webhooks = WebhookSender(webhooks) if webhooks is not None else None
         self.faults: deque[Fault] = deque()
         self.quota = Quota(minute_seconds=minute_seconds)
         self.set_limits(
@@ -89,7 +100,11 @@ class EmulatorState:
         with self.lock:
             self.users.clear()
             self.tokens.clear()
+            self.push.clear()
+            self.sessions.clear()
             self.faults.clear()
+            if self.webhooks is not None:
+                self.webhooks.add_faults([], clear=True)
             limits, self.quota.minute_seconds, self.latency = self._settings
             self.quota.limits = dict(limits)
             self.quota.reset_counts()
@@ -338,8 +353,9 @@ class EmulatorState:
             record.tokens.clear()
             return {"success": True, "message": f"Cleared Auth Tokens successfully for uid {record.data['uid']}."}
 
-    def login(self, token: str) -> dict[str, Any]:
-        """What the SDK's ``PUT /v3.0/me`` does with an auth token: the user, now online.
+    def login(self, token: str, *, platform: str = "javascript") -> dict[str, Any]:
+        """What the SDK's ``PUT /v3.0/me`` does with an auth token: the user, now online (a
+        ``user_connection_status_changed`` webhook when one is configured).
 
         Only a token still among its user's newest 100, of a user still active, logs in."""
         with self.lock:
@@ -347,6 +363,56 @@ class EmulatorState:
             record = self.users.get(uid) if uid is not None else None
             if record is None or record.deactivated_at is not None:
                 raise rules.EmulatorError(401, "AUTH_ERR_AUTH_TOKEN_NOT_FOUND", "The auth token does not exist.")
+            changed = record.data["status"] != "available"
             record.data["status"] = "available"
             record.data["lastActiveAt"] = _now()
+            now = _now_ms()
+            self.sessions[token] = now
+            self._connection_event(record, True, platform, now, now, changed)
             return dict(record.data)
+
+    def logout(self, token: str, *, platform: str = "javascript") -> None:
+        """The SDK's ``DELETE /v3.0/me``: the session ends and the user goes offline (the token
+        stays valid: revoking is the REST API's job)."""
+        with self.lock:
+            uid = self.tokens.get(token) if token else None
+            record = self.users.get(uid) if uid is not None else None
+            if record is None or record.deactivated_at is not None:
+                raise rules.EmulatorError(401, "AUTH_ERR_AUTH_TOKEN_NOT_FOUND", "The auth token does not exist.")
+            changed = record.data["status"] != "offline"
+            record.data["status"] = "offline"
+            now = _now_ms()
+            self._connection_event(record, False, platform, self.sessions.pop(token, now), now, changed)
+
+    def _connection_event(
+        self, record: _UserRecord, connected: bool, platform: str, since: int, now: int, changed: bool
+    ) -> None:
+        if self.webhooks is not None:
+            data = connection_event(
+                record.data, connected=connected, platform=platform, connected_at_ms=since, now_ms=now, changed=changed
+            )
+            self.webhooks.send(CONNECTION_TRIGGER, data)
+
+    # ---- push tokens -------------------------------------------------------------------
+
+    def register_push_token(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A push token registered against a valid auth token (see ``push.py`` for the limits)."""
+        auth_token, push_token, platform, provider = check_registration(body)
+        with self.lock:
+            uid = self.tokens.get(auth_token)
+            record = self.users.get(uid) if uid is not None else None
+            if record is None or record.deactivated_at is not None:
+                raise rules.token_not_found()
+            self.push.register(record.data["uid"], auth_token, push_token, platform, provider)
+            return {"pushTokens": self.push.listed(auth_token)}
+
+    def list_push_tokens(self, auth_token: str | None) -> dict[str, Any]:
+        with self.lock:
+            return {"pushTokens": self.push.listed(auth_token or None)}
+
+    def delete_push_token(self, push_token: str, body: dict[str, Any]) -> dict[str, Any]:
+        auth_token = body.get("authToken")
+        if not isinstance(auth_token, str) or not auth_token:
+            raise rules.bad_request("authToken", "The authToken field is required.")
+        with self.lock:
+            return {"pushTokens": self.push.delete(push_token, auth_token)}
