@@ -72,8 +72,8 @@ class EmulatorState:
         self.users: dict[str, _UserRecord] = {}
         self.tokens: dict[str, str] = {}  # token -> uid, for /me
         self.push = PushRegistry()
-        # When each signed-in SDK session connected (auth token -> ms), for its disconnect event.
-        self.sessions: dict[str, int] = {}
+        # Each open SDK connection: auth token -> (uid, when it connected, in ms).
+        self.sessions: dict[str, tuple[str, int]] = {}
         self.webhooks = WebhookSender(webhooks) if webhooks is not None else None
         self.faults: deque[Fault] = deque()
         self.quota = Quota(minute_seconds=minute_seconds)
@@ -353,43 +353,73 @@ class EmulatorState:
             record.tokens.clear()
             return {"success": True, "message": f"Cleared Auth Tokens successfully for uid {record.data['uid']}."}
 
-    def login(self, token: str, *, platform: str = "javascript") -> dict[str, Any]:
-        """What the SDK's ``PUT /v3.0/me`` does with an auth token: the user, now online (a
-        ``user_connection_status_changed`` webhook when one is configured).
+    def login(self, token: str) -> dict[str, Any]:
+        """What the SDK's ``PUT /v3.0/me`` does with an auth token: the user, now online.
 
         Only a token still among its user's newest 100, of a user still active, logs in."""
         with self.lock:
-            uid = self.tokens.get(token)
-            record = self.users.get(uid) if uid is not None else None
-            if record is None or record.deactivated_at is not None:
-                raise rules.EmulatorError(401, "AUTH_ERR_AUTH_TOKEN_NOT_FOUND", "The auth token does not exist.")
-            changed = record.data["status"] != "available"
+            record = self._record_for(token)
             record.data["status"] = "available"
             record.data["lastActiveAt"] = _now()
-            now = _now_ms()
-            self.sessions[token] = now
-            self._connection_event(record, True, platform, now, now, changed)
             return dict(record.data)
 
-    def logout(self, token: str, *, platform: str = "javascript") -> None:
-        """The SDK's ``DELETE /v3.0/me``: the session ends and the user goes offline (the token
-        stays valid: revoking is the REST API's job)."""
+    def logout(self, token: str) -> None:
+        """The SDK's ``DELETE /v3.0/me``: the user goes offline; the token stays valid
+        (revoking is the REST API's job)."""
         with self.lock:
-            uid = self.tokens.get(token) if token else None
-            record = self.users.get(uid) if uid is not None else None
-            if record is None or record.deactivated_at is not None:
-                raise rules.EmulatorError(401, "AUTH_ERR_AUTH_TOKEN_NOT_FOUND", "The auth token does not exist.")
-            changed = record.data["status"] != "offline"
-            record.data["status"] = "offline"
+            self._record_for(token).data["status"] = "offline"
+
+    def _record_for(self, token: str) -> _UserRecord:
+        uid = self.tokens.get(token) if token else None
+        record = self.users.get(uid) if uid is not None else None
+        if record is None or record.deactivated_at is not None:
+            raise rules.EmulatorError(401, "AUTH_ERR_AUTH_TOKEN_NOT_FOUND", "The auth token does not exist.")
+        return record
+
+    # ---- SDK connections (the chat SDK's WebSocket) ----------------------------------------
+
+    def connect(self, token: str, *, platform: str) -> dict[str, Any]:
+        """A signed-in SDK opened its connection: the user is online, and a webhook says so."""
+        with self.lock:
+            record = self._record_for(token)
+            uid = record.data["uid"]
+            changed = not any(owner == uid for owner, _ in self.sessions.values())
             now = _now_ms()
-            self._connection_event(record, False, platform, self.sessions.pop(token, now), now, changed)
+            self.sessions[token] = (uid, now)
+            record.data["status"] = "available"
+            record.data["lastActiveAt"] = _now()
+            self._connection_event(record, True, True, platform, now, now, changed)
+            return dict(record.data)
+
+    def disconnect(self, token: str, *, platform: str) -> bool:
+        """The connection of this token closed (even if the token was revoked meanwhile, as a
+        socket closes regardless); False when it had none."""
+        with self.lock:
+            session = self.sessions.pop(token, None)
+            if session is None:
+                return False
+            uid, since = session
+            record = self.users.get(uid)
+            if record is None:
+                return True
+            online = any(owner == uid for owner, _ in self.sessions.values())
+            if not online:
+                record.data["status"] = "offline"
+            self._connection_event(record, False, online, platform, since, _now_ms(), not online)
+            return True
 
     def _connection_event(
-        self, record: _UserRecord, connected: bool, platform: str, since: int, now: int, changed: bool
+        self, record: _UserRecord, connected: bool, online: bool, platform: str, since: int, now: int, changed: bool
     ) -> None:
         if self.webhooks is not None:
             data = connection_event(
-                record.data, connected=connected, platform=platform, connected_at_ms=since, now_ms=now, changed=changed
+                record.data,
+                connected=connected,
+                online=online,
+                platform=platform,
+                connected_at_ms=since,
+                now_ms=now,
+                changed=changed,
             )
             self.webhooks.send(CONNECTION_TRIGGER, data)
 

@@ -276,14 +276,23 @@ class WebhookSender:
 
 
 def connection_event(
-    user: Mapping[str, Any], *, connected: bool, platform: str, connected_at_ms: int, now_ms: int, changed: bool
+    user: Mapping[str, Any],
+    *,
+    connected: bool,
+    online: bool,
+    platform: str,
+    connected_at_ms: int,
+    now_ms: int,
+    changed: bool,
 ) -> dict[str, Any]:
-    """The ``data`` of ``user_connection_status_changed`` (CometChat's shape, times in ms)."""
+    """The ``data`` of ``user_connection_status_changed`` (CometChat's shape, times in ms):
+    ``action`` is this connection's, ``status`` the user's once it happened (a user with
+    another connection open stays online)."""
     shown = {k: user[k] for k in ("uid", "name", "avatar", "status", "role", "lastActiveAt") if k in user}
     return {
         "timestamp": now_ms,
         "user": shown,
-        "status": "online" if connected else "offline",
+        "status": "online" if online else "offline",
         "currentConnection": {
             "action": "connected" if connected else "disconnected",
             "platform": platform,
