@@ -9,17 +9,19 @@ from __future__ import annotations
 import base64
 import json
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import requests
 
 from cometchat.emulator import EmulatorState, WebhookConfig, WebhookFault, create_emulator_app
 from cometchat.webhooks import ConnectionStatusChanged, parse_event
 
-from .procs import EMULATOR_KEY
+from .procs import EMULATOR_KEY, Process
 
 PORTS = range(24100, 24999)  # this suite's own loopback ports
 WAIT = 15.0  # generous: only a hang reaches it
@@ -45,6 +47,7 @@ class Receiver:
         self.hold = threading.Event()
         self.hold.set()
         self.arrived = threading.Event()
+        self.answered = threading.Event()
         self.lock = threading.Lock()
         receiver = self
 
@@ -58,6 +61,7 @@ class Receiver:
                     status = receiver.statuses.pop(0) if receiver.statuses else 200
                 receiver.arrived.set()
                 receiver.hold.wait(WAIT)
+                receiver.answered.set()
                 try:
                     self.send_response(status)
                     self.send_header("Content-Length", "0")
@@ -208,11 +212,11 @@ def test_only_the_configured_triggers_are_sent(make, receiver) -> None:
 
 
 def test_the_request_never_waits_for_the_delivery(make, receiver) -> None:
-    state, client = make()
+    state, client = make(timeout=WAIT + 5)  # a delivery made on the request would wait it out
     receiver.hold.clear()  # the receiver takes the POST and does not answer
     assert connect(client, token_for(client)).status_code == 200
+    assert not receiver.answered.is_set()  # the caller was answered before the receiver answered
     assert receiver.arrived.wait(WAIT)
-    assert not receiver.hold.is_set()  # answered while the delivery was still waiting
     receiver.hold.set()
     idle(state)
     assert state.webhooks is not None and state.webhooks.stats.delivered == 1
@@ -386,3 +390,31 @@ def test_the_environment_configures_the_standalone_emulator() -> None:
     with pytest.raises(ValueError):
         WebhookConfig("http://x/y", username="only")
     assert WebhookFault.from_json({"kind": "duplicate"}).copies == 2
+
+
+@pytest.mark.slow
+def test_the_standalone_emulator_delivers_to_the_url_in_its_environment(receiver, tmp_path) -> None:
+    spare = bind_in_range(_bound)
+    port = spare.getsockname()[1]
+    spare.close()
+    url = receiver.url.replace("http://", f"http://{USER}:{PASSWORD}@")
+    args = [sys.executable, "-m", "cometchat.emulator", "--port", str(port), "--api-key", EMULATOR_KEY]
+    proc = Process(args, env={"COMETCHAT_EMULATOR_WEBHOOK_URL": url}, log_path=tmp_path / "emulator.log")
+    try:
+        root = f"http://127.0.0.1:{port}"
+        proc.wait_http(root + "/_emulator/stats")
+        minted = requests.post(
+            root + "/v3/users/cometchat-uid-2/auth_tokens", headers={"apikey": EMULATOR_KEY}, json={}, timeout=5
+        )
+        token = minted.json()["data"]["authToken"]
+        opened = requests.put(root + "/v3.0/me/connection", headers={"authToken": token}, timeout=5)
+        assert opened.status_code == 200
+        deadline = time.monotonic() + WAIT
+        while not receiver.hits and time.monotonic() < deadline:
+            receiver.arrived.wait(0.2)
+        [hit] = receiver.hits
+        assert hit["json"]["data"]["user"]["uid"] == "cometchat-uid-2"
+        assert hit["headers"]["Authorization"] == "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+        assert "webhooks to http://127.0.0.1" in proc.output() and PASSWORD not in proc.output()
+    finally:
+        proc.stop()
