@@ -219,6 +219,7 @@ def create_control_blueprint(state: EmulatorState, *, name: str = "cometchat_emu
                     "rate_limited": state.rate_limited,
                     "request_ids": list(state.request_ids),
                     "push_tokens": state.push.count(),
+                    "sdk_connections": len(state.sessions),
                     "webhooks": state.webhooks.stats.as_dict() if state.webhooks is not None else None,
                 }
             )
