@@ -18,8 +18,7 @@ from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from cometchat import CometChatClient
-from cometchat.breaker import StoreGates
-from cometchat.budget import UpstreamBudget, budget_store_for
+from cometchat.budget import UpstreamBudget
 from cometchat.egress import proxy_mapping
 from cometchat.emulator import EmulatorState, create_emulator_app, register_emulator
 from cometchat.endpoints import resolve_base_url
@@ -49,6 +48,8 @@ from .pipeline import URL_PREFIX, store_gates
 from .redaction import install_redaction
 from .sessions import DeviceTokens, TokenCipher, store_for
 from .sessions import views as sessions_views
+from .stores.breaker import StoreGates
+from .stores.budget_redis import budget_store_for
 
 __all__ = ["configure_logging", "create_app"]
 
