@@ -23,9 +23,8 @@ from .errors import CometChatError
 from .models import RateLimitInfo
 from .options import ClientOptions
 from .policy import UpstreamObserver
-from .transport import request_headers
+from .wire import ASYNC_USER_AGENT, JSON_HEADERS, request_headers
 
-USER_AGENT = "cometchat-token-server/1.0 (python-httpx)"
 # httpcore's pool does work in proportion to its connections times its waiting requests on
 # every request and every release: one pool of 200 busy connections spent 6-16 ms of CPU a
 # call and stalled the loop. A few smaller pools ("lanes"), each call taking the least busy,
@@ -172,11 +171,11 @@ class AsyncTransport:
     def _build(
         self, method: str, url_path: str, body: Mapping[str, Any] | None, query: Mapping[str, Any] | None
     ) -> httpx.Request:
-        headers = request_headers(self._api_key, USER_AGENT)
+        headers = request_headers(self._api_key, ASYNC_USER_AGENT)
         content = None
         if body is not None:
             content = json.dumps(body).encode("utf-8")
-            headers["Content-Type"] = "application/json"
+            headers.update(JSON_HEADERS)
         elif method not in ("GET", "HEAD"):
             headers["Content-Length"] = "0"
         return self.lanes[0].build_request(
