@@ -14,7 +14,12 @@ import ssl
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Iterable, Mapping
 
-import httpx
+from .extras import missing_extra
+
+try:
+    import httpx
+except ModuleNotFoundError as exc:
+    raise missing_extra("cometchat.AsyncCometChatClient", "async", exc) from exc
 
 from . import egress, policy
 from .budget import MemoryBudgetStore, Ticket, UpstreamBudget

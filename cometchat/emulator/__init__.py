@@ -12,6 +12,13 @@ imports), ``quota.py`` (per-minute quotas), ``api.py`` (the REST routes), ``faul
 It is for development and tests: never a production backend.
 """
 
+from ..extras import missing_extra
+
+try:
+    import flask  # noqa: F401  (the emulator is a Flask app)
+except ModuleNotFoundError as exc:
+    raise missing_extra("cometchat.emulator", "server", exc) from exc
+
 from .api import API_PREFIXES, create_emulator_app, create_emulator_blueprint, register_emulator
 from .faults import FAULT_KINDS, Fault, create_control_blueprint
 from .quota import Quota
