@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import ssl
+import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Iterable, Mapping
 
@@ -153,7 +154,12 @@ class AsyncTransport:
         """One call of ``endpoint``, retried as the policy allows; the decoded ``{"data": ...}``."""
         request = self._build(endpoint.method, endpoint.path(params), body, query)
         call = policy.CallState(
-            self.options, endpoint=endpoint, params=params, observers=self.observers, budget=self.budget
+            self.options,
+            clock=time.monotonic,
+            endpoint=endpoint,
+            params=params,
+            observers=self.observers,
+            budget=self.budget,
         )
         while True:
             call.begin()
@@ -163,7 +169,7 @@ class AsyncTransport:
                 ticket = await self._spend(endpoint)
                 result, status, heard = await self._attempt(request, call, ticket)
             except CometChatError as exc:
-                call.ended(exc)
+                exc.maybe_applied = call.ended(exc)
                 raise
             finally:
                 if ticket is not None:
@@ -171,7 +177,11 @@ class AsyncTransport:
             if not isinstance(result, policy.Failure):
                 call.answered(status, heard)
                 return result
-            await self._sleep(call.after_failure(result, heard))  # raises when no retry is left
+            verdict = call.after_failure(result, heard)
+            if verdict.delay is None:  # no retry left: the error tells what the policy concluded
+                result.error.maybe_applied, result.error.retry_after = verdict.maybe_applied, verdict.retry_after
+                raise result.error
+            await self._sleep(verdict.delay)
 
     def _build(
         self, method: str, url_path: str, body: Mapping[str, Any] | None, query: Mapping[str, Any] | None
@@ -248,7 +258,9 @@ class AsyncTransport:
             return policy.failure_from_kind(_failure_kind(exc), type(exc).__name__, read), None, None
         finally:
             self._busy[lane] -= 1
-        heard = policy.note_rate_limit(answer.headers, answer.status_code, ticket)
+        figures, heard = policy.rate_limit_of(answer.headers)
+        if ticket is not None:  # the budget hears CometChat's own figures, a 429's wait included
+            ticket.hear(figures, rate_limited=answer.status_code == 429)
         if heard is not None:
             self.rate_limit = heard
         if not 200 <= answer.status_code < 400:

@@ -132,7 +132,12 @@ class Transport:
         """One call of ``endpoint``, retried as the policy allows; the decoded ``{"data": ...}``."""
         prepared = self._prepare(endpoint.method, endpoint.path(params), body, query)
         call = policy.CallState(
-            self.options, endpoint=endpoint, params=params, observers=self.observers, budget=self.budget
+            self.options,
+            clock=time.monotonic,
+            endpoint=endpoint,
+            params=params,
+            observers=self.observers,
+            budget=self.budget,
         )
         while True:
             call.begin()
@@ -142,7 +147,7 @@ class Transport:
                 ticket = self._spend(endpoint)
                 result, status, heard = self._attempt(prepared, call, ticket)
             except CometChatError as exc:
-                call.ended(exc)
+                exc.maybe_applied = call.ended(exc)
                 raise
             finally:
                 if ticket is not None and self.budget is not None:
@@ -150,7 +155,11 @@ class Transport:
             if not isinstance(result, policy.Failure):
                 call.answered(status, heard)
                 return result
-            self._sleep(call.after_failure(result, heard))  # raises when no retry is left
+            verdict = call.after_failure(result, heard)
+            if verdict.delay is None:  # no retry left: the error tells what the policy concluded
+                result.error.maybe_applied, result.error.retry_after = verdict.maybe_applied, verdict.retry_after
+                raise result.error
+            self._sleep(verdict.delay)
 
     def _spend(self, endpoint: Endpoint) -> Ticket | None:
         if self.budget is None:
@@ -207,7 +216,9 @@ class Transport:
                 return policy.failure_from_kind(kind, type(exc).__name__, timeout[1]), None, None
         if watch.fired:  # the answer ended where the watchdog cut it
             raise call.timed_out(True)
-        heard = policy.note_rate_limit(response.headers, response.status_code, ticket)
+        figures, heard = policy.rate_limit_of(response.headers)
+        if ticket is not None:  # the budget hears CometChat's own figures, a 429's wait included
+            ticket.hear(figures, rate_limited=response.status_code == 429)
         if heard is not None:
             self.rate_limit = heard
         if not response.ok:
