@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import requests
 
 from cometchat import CometChatClient
@@ -62,6 +63,7 @@ print("the client alone works")
 """
 
 
+@pytest.mark.slow
 def test_the_client_imports_and_calls_with_requests_alone_and_the_extras_are_named() -> None:
     script = BLOCKER + CLIENT_ALONE.replace("{BLOCKED}", repr(set(BLOCKED)))
     run = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
