@@ -18,13 +18,13 @@ import sys
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from cometchat.breaker import StoreGates
 from token_server import configure_logging
 from token_server.auth import Authenticator
 from token_server.config import ConfigError
 from token_server.fastapi import build_async_client, cometchat_router, install_error_answers
 from token_server.hosting import host_settings
 from token_server.ops import metrics
+from token_server.stores.breaker import StoreGates
 from token_server.wiring import build_rate_limits, host_device_tokens
 
 try:

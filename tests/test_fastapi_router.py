@@ -13,13 +13,13 @@ import httpx
 import pytest
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
 
-from cometchat.breaker import StoreGates
 from token_server.auth import Caller
 from token_server.config import LimitSettings, Settings
 from token_server.core.errors import ApiError
 from token_server.devices import DeviceTokens, TokenCipher
 from token_server.devices.memory import MemorySessionStore
 from token_server.fastapi import build_async_client, cometchat_router, install_error_answers
+from token_server.stores.breaker import StoreGates
 from token_server.wiring import build_rate_limits
 
 API = "/api/cometchat"

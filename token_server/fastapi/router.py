@@ -27,7 +27,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from cometchat.async_client import AsyncCometChatClient
-from cometchat.transport import current_request_id
+from cometchat.wire import current_request_id
 
 from .. import codes
 from ..auth import Caller

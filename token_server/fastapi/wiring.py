@@ -11,12 +11,13 @@ import secrets
 from typing import Any, Sequence
 
 from cometchat.async_client import AsyncCometChatClient
-from cometchat.breaker import StoreGates
-from cometchat.budget import UpstreamBudget, budget_store_for
+from cometchat.budget import UpstreamBudget
 from cometchat.emulator import EmulatorState, create_emulator_app
 from cometchat.policy import UpstreamObserver
 
 from ..config import Settings
+from ..stores.breaker import StoreGates
+from ..stores.budget_redis import budget_store_for
 from ..wiring import client_options, upstream_base_url
 
 
