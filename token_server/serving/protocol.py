@@ -52,6 +52,7 @@ class BoundedH11Protocol(H11Protocol):
         self._head_timer: asyncio.TimerHandle | None = None
         self._write_timer: asyncio.TimerHandle | None = None
         self._head_bytes = 0
+        self._pending = False
 
     # -- a connection arrives, and waits for its request's head -----------------------------
 
@@ -64,10 +65,19 @@ class BoundedH11Protocol(H11Protocol):
             return
         self._await_head()
 
-    def _await_head(self) -> None:
+    def _await_head(self, *, join: bool = True) -> None:
+        """Start the head's time limit; with ``join``, count the connection among the waiting
+        ones at once. A kept-alive connection joins them only when its next request's first
+        bytes arrive: idle between requests, it is bounded by the keep-alive timeout and never
+        closed to make room (its caller may be sending its next request this very moment)."""
         self._head_bytes = 0
+        self._pending = True
         self._cancel_head_timer()
         self._head_timer = self.loop.call_later(self.bounds.head_timeout, self._head_expired)
+        if join:
+            self._join_waiting()
+
+    def _join_waiting(self) -> None:
         waiting = type(self).waiting
         while len(waiting) >= self.bounds.max_waiting:
             oldest, _ = waiting.popitem(last=False)
@@ -78,6 +88,7 @@ class BoundedH11Protocol(H11Protocol):
         _waiting_gauge(len(waiting))
 
     def _head_arrived(self) -> None:
+        self._pending = False
         self._cancel_head_timer()
         if type(self).waiting.pop(self, 0) is None:
             _waiting_gauge(len(type(self).waiting))
@@ -103,7 +114,9 @@ class BoundedH11Protocol(H11Protocol):
         super().data_received(data)
         if self.cycle is not before:
             self._head_arrived()
-        elif self in type(self).waiting:
+        elif self._pending:
+            if self not in type(self).waiting:
+                self._join_waiting()
             self._head_bytes += len(data)
             if self._head_bytes > self.bounds.max_head_bytes:
                 _count("head_too_large")
@@ -115,7 +128,7 @@ class BoundedH11Protocol(H11Protocol):
         before = self.cycle
         super().on_response_complete()
         if self.cycle is before and not self.transport.is_closing():
-            self._await_head()  # the next request on a kept-alive connection
+            self._await_head(join=False)  # the next request on a kept-alive connection
         elif self.cycle is not before:
             self._head_arrived()
 

@@ -11,8 +11,9 @@ from .asgi import BodyFirst
 from .bounds import Bounds
 from .protocol import BoundedH11Protocol
 
-# h11 refuses (400) a head past this in one read; ours answers 431 past Bounds.max_head_bytes first.
-H11_INCOMPLETE_LIMIT = 64 * 1024
+# h11 answers 400 to a head past this; ours answers 431 past Bounds.max_head_bytes, checked after
+# each read (at most 256 KiB), so h11's own limit is set beyond any one read.
+H11_INCOMPLETE_LIMIT = 1024 * 1024
 
 
 class TokenServerWorker(UvicornWorker):
