@@ -2,7 +2,8 @@
 taken only once the request is whole. Before that, in the event loop: a head with too many
 header lines or bytes is answered 431, the body is read within its time limit (past it, 408)
 and at most one byte past the app's ``MAX_CONTENT_LENGTH`` (the app then answers its own 413,
-and the connection closes, the rest of the body unread)."""
+and the connection closes, the rest of the body unread). The app is told the body's length
+(``Content-Length``), however it was framed."""
 
 from __future__ import annotations
 
@@ -77,4 +78,8 @@ class BodyFirst:
             replayed = True
             return {"type": "http.request", "body": bytes(body), "more_body": False}
 
+        # The app sees the length of what it is given (a chunked body included: WSGI has no
+        # framing of its own); one byte past its cap makes its own 413.
+        framed = [(name, value) for name, value in headers if name not in (b"content-length", b"transfer-encoding")]
+        scope = {**scope, "headers": [*framed, (b"content-length", str(len(body)).encode())]}
         await self.inner(scope, replay, send if whole else _closing(send))

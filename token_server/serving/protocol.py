@@ -21,6 +21,10 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from .bounds import Bounds
 
 log = logging.getLogger("gunicorn.error")
+# A close with request bytes still unread (a body refused before its end) shuts our side, then
+# reads and drops what the client still sends for up to this long: closed at once, the kernel
+# would answer with a reset that can destroy the answer before the client reads it (RFC 9112 9.6).
+LINGER_SECONDS = 2.0
 
 TOO_LARGE = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: text/plain; charset=utf-8\r\n"
@@ -40,6 +44,23 @@ def _waiting_gauge(value: int) -> None:
     CONNECTIONS_WAITING.set(value)
 
 
+class _LingeringTransport:
+    """The connection's transport as uvicorn sees it: ``close()`` lingers (see LINGER_SECONDS)."""
+
+    def __init__(self, transport: asyncio.Transport, protocol: BoundedH11Protocol) -> None:
+        self._transport = transport
+        self._protocol = protocol
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+    def close(self) -> None:
+        self._protocol.linger()
+
+    def is_closing(self) -> bool:
+        return self._protocol.lingering or self._transport.is_closing()
+
+
 class BoundedH11Protocol(H11Protocol):
     """One connection; the class holds the worker's bounds and its waiting connections."""
 
@@ -53,11 +74,14 @@ class BoundedH11Protocol(H11Protocol):
         self._write_timer: asyncio.TimerHandle | None = None
         self._head_bytes = 0
         self._pending = False
+        self._lingering: asyncio.TimerHandle | None = None
+        self._raw: asyncio.Transport | None = None
 
     # -- a connection arrives, and waits for its request's head -----------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)  # type: ignore[arg-type]
+        self._raw = transport  # type: ignore[assignment]
+        super().connection_made(_LingeringTransport(transport, self))  # type: ignore[arg-type]
         if len(self.connections) > self.max_open:
             log.warning("open connections past %d: a new one is closed", self.max_open)
             _count("open_cap")
@@ -109,7 +133,31 @@ class BoundedH11Protocol(H11Protocol):
 
     # -- bytes arrive -----------------------------------------------------------------------
 
+    @property
+    def lingering(self) -> bool:
+        return self._lingering is not None
+
+    def linger(self) -> None:
+        raw = self._raw
+        if raw is None or self._lingering is not None or raw.is_closing():
+            return
+        self._head_arrived()
+        try:
+            raw.write_eof()  # after what is buffered: the answer goes first
+            raw.resume_reading()
+        except (OSError, RuntimeError, NotImplementedError):
+            raw.close()
+            return
+        self._lingering = self.loop.call_later(LINGER_SECONDS, raw.close)
+
+    def eof_received(self) -> bool | None:
+        if self._lingering is not None and self._raw is not None:
+            self._raw.close()
+        return super().eof_received()
+
     def data_received(self, data: bytes) -> None:
+        if self._lingering is not None:
+            return  # the rest of a refused request: dropped
         before = self.cycle
         super().data_received(data)
         if self.cycle is not before:
@@ -133,6 +181,8 @@ class BoundedH11Protocol(H11Protocol):
             self._head_arrived()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._lingering is not None:
+            self._lingering.cancel()
         self._head_arrived()
         self._cancel_write_timer()
         super().connection_lost(exc)
