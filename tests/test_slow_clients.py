@@ -15,7 +15,6 @@ from .conftest import EMULATOR_KEY
 from .helpers import SERVICE_KEY, service
 from .procs import start_emulator, start_gunicorn
 
-
 pytestmark = pytest.mark.slow
 
 
