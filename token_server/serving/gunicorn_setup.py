@@ -53,9 +53,9 @@ def ensure_open_files(needed: int) -> int:
         target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
         try:
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-            soft = target
         except (ValueError, OSError):
             pass
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     if soft != resource.RLIM_INFINITY and soft < needed:
         raise OpenFilesTooLow(
             f"the open-files limit (RLIMIT_NOFILE, `ulimit -n`) is {soft} (hard limit {hard}), below the {needed} "
