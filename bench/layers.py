@@ -33,18 +33,27 @@ CANDIDATE_APP = """
 from server import app as flask_app
 from token_server.serving.asgi import BodyFirst
 from token_server.serving.bounds import Bounds
-app = BodyFirst(flask_app, threads=8, bounds=Bounds(head_timeout=60),
-                max_body=flask_app.config["MAX_CONTENT_LENGTH"])
+app = BodyFirst(flask_app, threads=8, bounds=Bounds.from_env(), max_body=flask_app.config["MAX_CONTENT_LENGTH"])
 """
 CASES: list[tuple[str, Any, tuple[Any, ...]]] = [
     ("1 HTTP/1.0 never closed", attacks.test_1_whole_requests_whose_clients_never_close, ("HTTP/1.0",)),
     ("2 pipelined first byte", attacks.test_2_a_whole_request_then_the_first_byte_of_the_next, ()),
     ("3 64 KB heads unfinished", attacks.test_3_heads_of_64_kb_or_more_that_never_finish_are_answered_431, ()),
-    ("4 chunked never arriving", attacks.test_4_bodies_that_never_arrive_without_credentials, (("Transfer-Encoding: chunked",),)),
+    ("4 chunked never arriving", attacks.test_4_bodies_that_never_arrive_without_credentials, (("Transfer-Encoding: chunked",),)),  # noqa: E501
     ("5 answers never read", attacks.test_5_pipelined_answers_never_read, ()),
-    ("6 oldest-closed + keep-alive", attacks.test_6_closing_the_oldest_waiting_connections_never_crashes_the_worker, ()),
+    ("6 oldest-closed + keep-alive", attacks.test_6_closing_the_oldest_waiting_connections_never_crashes_the_worker, ()),  # noqa: E501
     ("slow heads", attacks.test_hundreds_of_slow_heads, ()),
     ("unfinished bodies", attacks.test_unfinished_bodies_without_credentials, ()),
+]
+# The time limits: the same server with GUNICORN_HEAD_TIMEOUT=1 must close each of these.
+TIMEOUT_CASES: list[tuple[str, Any, tuple[Any, ...]]] = [
+    ("head timeout", attacks.test_heads_and_bodies_past_their_timeout_are_closed, (b"GET / HTTP/1.1\r\nX: a",)),
+    (
+        "body timeout",
+        attacks.test_heads_and_bodies_past_their_timeout_are_closed,
+        (attacks.request("POST", attacks.MINT, "Content-Length: 10", body=b"{"),),
+    ),
+    ("write timeout", attacks.test_5_a_client_that_never_reads_is_closed_after_the_write_timeout, ()),
 ]
 NGINX_CONF = """
 worker_processes 1;
@@ -60,9 +69,10 @@ http {{
 """
 
 
-def start(candidate: str, tmp: Path) -> tuple[Process, str, Process | None]:
+def start(candidate: str, tmp: Path, head_timeout: str) -> tuple[Process, str, Process | None]:
     port = free_port()
-    env = {**attacks.emulated(GUNICORN_HEAD_TIMEOUT="60", GUNICORN_MAX_WAITING=str(attacks.MAX_WAITING)), "PORT": str(port)}
+    bounds = {"GUNICORN_HEAD_TIMEOUT": head_timeout, "GUNICORN_MAX_WAITING": str(attacks.MAX_WAITING)}
+    env = {**attacks.emulated(**bounds), "PORT": str(port)}
     gunicorn = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--pythonpath", str(tmp)]
     (tmp / "candidate.py").write_text(CANDIDATE_APP)
     args = {
@@ -79,8 +89,11 @@ def start(candidate: str, tmp: Path) -> tuple[Process, str, Process | None]:
         return server, root, None
     front = free_port()
     block = nginx_server_block(front, port)
+    if head_timeout != "60":
+        block = block.replace("10s;", f"{head_timeout}s;")
     (tmp / "nginx.conf").write_text(NGINX_CONF.format(tmp=tmp, server=block))
-    proxy = Process(["nginx", "-p", str(tmp), "-c", str(tmp / "nginx.conf"), "-g", "daemon off;"], log_path=tmp / "nginx.out")
+    nginx = ["nginx", "-p", str(tmp), "-c", str(tmp / "nginx.conf"), "-g", "daemon off;"]
+    proxy = Process(nginx, log_path=tmp / "nginx.out")
     root = f"http://127.0.0.1:{front}"
     proxy.wait_http(root + "/healthz", timeout=20)
     return server, root, proxy
@@ -93,9 +106,9 @@ def nginx_server_block(listen: int, upstream: int) -> str:
     return block.replace("listen 80;", f"listen 127.0.0.1:{listen};").replace("127.0.0.1:8000", f"127.0.0.1:{upstream}")
 
 
-def run_case(candidate: str, case: Any, args: tuple[Any, ...]) -> tuple[str, str]:
+def run_case(candidate: str, case: Any, args: tuple[Any, ...], head_timeout: str) -> tuple[str, str]:
     with tempfile.TemporaryDirectory(prefix=f"layers-{candidate}-") as tmp:
-        server, root, proxy = start(candidate, Path(tmp))
+        server, root, proxy = start(candidate, Path(tmp), head_timeout)
         started = time.monotonic()
         try:
             booted = attacks.booted(server)
@@ -117,10 +130,13 @@ def run_case(candidate: str, case: Any, args: tuple[Any, ...]) -> tuple[str, str
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", default="gthread,asgi,uvicorn,nginx,procfile")
-    candidates = parser.parse_args().only.split(",")
-    for candidate in candidates:
-        for name, case, args in CASES:
-            verdict, took = run_case(candidate, case, args)
+    parser.add_argument("--cases", default="attacks,timeouts")
+    options = parser.parse_args()
+    cases = [(case, "60") for case in CASES] if "attacks" in options.cases else []
+    cases += [(case, "1") for case in TIMEOUT_CASES] if "timeouts" in options.cases else []
+    for candidate in options.only.split(","):
+        for (name, case, args), head_timeout in cases:
+            verdict, took = run_case(candidate, case, args, head_timeout)
             print(f"{candidate:<10}{name:<32}{verdict:<80}{took:>8}", flush=True)
 
 
