@@ -48,7 +48,8 @@ def held(tmp_path_factory) -> Iterator[tuple[Process, str]]:
     """Attacks stay in place for the whole test (a minute per head, body, write)."""
     server, root = start_gunicorn(
         tmp_path_factory.mktemp("held"),
-        emulated(GUNICORN_HEAD_TIMEOUT="60", GUNICORN_MAX_WAITING=str(MAX_WAITING)),
+        # Kept-alive connections idle for a minute too (gunicorn's keepalive, 5 s in gunicorn.conf.py).
+        emulated(GUNICORN_HEAD_TIMEOUT="60", GUNICORN_MAX_WAITING=str(MAX_WAITING), GUNICORN_CMD_ARGS="--keep-alive 60"),
     )
     yield server, root
     server.stop()
@@ -107,6 +108,19 @@ def read_all(sock: socket.socket) -> bytes:
     except ConnectionResetError:
         pass
     return answer
+
+
+def read_answer(sock: socket.socket) -> bytes:
+    """One answer on a kept-alive connection: its head, then as many bytes as it announces."""
+    sock.settimeout(10)
+    data = b""
+    while b"\r\n\r\n" not in data and (chunk := sock.recv(4096)):
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = re.search(rb"content-length: *(\d+)", head, re.I)
+    while length and len(body) < int(length.group(1)) and (chunk := sock.recv(4096)):
+        body += chunk
+    return head + b"\r\n\r\n" + body
 
 
 def closed_by_server(sock: socket.socket, within: float = 15) -> bool:
@@ -250,18 +264,24 @@ def test_6_closing_the_oldest_waiting_connections_never_crashes_the_worker(held,
     for minter in minters:
         minter.start()
     sockets: list[socket.socket] = []
+    idle = connect(root, request("GET", "/healthz"), count=50)  # kept alive, idle during the flood
     try:
+        for sock in idle:
+            assert read_answer(sock).startswith(b"HTTP/1.1 200")
         ready.wait(30)
         sockets = connect(root, b"POST " + MINT.encode() + b" HTTP/1.1\r\nHost: x\r\nX-Slow: a", count=3 * MAX_WAITING)
         answered(root)
         assert closed_by_server(sockets[0])  # among the oldest: closed to make room
         assert metric(root, "token_server_connections_waiting") >= MAX_WAITING - 10  # the cap, shown
         assert metric(root, 'token_server_connections_closed_total{reason="waiting_cap"}') >= MAX_WAITING
+        for sock in idle:  # never closed to make room: each answers its next request
+            sock.sendall(request("GET", "/healthz"))
+            assert read_answer(sock).startswith(b"HTTP/1.1 200")
     finally:
         stop.set()
         for minter in minters:
             minter.join(60)
-        close_all(sockets)
+        close_all(sockets + idle)
     assert not errors, errors
     assert len(results) > 4 and set(results) == {200}
 
