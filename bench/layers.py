@@ -16,6 +16,7 @@ a fresh server (a case that wrecks one must not count against the next)."""
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 import tempfile
 import time
@@ -112,7 +113,8 @@ def run_case(candidate: str, case: Any, args: tuple[Any, ...], head_timeout: str
         started = time.monotonic()
         try:
             booted = attacks.booted(server)
-            case((server, root), None, *args)
+            fixtures = [None] if "no_restart" in inspect.signature(case).parameters else []
+            case((server, root), *fixtures, *args)
             restarted = attacks.booted(server) - booted
             verdict = "pass" if not restarted else f"FAIL: {restarted} worker restart(s)"
         except Exception as exc:  # the case's own assertion, or a timeout: the verdict

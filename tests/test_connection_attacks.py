@@ -214,8 +214,10 @@ def test_5_pipelined_answers_never_read(held, no_restart) -> None:
     sockets = []
     try:
         for _ in range(2 * THREADS):
-            sock = socket.create_connection(address(root), timeout=10)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connecting: a small window
+            sock.settimeout(10)
+            sock.connect(address(root))
             sock.setblocking(False)
             try:
                 sock.send(many)  # as much as the server takes; never read
@@ -390,7 +392,7 @@ def test_http_1_0_is_answered_and_closed(held) -> None:
     _, root = held
     with socket.create_connection(address(root), timeout=10) as sock:
         sock.sendall(request("GET", "/healthz", version="1.0"))
-        assert read_all(sock).startswith(b"HTTP/1.1 200")  # read_all returned: the server closed
+        assert re.match(rb"HTTP/1\.[01] 200", read_all(sock))  # read_all returned: the server closed
 
 
 @pytest.mark.parametrize(
