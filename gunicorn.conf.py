@@ -22,7 +22,7 @@ from token_server.config import (  # noqa: E402
     load_dotenv_file,
     load_settings,
 )
-from token_server.metrics import mark_process_dead  # noqa: E402
+from token_server.ops.metrics import mark_process_dead  # noqa: E402
 from token_server.serving.bounds import HEAD_TIMEOUT, MAX_WAITING  # noqa: E402
 
 # .env for local runs; it never overrides the real environment.

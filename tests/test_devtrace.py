@@ -7,9 +7,10 @@ import json
 
 from flask import Flask
 
-from cometchat.transport import UpstreamAttempt
-from token_server import create_app, devtrace
+from cometchat.policy import UpstreamAttempt
+from token_server import create_app
 from token_server.config import load_settings
+from token_server.dev import devtrace
 
 from .helpers import app_env, service
 

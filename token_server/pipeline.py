@@ -7,7 +7,7 @@ A request to the routes goes through, in order (``create_app`` lists them):
 3. the caller, identified once (:mod:`token_server.caller`), into ``flask.g``;
 4. the rate limits (:mod:`token_server.limits`), which only read that caller;
 5. the view (:mod:`token_server.routes`): its checks, then the client call(s) (a device's
-   login: its session store first, see :mod:`token_server.sessions`);
+   login: its session store first, see :mod:`token_server.devices`);
 6. the errors, all in one JSON shape (:mod:`token_server.errors`).
 
 Steps 2-4 run only for the routes blueprint, in the order they were added, after the app-wide
@@ -21,7 +21,7 @@ from __future__ import annotations
 from flask import Flask
 from flask.typing import BeforeRequestCallable
 
-from cometchat.breaker import StoreGates
+from .stores.breaker import StoreGates
 
 URL_PREFIX = "/api/cometchat"
 BLUEPRINT = "cometchat_tokens"

@@ -72,8 +72,8 @@ def redacting_logger(json_lines: bool, secrets: Any) -> type[Logger]:
     """gunicorn's logger with the app's log filter on its handlers from the first line on
     (the master's too): secrets masked, control characters escaped. The path in an access line
     is percent-decoded, so without it ``/x%0aERROR...`` would write a line of its own."""
-    from token_server.logformat import JsonFormatter, access_fields
-    from token_server.redaction import install_redaction
+    from token_server.ops.logformat import JsonFormatter, access_fields
+    from token_server.ops.redaction import install_redaction
 
     class RedactingLogger(Logger):  # type: ignore[misc]
         def setup(self, cfg: Any) -> None:

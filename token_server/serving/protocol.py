@@ -33,13 +33,13 @@ TOO_LARGE = (
 
 
 def _count(reason: str) -> None:
-    from token_server.metrics import CONNECTIONS_CLOSED  # after gunicorn.conf.py set up the metrics folder
+    from token_server.ops.metrics import CONNECTIONS_CLOSED  # after gunicorn.conf.py set up the metrics folder
 
     CONNECTIONS_CLOSED.labels(reason).inc()
 
 
 def _waiting_gauge(value: int) -> None:
-    from token_server.metrics import CONNECTIONS_WAITING
+    from token_server.ops.metrics import CONNECTIONS_WAITING
 
     CONNECTIONS_WAITING.set(value)
 
