@@ -83,12 +83,17 @@ def host_command(kind: str, port: int) -> list[str]:
     raise ValueError(kind)
 
 
-def start_host(kind: str, tmp: Path, env: Mapping[str, str], *, health: str | None = None) -> tuple[Process, str]:
+def start_host(
+    kind: str, tmp: Path, env: Mapping[str, str], *, health: str | None = None, cwd: Path = ROOT
+) -> tuple[Process, str]:
+    """``kind`` under its command; from ``cwd`` (another folder than the repository's: the
+    repository on PYTHONPATH, so the examples still import)."""
     port = free_port()
     args = host_command(kind, port)
     if args[0] == "python":
         args = [sys.executable, *args[1:]]
-    proc = Process(args, env={**env, "PORT": str(port)}, log_path=tmp / f"{kind}-{port}.log", cwd=ROOT)
+    env = {**env, "PORT": str(port)} if cwd == ROOT else {**env, "PORT": str(port), "PYTHONPATH": str(ROOT)}
+    proc = Process(args, env=env, log_path=tmp / f"{kind}-{port}.log", cwd=cwd)
     root = f"http://127.0.0.1:{port}"
     proc.wait_http(root + (health or ("/healthz" if kind == "standalone" else "/host/ping")), timeout=40)
     return proc, root

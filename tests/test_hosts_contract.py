@@ -7,6 +7,7 @@ failures). Each test starts from an empty Redis and a fresh emulator."""
 from __future__ import annotations
 
 import re
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -16,7 +17,7 @@ import requests
 
 from .helpers import SERVICE_KEY, bearer, service, user_jwt
 from .hosts import start_emulator, start_host, start_redis
-from .procs import EMULATOR_KEY
+from .procs import EMULATOR_KEY, ROOT, Process
 
 pytestmark = pytest.mark.slow
 
@@ -218,6 +219,33 @@ def test_one_device_gets_one_live_token_whichever_worker_answers(api, upstream) 
     assert [s["deviceId"] for s in sessions["sessions"]] == ["phone-1"] and sessions["tokens"] == 1
 
 
+@pytest.mark.parametrize("kind", ["flask", "fastapi"])
+def test_two_workers_share_the_default_store_when_the_host_names_none(shared, tmp_path, kind) -> None:
+    """No SESSION_STORE_URI, no Redis: the host's workers share the server's default SQLite file
+    (in the working directory's instance/), never a store of each process."""
+    emulator_root = shared[2]
+    env = {
+        "COMETCHAT_BASE_URL": emulator_root + "/v3",
+        "COMETCHAT_API_KEY": EMULATOR_KEY,
+        "TOKEN_SERVER_API_KEYS": SERVICE_KEY,
+        "WEB_CONCURRENCY": "2",
+    }
+    proc, root = start_host(kind, tmp_path, env, cwd=tmp_path)
+    try:
+        def login(_: int) -> requests.Response:
+            with requests.Session() as fresh:
+                body = {"deviceId": f"default-{kind}"}
+                return fresh.post(f"{root}{API}/token/cometchat-uid-1", json=body, headers=service(), timeout=20)
+
+        with ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(login, range(48)))
+    finally:
+        proc.stop()
+    assert all(answer.status_code == 200 for answer in answers), [a.text for a in answers if a.status_code != 200]
+    assert len({answer.json()["authToken"] for answer in answers}) == 1
+    assert (tmp_path / "instance" / "device-sessions.sqlite3").exists()
+
+
 def test_a_forgotten_device_gets_a_new_token(api) -> None:
     first = mint(api, "cometchat-uid-3", deviceId="tablet").json()
     gone = requests.delete(f"{api}/users/cometchat-uid-3/sessions/tablet", headers=service(), timeout=15)
@@ -301,3 +329,28 @@ def test_the_host_stays_responsive_while_an_upstream_call_hangs(api, upstream, h
     finally:
         thread.join(timeout=30)
     assert hung["answer"].status_code == 504
+
+
+# ---- each host on its own: offline, and refusing without a way to identify callers -------------
+
+
+@pytest.mark.parametrize("kind", ["flask", "fastapi"])
+def test_with_no_cometchat_credentials_a_host_runs_on_the_emulator_offline(tmp_path, kind) -> None:
+    proc, root = start_host(kind, tmp_path, {"TOKEN_SERVER_API_KEYS": SERVICE_KEY}, cwd=ROOT)
+    try:
+        answer = requests.post(f"{root}{API}/token/cometchat-uid-1", headers=service(), timeout=15)
+        ping = requests.get(root + "/host/ping", timeout=15)
+    finally:
+        proc.stop()
+    assert answer.status_code == 200 and answer.json()["uid"] == "cometchat-uid-1"
+    assert ping.status_code == 200
+
+
+@pytest.mark.parametrize("module", ["examples.flask_host", "examples.fastapi_host"])
+def test_a_host_with_no_caller_auth_refuses_to_start_naming_the_variables(tmp_path, module) -> None:
+    proc = Process([sys.executable, "-c", f"import {module}"], log_path=tmp_path / "refused.log")
+    proc.proc.wait(timeout=60)
+    output = proc.stop()
+    assert proc.proc.returncode == 3, output
+    assert "refusing to start" in output
+    assert all(name in output for name in ("TOKEN_SERVER_API_KEYS", "AUTH_JWT_SECRET", "AUTH_JWKS_URL"))
