@@ -5,7 +5,9 @@ import the app before the settings run).
 
 They are the token server's: another app served from this folder (``gunicorn
 examples.flask_host:app``, a host app with its own settings and its own emulator fallback) gets
-gunicorn's defaults and its own command line instead."""
+gunicorn's threaded worker instead, with as many threads as the server (``GUNICORN_THREADS``,
+256): a caller waiting on CometChat holds a thread, and gunicorn's default (one request at a
+time per worker) would serve two callers at once."""
 
 import os
 import runpy
@@ -23,3 +25,6 @@ if not _served or _served[0] in SERVER_APPS:
     globals().update(
         runpy.run_path(os.path.join(_here, "token_server", "serving", "gunicorn_config.py"), run_name=__name__)
     )
+else:
+    worker_class = "gthread"
+    threads = int(os.environ.get("GUNICORN_THREADS") or 256)

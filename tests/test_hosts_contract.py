@@ -224,6 +224,7 @@ def test_two_workers_share_the_default_store_when_the_host_names_none(shared, tm
     """No SESSION_STORE_URI, no Redis: the host's workers share the server's default SQLite file
     (in the working directory's instance/), never a store of each process."""
     emulator_root = shared[2]
+    requests.post(emulator_root + "/_emulator/reset", timeout=5).raise_for_status()  # no fault left queued
     env = {
         "COMETCHAT_BASE_URL": emulator_root + "/v3",
         "COMETCHAT_API_KEY": EMULATOR_KEY,
