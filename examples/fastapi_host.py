@@ -22,6 +22,7 @@ from token_server import configure_logging
 from token_server.auth import Authenticator
 from token_server.config import ConfigError
 from token_server.fastapi import build_async_client, cometchat_router, install_error_answers
+from token_server.fastapi.nodelay import no_delay_on_listeners
 from token_server.hosting import host_settings
 from token_server.ops import metrics
 from token_server.stores.breaker import StoreGates
@@ -34,6 +35,7 @@ except ConfigError as exc:
     raise SystemExit(3) from None
 
 configure_logging(settings.log_format)
+no_delay_on_listeners()  # uvicorn --workers N leaves Nagle on: +40 ms an answer (token_server/fastapi/nodelay.py)
 gates = StoreGates()  # the client's budget, the limits and the device tokens skip a hung store together
 client, _emulator = build_async_client(settings, metrics.upstream_observers(settings.metrics_token), gates=gates)
 router = cometchat_router(
@@ -47,7 +49,7 @@ router = cometchat_router(
     secrets=settings.secrets,
 )
 
-app = FastAPI()
+app = FastAPI(on_startup=[no_delay_on_listeners])  # again once serving: a worker may get its socket after import
 app.include_router(router, prefix="/api/cometchat")
 install_error_answers(app)
 if settings.cors_origins:
