@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import sys
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 
 from token_server import configure_logging
-from token_server.auth import Authenticator
+from token_server.auth import Authenticator, Caller
 from token_server.config import ConfigError
 from token_server.fastapi import build_async_client, cometchat_router, install_error_answers
 from token_server.fastapi.nodelay import no_delay_on_listeners
@@ -38,9 +38,21 @@ configure_logging(settings.log_format)
 no_delay_on_listeners()  # uvicorn --workers N leaves Nagle on: +40 ms an answer (token_server/fastapi/nodelay.py)
 gates = StoreGates()  # the client's budget, the limits and the device tokens skip a hung store together
 client, _emulator = build_async_client(settings, metrics.upstream_observers(settings.metrics_token), gates=gates)
+authenticator = Authenticator(settings)  # your own login here: identify(request) -> Caller, or Depends(...)
+if authenticator.jwks is None:
+
+    async def identify(request: Request) -> Caller:
+        """Service keys and HS256 JWTs: microseconds of CPU and no I/O, checked on the loop
+        (a thread hop would cost more); with AUTH_JWKS_URL, which may fetch keys, the router's
+        threads run the authenticator instead."""
+        return authenticator(request)
+
+else:
+    identify = authenticator
+
 router = cometchat_router(
     client,
-    Authenticator(settings),  # your own login here: identify(request) -> Caller, or Depends(...)
+    identify,
     device_tokens=host_device_tokens(gates=gates),
     limits=build_rate_limits(settings, gates),
     allowed_origins=settings.cors_origins,
