@@ -291,3 +291,44 @@ def test_the_core_imports_no_web_framework() -> None:
                 continue
             for name in names:
                 assert name.split(".")[0] not in flask_side, (path.name, name)
+
+
+ROOT = CORE.parent.parent
+
+
+def code_blocks(markdown: str, after: str) -> list[str]:
+    """The python blocks of the section that starts at heading ``after``."""
+    section = markdown.split(after, 1)[1].split("\n#", 1)[0]
+    return [block.split("```", 1)[0] for block in section.split("```python\n")[1:]]
+
+
+def test_the_client_docs_fastapi_example_answers_with_the_one_mapping() -> None:
+    (block,) = code_blocks((ROOT / "docs" / "client.md").read_text(), "### FastAPI")
+    tree = ast.parse(block)
+    imported = {
+        (node.module, alias.name) for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) for alias in node.names
+    }
+    assert ("token_server.core.errors", "answer_for") in imported
+    assert "HTTPException" not in block  # no status of its own: the server's, through answer_for
+
+
+def test_the_rules_embedding_md_lists_exist() -> None:
+    text = (ROOT / "docs" / "embedding.md").read_text()
+    (block,) = code_blocks(text, "## Any other framework: the core")
+    ast.parse(block)
+    listed = text.split("The rules:", 1)[1].split("Identifying the caller", 1)[0]
+    modules = {"tokens": tokens, "users": users, "devices": devices}
+    current = None
+    names = [name for name in listed.split("`")[1::2] if name != "Request.query"]
+    assert len(names) == 9
+    for name in names:
+        module, _, function = name.rpartition(".")
+        current = modules.get(module, current)
+        assert callable(getattr(current, function)), name
+
+
+def test_the_readme_map_names_paths_that_exist() -> None:
+    text = (ROOT / "README.md").read_text().split("## Where things are", 1)[1].split("```")[1]
+    for line in text.strip().splitlines():
+        path = line.split()[0]
+        assert (ROOT / path).exists(), path
