@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from cometchat import CometChatClient
-from cometchat.breaker import StoreGates
-from cometchat.budget import UpstreamBudget, budget_store_for
+from cometchat.budget import UpstreamBudget
 from cometchat.egress import proxy_mapping
 from cometchat.emulator import EmulatorState, create_emulator_app
 from cometchat.endpoints import resolve_base_url
@@ -28,6 +27,8 @@ from .config.sessions import DEFAULT_SESSION_SQLITE, MEMORY_URI, REDIS_SCHEMES
 from .devices import DeviceTokens, TokenCipher, store_for
 from .limits import RateLimits
 from .pipeline import store_gates
+from .stores.breaker import StoreGates
+from .stores.budget_redis import budget_store_for
 
 __all__ = [
     "EMULATOR_BASE_URL",
