@@ -77,7 +77,7 @@ def test_two_workers_of_a_host_hand_a_device_one_token(tmp_path, emulator) -> No
     proc = Process(args, env=env, log_path=tmp_path / "host.log", cwd=tmp_path)
     host = Host(f"http://127.0.0.1:{port}", signals)
     try:
-        proc.wait_http(host.root + "/host/ping")
+        proc.wait_http(host.root + "/host/ping", timeout=60)  # a loaded machine boots two workers slowly
         any_worker = host._hold_one()
         first, first_pid = login(host.root)  # answered by the worker that is not held
         assert first_pid != any_worker and first["reused"] is False
