@@ -332,3 +332,36 @@ def test_the_readme_map_names_paths_that_exist() -> None:
     for line in text.strip().splitlines():
         path = line.split()[0]
         assert (ROOT / path).exists(), path
+
+
+def test_concurrent_device_logins_are_not_queued_behind_a_few_threads() -> None:
+    """Each device login holds a thread while its mint is upstream; 40 at once (more than the
+    loop's default executor ever has: min(32, CPUs + 4)) must all reach the upstream together."""
+    logins = 40
+    emulator = create_emulator_app(EmulatorState(api_keys=[KEY]))
+    forward = async_transport(emulator)
+    state = {"mints": 0}
+
+    async def main() -> list[Answer]:
+        all_in = asyncio.Event()
+
+        async def handle(request: httpx.Request) -> httpx.Response:
+            if request.url.path.endswith("/auth_tokens") or request.url.path.endswith("/users"):
+                state["mints"] += 1
+                if state["mints"] == logins:
+                    all_in.set()
+                await asyncio.wait_for(all_in.wait(), 30)  # fails the logins when they were queued
+            return await forward.handle_async_request(request)
+
+        client = AsyncCometChatClient(api_key=KEY, base_url=BASE, transport=httpx.MockTransport(handle))
+        store = device_tokens()
+        rules = [tokens.mint_for_uid(service({"deviceId": f"d{n}"}), "ann") for n in range(logins)]
+        return await asyncio.gather(*(run_async(rule, client, store) for rule in rules))
+
+    loop = asyncio.new_event_loop()
+    try:
+        answers = loop.run_until_complete(main())
+    finally:
+        loop.close()
+    assert [a.status for a in answers] == [200] * logins
+    assert len({a.body["authToken"] for a in answers}) == logins  # type: ignore[index]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import threading
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Coroutine, Generator, Mapping, TypeVar
@@ -31,6 +32,12 @@ T = TypeVar("T")
 # How much longer than the client's own deadline a store thread waits for an upstream call it
 # sent to the loop: the client bounds the call; this only bounds a loop that stopped answering.
 LOOP_MARGIN = 5.0
+# Threads of the async driver's default executor. A device login holds its thread while its
+# mint runs upstream (up to the client's deadline), so the loop's default executor (min(32,
+# CPUs + 4) threads: 6 on 2 cores) would let 6 logins run at once and queue the rest.
+DEVICE_THREADS = 256
+_device_executor: concurrent.futures.ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -101,8 +108,10 @@ async def run_async(
     executor: concurrent.futures.Executor | None = None,
 ) -> T:
     """Drive ``rule`` on the running event loop; device store calls run in ``executor``
-    (None: the loop's default one), so the loop never waits on a store."""
+    (None: a pool of ``DEVICE_THREADS`` threads shared by the process, made on first use), so
+    the loop never waits on a store."""
     loop = asyncio.get_running_loop()
+    executor = executor or device_executor()
     try:
         effect = next(rule)
         while True:
@@ -132,6 +141,15 @@ async def _perform_async(
     method = getattr(_devices(devices), effect.method)
     args = (LoopClient(client, loop), *effect.args) if effect.with_client else effect.args
     return await loop.run_in_executor(executor, partial(method, *args, **effect.kwargs))
+
+
+def device_executor() -> concurrent.futures.ThreadPoolExecutor:
+    """The async driver's default pool for device store calls (threads start as needed)."""
+    global _device_executor
+    with _executor_lock:
+        if _device_executor is None:
+            _device_executor = concurrent.futures.ThreadPoolExecutor(DEVICE_THREADS, thread_name_prefix="device-store")
+        return _device_executor
 
 
 def _devices(devices: DeviceTokens | None) -> DeviceTokens:
