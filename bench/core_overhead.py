@@ -1,0 +1,98 @@
+"""What the framework-free core costs on top of the client call it makes: a mint, a device
+login (reused) and a device login (fresh) each driven by ``run_sync`` and ``run_async``,
+beside the bare client calls it makes (the floor: a mint; for a fresh login, a mint and
+the revoke of the token it replaces), on the in-process emulator (no network, so the
+core's own cost is all that differs).
+
+    python bench/core_overhead.py [--rounds 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from cometchat import AsyncCometChatClient, CometChatClient  # noqa: E402
+from cometchat.emulator import EmulatorState, create_emulator_app  # noqa: E402
+from cometchat.inprocess import WSGIAdapter  # noqa: E402
+from tests.test_core import async_transport  # noqa: E402
+from token_server.auth import Caller  # noqa: E402
+from token_server.core import tokens  # noqa: E402
+from token_server.core.drive import run_async, run_sync  # noqa: E402
+from token_server.core.inputs import Body, Request  # noqa: E402
+from token_server.devices import DeviceTokens, MemorySessionStore, TokenCipher  # noqa: E402
+
+KEY = "bench-rest-key"
+BASE = "http://emulator.invalid/v3"
+
+
+def request(body: dict[str, Any]) -> Request:
+    return Request(Caller.service(), Body.of(json.dumps(body).encode()))
+
+
+FRESH = {"deviceId": "d", "fresh": True}
+
+
+def replace(client: CometChatClient) -> None:
+    """A fresh device login's floor: a mint, and the revoke of the token it replaces."""
+    token, _ = client.mint_token("u0")
+    client.delete_auth_token("u0", token.auth_token)
+
+
+async def areplace(client: AsyncCometChatClient) -> None:
+    token, _ = await client.mint_token("u0")
+    await client.delete_auth_token("u0", token.auth_token)
+
+
+def timed(rounds: int, call: Callable[[int], Any]) -> float:
+    start = time.perf_counter()
+    for n in range(rounds):
+        call(n)
+    return (time.perf_counter() - start) / rounds * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=2000)
+    rounds = parser.parse_args().rounds
+    unlimited = 10**9  # the emulator's per-minute quotas would cut a tight loop short
+    emulator = create_emulator_app(EmulatorState(api_keys=[KEY], core_per_minute=unlimited, other_per_minute=unlimited))
+    client = CometChatClient(api_key=KEY, base_url=BASE, adapter_factory=lambda: WSGIAdapter(emulator))
+    devices = DeviceTokens(MemorySessionStore(), TokenCipher.ephemeral())
+    loop = asyncio.new_event_loop()
+    aclient = AsyncCometChatClient(api_key=KEY, base_url=BASE, transport=async_transport(emulator))
+
+    def on_loop(make: Callable[[int], Awaitable[Any]]) -> Callable[[int], Any]:
+        return lambda n: loop.run_until_complete(make(n))
+
+    rows = [
+        ("mint", "sync", lambda n: client.mint_token(f"u{n % 50}"),
+         lambda n: run_sync(tokens.mint_for_uid(request({}), f"u{n % 50}"), client, devices)),
+        ("mint", "async", on_loop(lambda n: aclient.mint_token(f"u{n % 50}")),
+         on_loop(lambda n: run_async(tokens.mint_for_uid(request({}), f"u{n % 50}"), aclient, devices))),
+        ("device login, reused", "sync", lambda n: client.mint_token("u0"),
+         lambda n: run_sync(tokens.mint_for_uid(request({"deviceId": "d"}), "u0"), client, devices)),
+        ("device login, reused", "async", on_loop(lambda n: aclient.mint_token("u0")),
+         on_loop(lambda n: run_async(tokens.mint_for_uid(request({"deviceId": "d"}), "u0"), aclient, devices))),
+        ("device login, fresh", "sync", lambda n: replace(client),
+         lambda n: run_sync(tokens.mint_for_uid(request(FRESH), "u0"), client, devices)),
+        ("device login, fresh", "async", on_loop(lambda n: areplace(aclient)),
+         on_loop(lambda n: run_async(tokens.mint_for_uid(request(FRESH), "u0"), aclient, devices))),
+    ]  # fmt: skip
+    print(f"{'row':24} {'driver':6} {'floor us':>9} {'core us':>9} {'ratio':>6}")
+    for name, driver, floor, core in rows:
+        timed(rounds // 10, floor), timed(rounds // 10, core)  # warm up
+        base, through_core = timed(rounds, floor), timed(rounds, core)
+        print(f"{name:24} {driver:6} {base:9.1f} {through_core:9.1f} {through_core / base:6.2f}")
+    loop.close()
+
+
+if __name__ == "__main__":
+    main()
