@@ -126,3 +126,12 @@ def test_the_key_file_is_made_once(host_env, tmp_path) -> None:
     first = wiring.shared_key(path)
     assert wiring.shared_key(path) == first and len(first) >= 32
     assert [p.name for p in path.parent.iterdir()] == ["k.key"]  # no draft left behind
+
+
+@pytest.mark.parametrize("key", ["SESSION_STORE_KEY", "COMETCHAT_API_KEY"])
+def test_a_redis_store_with_a_key_is_built(host_env, upstream, key) -> None:
+    from token_server.devices.redis_store import RedisSessionStore
+
+    host_env.setenv("SESSION_STORE_URI", "redis://127.0.0.1:16007/0")  # not reached: built lazily
+    host_env.setenv(key, "a-key-of-enough-length-0123456789abcdef")
+    assert isinstance(routes.device_tokens_of(worker(upstream)).store, RedisSessionStore)
