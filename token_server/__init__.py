@@ -124,14 +124,32 @@ def _init_readiness(
     readiness.init_app(app)
     readiness.add_check(app, "configuration", readiness.configuration_check(settings))
     readiness.add_check(app, "upstream", readiness.UpstreamCheck(client))
-    readiness.add_check(app, "rate_limit_store", readiness.store_check(rate_limits.store.reachable, "rate-limit"))
+    # The stores are helpers: logins go on without them (degraded, never 503), each probed
+    # behind the breaker its login path uses.
+    store = rate_limits.store
+    readiness.add_check(
+        app, "rate_limit_store", readiness.store_check(store.reachable, "rate-limit", breaker=store.breaker), helper=True
+    )
     budget = client.transport.budget
     if budget is not None:
+        budget_store = budget.store
         readiness.add_check(
-            app, "budget_store", readiness.store_check(lambda: readiness.budget_store_reachable(budget.store), "budget")
+            app,
+            "budget_store",
+            readiness.store_check(
+                lambda: readiness.budget_store_reachable(budget_store),
+                "budget",
+                breaker=getattr(budget_store, "breaker", None),
+            ),
+            helper=True,
         )
     device_tokens = device_views.device_tokens_of(app)
-    readiness.add_check(app, "session_store", readiness.store_check(lambda: device_tokens.ping() is None, "session"))
+    readiness.add_check(
+        app,
+        "session_store",
+        readiness.store_check(lambda: device_tokens.ping() is None, "session", breaker=device_tokens.breaker),
+        helper=True,
+    )
     if authenticator.jwks is not None:
         readiness.add_check(app, "jwks", readiness.jwks_check(authenticator.jwks))
 
