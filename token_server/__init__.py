@@ -127,9 +127,8 @@ def _init_readiness(
     # The stores are helpers: logins go on without them (degraded, never 503), each probed
     # behind the breaker its login path uses.
     store = rate_limits.store
-    readiness.add_check(
-        app, "rate_limit_store", readiness.store_check(store.reachable, "rate-limit", breaker=store.breaker), helper=True
-    )
+    limit_check = readiness.store_check(store.reachable, "rate-limit", breaker=store.breaker)
+    readiness.add_check(app, "rate_limit_store", limit_check, helper=True)
     budget = client.transport.budget
     if budget is not None:
         budget_store = budget.store

@@ -60,7 +60,8 @@ class LimitSettings:
         cls, env: Mapping[str, str] | None = None, problems: list[str] | None = None, *, mode: Mode = "production"
     ) -> Self:
         """RATE_LIMIT_PER_USER, RATE_LIMIT_PER_ADDRESS, RATE_LIMIT_AUTH_FAILURES,
-        RATE_LIMIT_IPV6_PREFIX, RATELIMIT_STORAGE_URI, TRUSTED_PROXIES and CORS_ORIGINS (``mode`` changes nothing here)."""
+        RATE_LIMIT_IPV6_PREFIX, RATELIMIT_STORAGE_URI, TRUSTED_PROXIES and CORS_ORIGINS
+        (``mode`` changes nothing here)."""
         read = Env(env)
         cors_origins = read.items("CORS_ORIGINS")
         for origin in cors_origins:
