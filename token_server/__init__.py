@@ -27,7 +27,7 @@ from cometchat.inprocess import WSGIAdapter
 from cometchat.options import ClientOptions
 from cometchat.policy import UpstreamObserver
 
-from . import caller, errors, limits, requestid, routes, sameorigin
+from . import caller, deprovisioned, errors, limits, requestid, routes, sameorigin
 from .auth import Authenticator
 from .config import Settings, load_dotenv_file, load_settings
 from .dev import devguard, devjwt, devtrace
@@ -110,6 +110,7 @@ def _init_request_pipeline(
     rate_limits = limits.init_app(app, settings)  # 4. per-user / per-address limits, reading flask.g
     routes.init_app(app, client)  # 5. the view: its checks, then the client call(s)
     device_views.init_app(app, build_device_tokens(settings, store_gates(app)))  # (the token routes' device tokens)
+    deprovisioned.init_app(app, build_deprovisioned(settings, store_gates(app)))  # (deleted users stay deleted)
     errors.init_app(app)  # 6. every failure, this app's and upstream's, in one JSON shape
     return rate_limits
 
@@ -242,6 +243,16 @@ def build_device_tokens(settings: Settings, gates: StoreGates | None = None) -> 
     uri = settings.session_store_uri
     breaker = (gates or StoreGates()).breaker("session", uri)
     return DeviceTokens(store_for(uri), cipher, max_age=settings.token_max_age, breaker=breaker)
+
+
+def build_deprovisioned(settings: Settings, gates: StoreGates | None = None) -> deprovisioned.Deprovisioned:
+    """Deleted users' tombstones, beside the device tokens in ``SESSION_STORE_URI``."""
+    uri = settings.session_store_uri
+    return deprovisioned.Deprovisioned(
+        deprovisioned.tombstones_for(uri),
+        retention=settings.deprovision_retention,
+        breaker=(gates or StoreGates()).breaker("deprovisioned users", uri),
+    )
 
 
 def _healthz() -> Response:
