@@ -49,7 +49,10 @@ DEPROVISIONED = "token_server.deprovisioned"
 DEFAULT_RETENTION = 24 * 3600.0
 REDIS_PREFIX = "cometchat:deprovisioned"
 LOCAL_LIMIT = 10_000  # tombstones one worker remembers on its own (oldest forgotten first)
-SCHEMA = "CREATE TABLE IF NOT EXISTS deprovisioned_users (uid TEXT PRIMARY KEY, mode TEXT NOT NULL, until REAL NOT NULL)"
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS deprovisioned_users "
+    "(uid TEXT PRIMARY KEY, mode TEXT NOT NULL, until REAL NOT NULL)"
+)
 
 
 class TombstoneStore(Protocol):
@@ -188,7 +191,7 @@ class Deprovisioned:
             return True
 
         if not self.breaker.call(put, False):
-            log.warning("user %s deprovisioned without a shared tombstone (store out): only this worker refuses it", uid)
+            log.warning("user %s deprovisioned without a shared tombstone (store out): this worker alone refuses it", uid)
 
     def clear(self, uid: str) -> None:
         """``uid`` was created again on purpose: logins may create it from now on."""
