@@ -191,7 +191,7 @@ class Deprovisioned:
             return True
 
         if not self.breaker.call(put, False):
-            log.warning("user %s deprovisioned without a shared tombstone (store out): this worker alone refuses it", uid)
+            log.warning("user %s deprovisioned, its tombstone kept by this worker alone (store out)", uid)
 
     def clear(self, uid: str) -> None:
         """``uid`` was created again on purpose: logins may create it from now on."""
