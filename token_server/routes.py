@@ -34,7 +34,8 @@ MINT_FIELDS = frozenset({"name", "avatar", "deviceId", "fresh"})
 CREATE_FIELDS = frozenset({"uid", *Profile.FIELDS})
 REVOKE_FIELDS = frozenset({"authToken", "all"})
 UPDATE_FIELDS = frozenset(Profile.FIELDS)
-DELETE_MODES: dict[str, deprovisioned.Mode] = {"false": "deactivated", "true": "permanent"}  # ?permanent= -> the answer's "deleted"
+# ?permanent= -> the answer's "deleted"
+DELETE_MODES: dict[str, deprovisioned.Mode] = {"false": "deactivated", "true": "permanent"}
 
 bp = Blueprint(BLUEPRINT, __name__)
 # The blueprint answers its own errors in the contract's JSON shape, whatever the host app does.
