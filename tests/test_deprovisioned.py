@@ -207,3 +207,40 @@ def test_the_tombstone_is_written_before_the_user_is_deleted_upstream(monkeypatc
     monkeypatch.setattr(routes.lifecycle, "deprovision", deprovision)
     delete(http, permanent=True)
     assert seen == ["permanent"]
+
+
+def test_the_cli_writes_and_ends_the_same_tombstones(emulator, tmp_path) -> None:
+    """An operator's `users delete` refuses the server's logins like the route's DELETE; its
+    `users create` / `users reactivate` end the tombstone (else a reactivated user could not log
+    in for DEPROVISION_RETENTION)."""
+    from click.testing import CliRunner
+
+    from token_server.cli import cli
+
+    from .conftest import EMULATOR_KEY
+    from .test_cli import NO_CONFIG, SKIP_DOTENV
+
+    uri = f"sqlite:///{tmp_path / 'store.sqlite3'}"
+    env = {**NO_CONFIG, **SKIP_DOTENV, "COMETCHAT_BASE_URL": emulator.base_url, "COMETCHAT_API_KEY": EMULATOR_KEY}
+    env["SESSION_STORE_URI"] = uri
+
+    def run(*args: str) -> int:
+        return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False).exit_code
+
+    http = create_app(
+        app_env(
+            COMETCHAT_EMULATOR=None,
+            COMETCHAT_BASE_URL=emulator.base_url,
+            COMETCHAT_API_KEY=EMULATOR_KEY,
+            SESSION_STORE_URI=uri,
+        )
+    ).test_client()
+    assert http.post(MINT, headers=as_user(UID)).status_code == 200
+    assert run("users", "delete", UID, "--yes") == 0
+    assert http.post(MINT, headers=as_user(UID)).status_code == 404
+    assert run("users", "create", UID, "--name", "Back") == 0
+    assert http.post(MINT, headers=as_user(UID)).status_code == 200
+    assert run("users", "deactivate", UID) == 0
+    assert http.post(MINT, headers=as_user(UID)).status_code == 404
+    assert run("users", "reactivate", UID) == 0
+    assert http.post(MINT, headers=as_user(UID)).status_code == 200
