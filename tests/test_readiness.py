@@ -177,15 +177,29 @@ def test_a_probe_under_way_is_never_waited_on() -> None:
         release.wait(10)
         return None
 
-    check = readiness.CachedCheck(slow, every=5.0)
+    check = readiness.CachedCheck(slow, every=5.0, first_wait=0.0)
     first = threading.Thread(target=check)
     first.start()
     while not calls:
         time.sleep(0.01)
-    assert check() == readiness.NOT_CHECKED_YET  # not queued behind the probe
+    assert check() == readiness.NOT_CHECKED_YET  # not queued behind the first probe past first_wait
     release.set()
     first.join(10)
     assert check() is None and calls == [1]
+    # Later probes never wait: while one asks again, the others answer the last result.
+    again = readiness.CachedCheck(slow, every=0.0)
+    release.clear()
+    calls.clear()
+    release.set()
+    assert again() is None
+    release.clear()
+    second = threading.Thread(target=again)
+    second.start()
+    while len(calls) < 2:
+        time.sleep(0.01)
+    assert again() is None and len(calls) == 2  # the last result, not a wait
+    release.set()
+    second.join(10)
 
 
 @pytest.mark.slow
@@ -210,3 +224,31 @@ def test_a_thousand_probes_against_a_hung_redis_open_a_handful_of_connections(em
         answer = app.test_client().get("/readyz")
         assert answer.json["degraded"] == ["rate_limit_store", "budget_store", "session_store"]
         assert str(hung.port) not in answer.get_data(as_text=True)
+
+
+@pytest.mark.slow
+def test_a_stopped_redis_server_costs_a_handful_of_connections_and_no_503(emulator, tmp_path) -> None:
+    """A real redis-server, SIGSTOPped (it hangs: the kernel still accepts connections): 1,000
+    probes, and Redis counts the connections it received once it runs again."""
+    import os
+    import signal
+
+    import redis
+
+    with running_redis(tmp_path) as url:
+        direct = redis.Redis.from_url(url, socket_timeout=5)
+        pid = int(direct.info("server")["process_id"])
+        app = create_app(live_env(emulator, EMULATOR_KEY, RATELIMIT_STORAGE_URI=url))
+        received = int(direct.info("stats")["total_connections_received"])
+        os.kill(pid, signal.SIGSTOP)  # before the first probe: every check meets the hung Redis
+        try:
+            with ThreadPoolExecutor(16) as pool:
+                statuses = list(pool.map(lambda _: app.test_client().get("/readyz").status_code, range(1000)))
+            login = app.test_client().post("/api/cometchat/token/cometchat-uid-1", headers=service())
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        assert set(statuses) == {200}
+        assert login.status_code == 200  # what readiness promised: logins work
+        opened = int(direct.info("stats")["total_connections_received"]) - received
+        assert opened <= 6, opened
+        direct.close()

@@ -45,6 +45,7 @@ CHECKS = "token_server.readiness_checks"
 UPSTREAM_EVERY = 30.0  # seconds between two upstream checks, whatever the probe rate
 STORE_EVERY = 5.0  # seconds between two probes of one store (the breaker's cooldown)
 NOT_CHECKED_YET = "not checked yet (the first check is under way)"
+FIRST_WAIT = 1.0  # how long a probe waits for another's FIRST answer (none to repeat yet)
 
 # A check returns None when all is well, else a short reason (no secret in it).
 Check = Callable[[], str | None]
@@ -67,10 +68,18 @@ def add_check(app: Flask, name: str, check: Check, *, helper: bool = False) -> N
 
 class CachedCheck:
     """``check`` asked at most once every ``every`` seconds, by one caller at a time: a caller
-    that finds a probe under way answers the last result (or :data:`NOT_CHECKED_YET`) at once."""
+    that finds a probe under way answers the last result at once; before there is one, it
+    waits for the first probe at most ``first_wait`` seconds, then says :data:`NOT_CHECKED_YET`."""
 
-    def __init__(self, check: Check, *, every: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self._check, self._every, self._clock = check, every, clock
+    def __init__(
+        self,
+        check: Check,
+        *,
+        every: float,
+        clock: Callable[[], float] = time.monotonic,
+        first_wait: float = FIRST_WAIT,
+    ) -> None:
+        self._check, self._every, self._clock, self._first_wait = check, every, clock, first_wait
         self._lock = threading.Lock()
         self._asked_at: float | None = None
         self._result: str | None = NOT_CHECKED_YET
@@ -82,7 +91,8 @@ class CachedCheck:
     def __call__(self) -> str | None:
         if self._fresh():
             return self._result
-        if not self._lock.acquire(blocking=False):
+        taken = self._lock.acquire(timeout=self._first_wait) if self._asked_at is None else self._lock.acquire(False)
+        if not taken:
             return self._result  # another request is probing: its last answer stands
         try:
             if not self._fresh():
