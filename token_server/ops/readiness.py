@@ -162,8 +162,7 @@ def store_check(
         return True
 
     def check() -> str | None:
-        if not gate.available():
-            return reason  # the login path skips it right now: so do we, without asking it
+        # While the breaker is open (the login path skips the store) it is not asked at all.
         return None if gate.call(probe, False) else reason
 
     return CachedCheck(check, every=every, clock=clock)
