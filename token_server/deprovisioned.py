@@ -37,10 +37,10 @@ from typing import Callable, Literal, Protocol
 from flask import Flask, current_app
 
 from cometchat import CometChatClient
-from cometchat.breaker import STORE_TIMEOUT, StoreBreaker
 
 from . import codes, lifecycle
 from .errors import ApiError
+from .stores.breaker import STORE_TIMEOUT, StoreBreaker
 
 log = logging.getLogger("token_server.deprovisioned")
 

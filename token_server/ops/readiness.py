@@ -34,11 +34,11 @@ from flask import Flask, Response, current_app, jsonify
 
 from cometchat import CometChatClient
 from cometchat import errors as upstream
-from cometchat.breaker import StoreBreaker
 from cometchat.budget import MemoryBudgetStore
 
 from ..config import Settings
 from ..nocache import no_store
+from ..stores.breaker import StoreBreaker
 
 READYZ_PATH = "/readyz"
 CHECKS = "token_server.readiness_checks"
