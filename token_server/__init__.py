@@ -145,12 +145,13 @@ def _init_readiness(
             helper=True,
         )
     device_tokens = device_views.device_tokens_of(app)
-    readiness.add_check(
-        app,
-        "session_store",
-        readiness.store_check(lambda: device_tokens.ping() is None, "session", breaker=device_tokens.breaker),
-        helper=True,
-    )
+
+    def session_store_answers() -> bool:
+        device_tokens.ping()  # raises when the store does not answer
+        return True
+
+    session_check = readiness.store_check(session_store_answers, "session", breaker=device_tokens.breaker)
+    readiness.add_check(app, "session_store", session_check, helper=True)
     if authenticator.jwks is not None:
         readiness.add_check(app, "jwks", readiness.jwks_check(authenticator.jwks))
 
