@@ -244,3 +244,18 @@ def test_the_cli_writes_and_ends_the_same_tombstones(emulator, tmp_path) -> None
     assert http.post(MINT, headers=as_user(UID)).status_code == 404
     assert run("users", "reactivate", UID) == 0
     assert http.post(MINT, headers=as_user(UID)).status_code == 200
+
+
+def test_a_recreation_the_store_cannot_record_is_refused_before_creating_anything() -> None:
+    """With the store out, ending the tombstone would fail and the re-created user would be
+    refused its logins once the store is back: 503, nothing created. Any other user is created."""
+    _, http, upstream = server(SESSION_STORE_URI=closed_port_url())
+    assert http.post(MINT, headers=service()).status_code == 200
+    delete(http, permanent=True)
+    before = upstream.requests
+    answer = http.post("/api/cometchat/users", json={"uid": UID, "name": "Back"}, headers=service())
+    assert answer.status_code == 503 and answer.json["error"]["code"] == "ERR_STORE_UNAVAILABLE"
+    assert answer.headers["Retry-After"] == "5"
+    assert upstream.requests == before and not exists(upstream)
+    other = http.post("/api/cometchat/users", json={"uid": "new-user", "name": "New"}, headers=service())
+    assert other.status_code == 201

@@ -11,7 +11,8 @@ deprovisioning is run once more (every token flushed, the user deactivated or de
 this undoes a re-creation and the token the login minted) and the login is answered 404 too.
 
 ``POST /api/cometchat/users`` from a service caller is the explicit re-creation: it ends the
-tombstone once CometChat created the user. A user JWT cannot: 403 while the tombstone lasts.
+tombstone, then creates the user (a store that cannot end it: 503, nothing created). A user
+JWT cannot: 403 while the tombstone lasts.
 
 The tombstones live in the device store's backend (``SESSION_STORE_URI``: Redis, a SQLite
 file or process memory), under keys and a table of their own, each call bounded (250 ms) and
@@ -48,6 +49,7 @@ Mode = Literal["deactivated", "permanent"]
 DEPROVISIONED = "token_server.deprovisioned"
 DEFAULT_RETENTION = 24 * 3600.0
 REDIS_PREFIX = "cometchat:deprovisioned"
+STORE_RETRY_AFTER = "5"  # the breaker's cooldown
 LOCAL_LIMIT = 10_000  # tombstones one worker remembers on its own (oldest forgotten first)
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS deprovisioned_users "
@@ -133,6 +135,7 @@ class SqliteTombstones:
             return conn.execute(sql, args).fetchall()
 
     def put(self, uid: str, mode: Mode, until: float) -> None:
+        self._run("DELETE FROM deprovisioned_users WHERE until <= ?", (time.time(),))  # the expired ones
         self._run("INSERT OR REPLACE INTO deprovisioned_users VALUES (?, ?, ?)", (uid, mode, until))
 
     def get(self, uid: str, now: float) -> Mode | None:
@@ -193,10 +196,16 @@ class Deprovisioned:
         if not self.breaker.call(put, False):
             log.warning("user %s deprovisioned, its tombstone kept by this worker alone (store out)", uid)
 
-    def clear(self, uid: str) -> None:
-        """``uid`` was created again on purpose: logins may create it from now on."""
+    def clear(self, uid: str) -> bool:
+        """``uid`` is created again on purpose: logins may create it from now on. False when the
+        store did not answer (the tombstone there still stands)."""
         self._forget(uid)
-        self.breaker.call(lambda: self.store.remove(uid), None)
+
+        def remove() -> bool:
+            self.store.remove(uid)
+            return True
+
+        return self.breaker.call(remove, False)
 
     def gone(self, uid: str) -> Mode | None:
         """The mode ``uid`` was deprovisioned with while its tombstone lasts, else None. The
@@ -256,7 +265,19 @@ def settle_mint(client: CometChatClient, uid: str, forget: Callable[[], None] | 
     raise user_gone()
 
 
-def refuse_recreation_by_user(uid: str, is_trusted: bool) -> None:
-    """``POST /users`` by the user itself while its tombstone lasts: 403 (a service may)."""
-    if not is_trusted and current().gone(uid) is not None:
+def allow_recreation(uid: str, is_trusted: bool) -> None:
+    """Before ``POST /users``: a uid with a tombstone is created again only by a service caller
+    (the user's own JWT: 403), and only once its tombstone is gone (the store out: 503, no
+    upstream call; else the re-created user would be refused its logins when the store is back)."""
+    gone = current()
+    if gone.gone(uid) is None:
+        return
+    if not is_trusted:
         raise ApiError(403, codes.ERR_FORBIDDEN, "This user was deleted; only a service caller can create it again.")
+    if not gone.clear(uid):
+        raise ApiError(
+            503,
+            codes.ERR_STORE_UNAVAILABLE,
+            "The store of deleted users is not answering; try again shortly.",
+            headers={"Retry-After": STORE_RETRY_AFTER},
+        )

@@ -131,13 +131,12 @@ def create_user() -> Response:
     current_caller()
     body = read_json_object(CREATE_FIELDS, required=("uid", "name"))
     uid = authorize(body["uid"])
-    deprovisioned.refuse_recreation_by_user(uid, current_caller().is_trusted)
+    deprovisioned.allow_recreation(uid, current_caller().is_trusted)  # a deleted user: a service's call
     if body.get("role") is not None:
         # A role decides what a user may do in the chat: never self-assigned.
         require_trusted("Only a service caller may set a role.")
     # The client validates every profile field before it makes any request.
     user = client().create_user(uid, **Profile.from_api(body).kwargs(), with_auth_token=True)
-    deprovisioned.current().clear(uid)  # the explicit re-creation ends the tombstone
     metrics.count_mint(user_created=True)
     return no_store(jsonify({"user": user.to_dict(), "authToken": user.auth_token}), 201)
 
