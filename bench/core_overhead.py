@@ -27,6 +27,7 @@ from token_server.auth import Caller  # noqa: E402
 from token_server.core import tokens  # noqa: E402
 from token_server.core.drive import run_async, run_sync  # noqa: E402
 from token_server.core.inputs import Body, Request  # noqa: E402
+from token_server.deprovisioned import Deprovisioned, MemoryTombstones  # noqa: E402
 from token_server.devices import DeviceTokens, MemorySessionStore, TokenCipher  # noqa: E402
 
 KEY = "bench-rest-key"
@@ -71,25 +72,32 @@ def main() -> None:
     emulator = create_emulator_app(EmulatorState(api_keys=[KEY], core_per_minute=unlimited, other_per_minute=unlimited))
     client = CometChatClient(api_key=KEY, base_url=BASE, adapter_factory=lambda: WSGIAdapter(emulator))
     devices = DeviceTokens(MemorySessionStore(), TokenCipher.ephemeral())
+    gone = Deprovisioned(MemoryTombstones())
     loop = asyncio.new_event_loop()
     aclient = AsyncCometChatClient(api_key=KEY, base_url=BASE, transport=async_transport(emulator))
+
+    def through_sync(rule: Any) -> Any:
+        return run_sync(rule, client, devices, deprovisioned=gone)
+
+    async def through_async(rule: Any) -> Any:
+        return await run_async(rule, aclient, devices, deprovisioned=gone)
 
     def on_loop(make: Callable[[int], Awaitable[Any]]) -> Callable[[int], Any]:
         return lambda n: loop.run_until_complete(make(n))
 
     rows = [
         ("mint", "sync", lambda n: client.mint_token(f"u{n % 50}"),
-         lambda n: run_sync(tokens.mint_for_uid(request({}), f"u{n % 50}"), client, devices)),
+         lambda n: through_sync(tokens.mint_for_uid(request({}), f"u{n % 50}"))),
         ("mint", "async", on_loop(lambda n: aclient.mint_token(f"u{n % 50}")),
-         on_loop(lambda n: run_async(tokens.mint_for_uid(request({}), f"u{n % 50}"), aclient, devices))),
+         on_loop(lambda n: through_async(tokens.mint_for_uid(request({}), f"u{n % 50}")))),
         ("device login, reused", "sync", lambda n: client.mint_token("u0"),
-         lambda n: run_sync(tokens.mint_for_uid(request({"deviceId": "d"}), "u0"), client, devices)),
+         lambda n: through_sync(tokens.mint_for_uid(request({"deviceId": "d"}), "u0"))),
         ("device login, reused", "async", on_loop(lambda n: aclient.mint_token("u0")),
-         on_loop(lambda n: run_async(tokens.mint_for_uid(request({"deviceId": "d"}), "u0"), aclient, devices))),
+         on_loop(lambda n: through_async(tokens.mint_for_uid(request({"deviceId": "d"}), "u0")))),
         ("device login, fresh", "sync", lambda n: replace(client),
-         lambda n: run_sync(tokens.mint_for_uid(request(FRESH), "u0"), client, devices)),
+         lambda n: through_sync(tokens.mint_for_uid(request(FRESH), "u0"))),
         ("device login, fresh", "async", on_loop(lambda n: areplace(aclient)),
-         on_loop(lambda n: run_async(tokens.mint_for_uid(request(FRESH), "u0"), aclient, devices))),
+         on_loop(lambda n: through_async(tokens.mint_for_uid(request(FRESH), "u0")))),
     ]  # fmt: skip
     print(f"{'row':24} {'driver':6} {'floor us (median)':>17} {'core us':>9} {'ratio':>6}")
     for name, driver, floor, core in rows:

@@ -33,6 +33,7 @@ from token_server.core.answers import Answer
 from token_server.core.drive import Rule, run_async, run_sync
 from token_server.core.errors import ApiError, answer_for, http_error
 from token_server.core.inputs import Body, Request
+from token_server.deprovisioned import Deprovisioned, MemoryTombstones
 from token_server.devices import DeviceBusy, DeviceTokens, MemorySessionStore, StoreUnavailable, TokenCipher
 
 BASE = "http://emulator.invalid/v3"
@@ -79,6 +80,11 @@ def scenario(run: Run) -> list[tuple[int, Any, dict[str, str]]]:
         lambda: users.delete_user(service(permanent="true"), "cat"),
         lambda: users.delete_user(service(permanent="maybe"), "cat"),  # 400
         lambda: users.delete_user(service(), "nobody"),  # gone already: the same success
+        lambda: tokens.mint_for_uid(service(), "cat"),  # deleted is final: 404, no upstream call
+        lambda: tokens.mint_for_uid(service({"deviceId": "phone"}), "cat"),  # 404
+        lambda: users.create_user(Request(Caller.user("cat"), Body.of(b'{"uid": "cat", "name": "Cat"}'))),  # 403
+        lambda: users.create_user(service({"uid": "cat", "name": "Cat"})),  # a service creates it again
+        lambda: tokens.mint_for_uid(service(), "cat"),
         lambda: tokens.mint_for_uid(Request(Caller.service(), Body.of(b'{"name": NaN}')), "ann"),  # 400
         lambda: tokens.mint_for_uid(Request(Caller.service(), Body.of(b"{}", "text/plain")), "ann"),  # 415
         lambda: tokens.mint_for_uid(Request(Caller.service(), Body.of(b" " * 70_000)), "ann"),  # 413
@@ -118,8 +124,8 @@ def device_tokens() -> DeviceTokens:
 def sync_run() -> Run:
     emulator = create_emulator_app(EmulatorState(api_keys=[KEY]))
     client = CometChatClient(api_key=KEY, base_url=BASE, adapter_factory=lambda: WSGIAdapter(emulator))
-    store = device_tokens()
-    return lambda rule: run_sync(rule, client, store)
+    store, tombstones = device_tokens(), Deprovisioned(MemoryTombstones())
+    return lambda rule: run_sync(rule, client, store, deprovisioned=tombstones)
 
 
 def async_transport(app: Any) -> httpx.MockTransport:
@@ -136,8 +142,8 @@ def async_transport(app: Any) -> httpx.MockTransport:
 def async_run(loop: asyncio.AbstractEventLoop) -> Run:
     emulator = create_emulator_app(EmulatorState(api_keys=[KEY]))
     client = AsyncCometChatClient(api_key=KEY, base_url=BASE, transport=async_transport(emulator))
-    store = device_tokens()
-    return lambda rule: loop.run_until_complete(run_async(rule, client, store))
+    store, tombstones = device_tokens(), Deprovisioned(MemoryTombstones())
+    return lambda rule: loop.run_until_complete(run_async(rule, client, store, deprovisioned=tombstones))
 
 
 def test_every_rule_answers_the_same_through_both_drivers() -> None:
@@ -161,7 +167,7 @@ def test_statuses_of_the_scenario_in_order() -> None:
     statuses = [status for status, _, _ in scenario(sync_run())]
     assert statuses == [
         200, 200, 200, 200, 200, 200, 200, 403, 200, 401, 201, 409, 200, 404,
-        200, 400, 200, 404, 200, 400, 200, 400, 415, 413,
+        200, 400, 200, 404, 200, 400, 200, 404, 404, 403, 201, 200, 400, 415, 413,
     ]  # fmt: skip
 
 
@@ -216,7 +222,8 @@ def test_device_failures_are_retryable_503s(error: Exception, code: str, retry_a
         if isinstance(error, DeviceBusy)
         else (devices.list_sessions(service(), "ann"))
     )
-    answer = answered(lambda r: run_sync(r, client, _Raising(error)), lambda: rule)
+    tombstones = Deprovisioned(MemoryTombstones())
+    answer = answered(lambda r: run_sync(r, client, _Raising(error), deprovisioned=tombstones), lambda: rule)
     assert (answer.status, answer.body["error"]["code"], answer.headers["Retry-After"]) == (  # type: ignore[index]
         503,
         code,
@@ -254,9 +261,9 @@ def test_the_async_driver_keeps_store_calls_off_the_event_loop() -> None:
     async def main() -> tuple[Answer, int]:
         client = AsyncCometChatClient(api_key=KEY, base_url=BASE, transport=Recording())
         tokens_ = DeviceTokens(store, TokenCipher.ephemeral())
-        login = asyncio.ensure_future(
-            run_async(tokens.mint_for_uid(service({"deviceId": "d"}), "ann"), client, tokens_)
-        )
+        rule = tokens.mint_for_uid(service({"deviceId": "d"}), "ann")
+        tombstones = Deprovisioned(MemoryTombstones())
+        login = asyncio.ensure_future(run_async(rule, client, tokens_, deprovisioned=tombstones))
         await asyncio.sleep(0)  # the login is now waiting in the store, in another thread
         while not store.read_threads:
             await asyncio.sleep(0.01)
@@ -356,7 +363,8 @@ def test_concurrent_device_logins_are_not_queued_behind_a_few_threads() -> None:
         client = AsyncCometChatClient(api_key=KEY, base_url=BASE, transport=httpx.MockTransport(handle))
         store = device_tokens()
         rules = [tokens.mint_for_uid(service({"deviceId": f"d{n}"}), "ann") for n in range(logins)]
-        return await asyncio.gather(*(run_async(rule, client, store) for rule in rules))
+        tombstones = Deprovisioned(MemoryTombstones())
+        return await asyncio.gather(*(run_async(rule, client, store, deprovisioned=tombstones) for rule in rules))
 
     loop = asyncio.new_event_loop()
     try:

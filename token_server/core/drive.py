@@ -2,13 +2,14 @@
 blocking driver (:func:`run_sync`, Flask) or an awaiting one (:func:`run_async`, asyncio).
 
 A rule yields :class:`Effect` s, one at a time: a call of the CometChat client
-(:class:`Upstream`), a count of a user's tokens (:class:`CountTokens`) or a call of the
-device tokens (:class:`Devices`). The driver performs it and sends its result back, or throws
-its exception in where the rule yielded; the rule returns its :class:`~.answers.Answer`. This
-is ``cometchat.operations``' pattern one level up.
+(:class:`Upstream`), a count of a user's tokens (:class:`CountTokens`), a call of the
+device tokens (:class:`Devices`) or of the deleted users' tombstones (:class:`Tombstones`).
+The driver performs it and sends its result back, or throws its exception in where the rule
+yielded; the rule returns its :class:`~.answers.Answer`. This is ``cometchat.operations``'
+pattern one level up.
 
 The async driver awaits :class:`~cometchat.AsyncCometChatClient` on the event loop and runs
-the device store's calls (blocking: SQLite, Redis) in an executor, never on the loop; a device
+the stores' calls (blocking: SQLite, Redis) in an executor, never on the loop; a device
 login's own upstream calls go back to the loop through :class:`LoopClient`.
 """
 
@@ -26,6 +27,7 @@ from cometchat import CometChatClient, UpstreamTimeoutError
 if TYPE_CHECKING:
     from cometchat.async_client import AsyncCometChatClient
 
+    from ..deprovisioned import Deprovisioned
     from ..devices import DeviceTokens
 
 T = TypeVar("T")
@@ -66,19 +68,37 @@ class Devices:
     with_client: bool = False
 
 
-Effect = Upstream | CountTokens | Devices
+@dataclass(frozen=True)
+class Tombstones:
+    """``deprovisioned.<method>(*args)``: the deleted users' tombstones (a store call)."""
+
+    method: str
+    args: tuple[Any, ...] = ()
+
+
+Effect = Upstream | CountTokens | Devices | Tombstones
 Rule = Generator[Effect, Any, T]
 
 
-def run_sync(rule: Rule[T], client: CometChatClient, devices: DeviceTokens | None = None) -> T:
-    """Drive ``rule`` with blocking calls (a WSGI worker's thread)."""
+def run_sync(
+    rule: Rule[T],
+    client: CometChatClient,
+    devices: DeviceTokens | None = None,
+    *,
+    deprovisioned: Deprovisioned | None = None,
+) -> T:
+    """Drive ``rule`` with blocking calls (a WSGI worker's thread). ``devices`` and
+    ``deprovisioned``: the stores the token and user rules need (a rule that needs one it was
+    not given raises, never goes on without it)."""
 
     def perform(effect: Effect) -> Any:
         if isinstance(effect, Upstream):
             return getattr(client, effect.method)(*effect.args, **effect.kwargs)
         if isinstance(effect, CountTokens):
             return sum(1 for _ in client.iter_auth_tokens(effect.uid, per_page=100))
-        method = getattr(_devices(devices), effect.method)
+        if isinstance(effect, Tombstones):
+            return getattr(_given(deprovisioned, "deprovisioned"), effect.method)(*effect.args)
+        method = getattr(_given(devices, "devices"), effect.method)
         args = (client, *effect.args) if effect.with_client else effect.args
         return method(*args, **effect.kwargs)
 
@@ -105,6 +125,7 @@ async def run_async(
     client: AsyncCometChatClient,
     devices: DeviceTokens | None = None,
     *,
+    deprovisioned: Deprovisioned | None = None,
     executor: concurrent.futures.Executor | None = None,
 ) -> T:
     """Drive ``rule`` on the running event loop; device store calls run in ``executor``
@@ -116,7 +137,7 @@ async def run_async(
         effect = next(rule)
         while True:
             try:
-                result = await _perform_async(effect, client, devices, loop, executor)
+                result = await _perform_async(effect, client, devices, deprovisioned, loop, executor)
             except Exception as exc:
                 effect = rule.throw(exc)
             else:
@@ -130,6 +151,7 @@ async def _perform_async(
     effect: Effect,
     client: AsyncCometChatClient,
     devices: DeviceTokens | None,
+    deprovisioned: Deprovisioned | None,
     loop: asyncio.AbstractEventLoop,
     executor: concurrent.futures.Executor | None,
 ) -> Any:
@@ -138,7 +160,10 @@ async def _perform_async(
         return await call(*effect.args, **effect.kwargs)
     if isinstance(effect, CountTokens):
         return sum([1 async for _ in client.iter_auth_tokens(effect.uid, per_page=100)])
-    method = getattr(_devices(devices), effect.method)
+    if isinstance(effect, Tombstones):
+        tombstone_call = getattr(_given(deprovisioned, "deprovisioned"), effect.method)
+        return await loop.run_in_executor(executor, partial(tombstone_call, *effect.args))
+    method = getattr(_given(devices, "devices"), effect.method)
     args = (LoopClient(client, loop), *effect.args) if effect.with_client else effect.args
     return await loop.run_in_executor(executor, partial(method, *args, **effect.kwargs))
 
@@ -152,10 +177,10 @@ def device_executor() -> concurrent.futures.ThreadPoolExecutor:
         return _device_executor
 
 
-def _devices(devices: DeviceTokens | None) -> DeviceTokens:
-    if devices is None:
-        raise RuntimeError("this rule needs the device tokens: pass them to the driver")
-    return devices
+def _given(store: Any, name: str) -> Any:
+    if store is None:
+        raise RuntimeError(f"this rule needs {name}=: pass it to the driver")
+    return store
 
 
 class LoopClient:
