@@ -26,7 +26,7 @@ from token_server.fastapi.nodelay import no_delay_on_listeners
 from token_server.hosting import host_settings
 from token_server.ops import metrics
 from token_server.stores.breaker import StoreGates
-from token_server.wiring import build_rate_limits, host_device_tokens
+from token_server.wiring import build_rate_limits, host_deprovisioned, host_device_tokens
 
 try:
     settings = host_settings()
@@ -54,6 +54,7 @@ router = cometchat_router(
     client,
     identify,
     device_tokens=host_device_tokens(gates=gates),
+    deprovisioned=host_deprovisioned(gates=gates),
     limits=build_rate_limits(settings, gates),
     allowed_origins=settings.cors_origins,
     trusted_proxies=settings.trusted_proxies,

@@ -24,7 +24,7 @@ from token_server.auth import Authenticator
 from token_server.config import ConfigError
 from token_server.hosting import host_settings
 from token_server.ops import metrics
-from token_server.wiring import build_client, host_device_tokens, store_gates
+from token_server.wiring import build_client, host_deprovisioned, host_device_tokens, store_gates
 
 try:
     settings = host_settings()
@@ -50,6 +50,7 @@ routes.init_app(
     Authenticator(settings),  # your own login here: identify(request) -> Caller
     allowed_origins=settings.cors_origins,
     device_tokens=host_device_tokens(gates=gates),
+    deprovisioned=host_deprovisioned(gates=gates),
 )
 limits.init_app(app, settings)
 errors.init_app(app)

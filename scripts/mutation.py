@@ -35,8 +35,8 @@ ROOT = Path(__file__).resolve().parent.parent
 GROUPS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "auth": (("token_server/auth.py",), ("tests/test_auth.py",)),
     "routes": (
-        ("token_server/routes.py",),
-        ("tests/test_routes.py", "tests/test_limits.py", "tests/test_blueprint.py"),
+        ("token_server/core/tokens.py", "token_server/core/users.py", "token_server/core/checks.py"),
+        ("tests/test_routes.py", "tests/test_limits.py", "tests/test_blueprint.py", "tests/test_core.py"),
     ),
     "client": (
         ("cometchat/client.py", "cometchat/validation.py"),

@@ -33,6 +33,7 @@ from token_server.core.answers import Answer
 from token_server.core.drive import Rule, run_async, run_sync
 from token_server.core.errors import ApiError, answer_for, http_error
 from token_server.core.inputs import Body, Request
+from token_server.deprovisioned import Deprovisioned, MemoryTombstones
 from token_server.devices import DeviceBusy, DeviceTokens, MemorySessionStore, StoreUnavailable, TokenCipher
 
 BASE = "http://emulator.invalid/v3"
@@ -79,6 +80,11 @@ def scenario(run: Run) -> list[tuple[int, Any, dict[str, str]]]:
         lambda: users.delete_user(service(permanent="true"), "cat"),
         lambda: users.delete_user(service(permanent="maybe"), "cat"),  # 400
         lambda: users.delete_user(service(), "nobody"),  # gone already: the same success
+        lambda: tokens.mint_for_uid(service(), "cat"),  # deleted is final: 404, no upstream call
+        lambda: tokens.mint_for_uid(service({"deviceId": "phone"}), "cat"),  # 404
+        lambda: users.create_user(Request(Caller.user("cat"), Body.of(b'{"uid": "cat", "name": "Cat"}'))),  # 403
+        lambda: users.create_user(service({"uid": "cat", "name": "Cat"})),  # a service creates it again
+        lambda: tokens.mint_for_uid(service(), "cat"),
         lambda: tokens.mint_for_uid(Request(Caller.service(), Body.of(b'{"name": NaN}')), "ann"),  # 400
         lambda: tokens.mint_for_uid(Request(Caller.service(), Body.of(b"{}", "text/plain")), "ann"),  # 415
         lambda: tokens.mint_for_uid(Request(Caller.service(), Body.of(b" " * 70_000)), "ann"),  # 413
@@ -118,8 +124,8 @@ def device_tokens() -> DeviceTokens:
 def sync_run() -> Run:
     emulator = create_emulator_app(EmulatorState(api_keys=[KEY]))
     client = CometChatClient(api_key=KEY, base_url=BASE, adapter_factory=lambda: WSGIAdapter(emulator))
-    store = device_tokens()
-    return lambda rule: run_sync(rule, client, store)
+    store, tombstones = device_tokens(), Deprovisioned(MemoryTombstones())
+    return lambda rule: run_sync(rule, client, store, deprovisioned=tombstones)
 
 
 def async_transport(app: Any) -> httpx.MockTransport:
@@ -136,8 +142,8 @@ def async_transport(app: Any) -> httpx.MockTransport:
 def async_run(loop: asyncio.AbstractEventLoop) -> Run:
     emulator = create_emulator_app(EmulatorState(api_keys=[KEY]))
     client = AsyncCometChatClient(api_key=KEY, base_url=BASE, transport=async_transport(emulator))
-    store = device_tokens()
-    return lambda rule: loop.run_until_complete(run_async(rule, client, store))
+    store, tombstones = device_tokens(), Deprovisioned(MemoryTombstones())
+    return lambda rule: loop.run_until_complete(run_async(rule, client, store, deprovisioned=tombstones))
 
 
 def test_every_rule_answers_the_same_through_both_drivers() -> None:
@@ -161,7 +167,7 @@ def test_statuses_of_the_scenario_in_order() -> None:
     statuses = [status for status, _, _ in scenario(sync_run())]
     assert statuses == [
         200, 200, 200, 200, 200, 200, 200, 403, 200, 401, 201, 409, 200, 404,
-        200, 400, 200, 404, 200, 400, 200, 400, 415, 413,
+        200, 400, 200, 404, 200, 400, 200, 404, 404, 403, 201, 200, 400, 415, 413,
     ]  # fmt: skip
 
 
@@ -216,7 +222,8 @@ def test_device_failures_are_retryable_503s(error: Exception, code: str, retry_a
         if isinstance(error, DeviceBusy)
         else (devices.list_sessions(service(), "ann"))
     )
-    answer = answered(lambda r: run_sync(r, client, _Raising(error)), lambda: rule)
+    tombstones = Deprovisioned(MemoryTombstones())
+    answer = answered(lambda r: run_sync(r, client, _Raising(error), deprovisioned=tombstones), lambda: rule)
     assert (answer.status, answer.body["error"]["code"], answer.headers["Retry-After"]) == (  # type: ignore[index]
         503,
         code,
@@ -254,9 +261,9 @@ def test_the_async_driver_keeps_store_calls_off_the_event_loop() -> None:
     async def main() -> tuple[Answer, int]:
         client = AsyncCometChatClient(api_key=KEY, base_url=BASE, transport=Recording())
         tokens_ = DeviceTokens(store, TokenCipher.ephemeral())
-        login = asyncio.ensure_future(
-            run_async(tokens.mint_for_uid(service({"deviceId": "d"}), "ann"), client, tokens_)
-        )
+        rule = tokens.mint_for_uid(service({"deviceId": "d"}), "ann")
+        tombstones = Deprovisioned(MemoryTombstones())
+        login = asyncio.ensure_future(run_async(rule, client, tokens_, deprovisioned=tombstones))
         await asyncio.sleep(0)  # the login is now waiting in the store, in another thread
         while not store.read_threads:
             await asyncio.sleep(0.01)
@@ -291,3 +298,78 @@ def test_the_core_imports_no_web_framework() -> None:
                 continue
             for name in names:
                 assert name.split(".")[0] not in flask_side, (path.name, name)
+
+
+ROOT = CORE.parent.parent
+
+
+def code_blocks(markdown: str, after: str) -> list[str]:
+    """The python blocks of the section that starts at heading ``after``."""
+    section = markdown.split(after, 1)[1].split("\n#", 1)[0]
+    return [block.split("```", 1)[0] for block in section.split("```python\n")[1:]]
+
+
+def test_the_client_docs_fastapi_example_answers_with_the_one_mapping() -> None:
+    (block,) = code_blocks((ROOT / "docs" / "client.md").read_text(), "### FastAPI")
+    tree = ast.parse(block)
+    imported = {
+        (node.module, alias.name) for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) for alias in node.names
+    }
+    assert ("token_server.core.errors", "answer_for") in imported
+    assert "HTTPException" not in block  # no status of its own: the server's, through answer_for
+
+
+def test_the_rules_embedding_md_lists_exist() -> None:
+    text = (ROOT / "docs" / "embedding.md").read_text()
+    (block,) = code_blocks(text, "## Any other framework: the core")
+    ast.parse(block)
+    listed = text.split("The rules:", 1)[1].split("Identifying the caller", 1)[0]
+    modules = {"tokens": tokens, "users": users, "devices": devices}
+    current = None
+    names = [name for name in listed.split("`")[1::2] if name != "Request.query"]
+    assert len(names) == 9
+    for name in names:
+        module, _, function = name.rpartition(".")
+        current = modules.get(module, current)
+        assert callable(getattr(current, function)), name
+
+
+def test_the_readme_map_names_paths_that_exist() -> None:
+    text = (ROOT / "README.md").read_text().split("## Where things are", 1)[1].split("```")[1]
+    for line in text.strip().splitlines():
+        path = line.split()[0]
+        assert (ROOT / path).exists(), path
+
+
+def test_concurrent_device_logins_are_not_queued_behind_a_few_threads() -> None:
+    """Each device login holds a thread while its mint is upstream; 40 at once (more than the
+    loop's default executor ever has: min(32, CPUs + 4)) must all reach the upstream together."""
+    logins = 40
+    emulator = create_emulator_app(EmulatorState(api_keys=[KEY]))
+    forward = async_transport(emulator)
+    state = {"mints": 0}
+
+    async def main() -> list[Answer]:
+        all_in = asyncio.Event()
+
+        async def handle(request: httpx.Request) -> httpx.Response:
+            if request.url.path.endswith("/auth_tokens") or request.url.path.endswith("/users"):
+                state["mints"] += 1
+                if state["mints"] == logins:
+                    all_in.set()
+                await asyncio.wait_for(all_in.wait(), 30)  # fails the logins when they were queued
+            return await forward.handle_async_request(request)
+
+        client = AsyncCometChatClient(api_key=KEY, base_url=BASE, transport=httpx.MockTransport(handle))
+        store = device_tokens()
+        rules = [tokens.mint_for_uid(service({"deviceId": f"d{n}"}), "ann") for n in range(logins)]
+        tombstones = Deprovisioned(MemoryTombstones())
+        return await asyncio.gather(*(run_async(rule, client, store, deprovisioned=tombstones) for rule in rules))
+
+    loop = asyncio.new_event_loop()
+    try:
+        answers = loop.run_until_complete(main())
+    finally:
+        loop.close()
+    assert [a.status for a in answers] == [200] * logins
+    assert len({a.body["authToken"] for a in answers}) == logins  # type: ignore[index]

@@ -16,6 +16,7 @@ from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from token_server.auth import Caller
 from token_server.config import LimitSettings, Settings
 from token_server.core.errors import ApiError
+from token_server.deprovisioned import Deprovisioned, MemoryTombstones
 from token_server.devices import DeviceTokens, TokenCipher
 from token_server.devices.memory import MemorySessionStore
 from token_server.fastapi import build_async_client, cometchat_router, install_error_answers
@@ -25,6 +26,10 @@ from token_server.wiring import build_rate_limits
 API = "/api/cometchat"
 
 
+def tombstones() -> Deprovisioned:
+    return Deprovisioned(MemoryTombstones())
+
+
 def device_tokens() -> DeviceTokens:
     return DeviceTokens(MemorySessionStore(), TokenCipher.ephemeral(), max_age=3600)
 
@@ -32,7 +37,8 @@ def device_tokens() -> DeviceTokens:
 def make_app(identify: Any, **options: Any) -> FastAPI:
     client, _ = build_async_client(Settings(emulator=True), gates=StoreGates())
     app = FastAPI()
-    app.include_router(cometchat_router(client, identify, device_tokens=device_tokens(), **options), prefix=API)
+    router = cometchat_router(client, identify, device_tokens=device_tokens(), deprovisioned=tombstones(), **options)
+    app.include_router(router, prefix=API)
     install_error_answers(app)
     return app
 

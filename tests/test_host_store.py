@@ -17,6 +17,7 @@ from cometchat.inprocess import WSGIAdapter
 from token_server import routes, wiring
 from token_server.auth import Caller
 from token_server.config import ConfigError
+from token_server.deprovisioned import SqliteTombstones
 from token_server.devices import MemorySessionStore
 from token_server.devices.sqlite import SqliteSessionStore
 
@@ -31,6 +32,7 @@ SERVER_VARIABLES = (
     "WEB_CONCURRENCY",
     "SERVER_SOFTWARE",
     "TOKEN_MAX_AGE",
+    "DEPROVISION_RETENTION",
 )
 
 
@@ -69,6 +71,8 @@ def test_two_workers_of_a_host_hand_a_device_one_token(host_env, tmp_path, upstr
     store = routes.device_tokens_of(first).store
     assert isinstance(store, SqliteSessionStore)
     assert store.path.resolve() == (tmp_path / "instance" / "device-sessions.sqlite3").resolve()
+    tombstones = first.extensions["token_server.deprovisioned"].store  # deleted users: beside the devices
+    assert isinstance(tombstones, SqliteTombstones) and tombstones.path == store.path
     minted = login(first)
     again = login(second)  # the other worker: the same store, the same key
     assert (again["authToken"], again["reused"]) == (minted["authToken"], True)
@@ -126,3 +130,18 @@ def test_the_key_file_is_made_once(host_env, tmp_path) -> None:
     first = wiring.shared_key(path)
     assert wiring.shared_key(path) == first and len(first) >= 32
     assert [p.name for p in path.parent.iterdir()] == ["k.key"]  # no draft left behind
+
+
+@pytest.mark.parametrize("key", ["SESSION_STORE_KEY", "COMETCHAT_API_KEY"])
+def test_a_redis_store_with_a_key_is_built(host_env, upstream, key) -> None:
+    from token_server.devices.redis_store import RedisSessionStore
+
+    host_env.setenv("SESSION_STORE_URI", "redis://127.0.0.1:16007/0")  # not reached: built lazily
+    host_env.setenv(key, "a-key-of-enough-length-0123456789abcdef")
+    assert isinstance(routes.device_tokens_of(worker(upstream)).store, RedisSessionStore)
+
+
+def test_a_bad_deprovision_retention_is_refused_by_name(host_env, upstream) -> None:
+    host_env.setenv("DEPROVISION_RETENTION", "5m")  # shorter than any JWT worth the name
+    with pytest.raises(ConfigError, match="DEPROVISION_RETENTION"):
+        worker(upstream)

@@ -28,9 +28,9 @@ from .ops import metrics, openapi, readiness
 from .ops.logformat import configure_logging
 from .ops.redaction import install_redaction
 from .pipeline import URL_PREFIX
-from .wiring import EMULATOR_BASE_URL, build_client, build_device_tokens, store_gates
+from .wiring import EMULATOR_BASE_URL, build_client, build_deprovisioned, build_device_tokens, store_gates
 
-__all__ = ["EMULATOR_BASE_URL", "build_device_tokens", "configure_logging", "create_app"]
+__all__ = ["EMULATOR_BASE_URL", "build_deprovisioned", "build_device_tokens", "configure_logging", "create_app"]
 
 log = logging.getLogger("token_server")
 
@@ -96,8 +96,13 @@ def _init_request_pipeline(
     sameorigin.init_app(app, settings.cors_origins)  # 2. another site's pages: 403
     caller.init_app(app, authenticator)  # 3. who calls, identified once into flask.g; failures limited
     rate_limits = limits.init_app(app, settings)  # 4. per-user / per-address limits, reading flask.g
-    device_tokens = build_device_tokens(settings, store_gates(app))
-    routes.init_app(app, client, device_tokens=device_tokens)  # 5. the view: the core's rule, its client calls
+    gates = store_gates(app)
+    routes.init_app(  # 5. the view: the core's rule, its client calls
+        app,
+        client,
+        device_tokens=build_device_tokens(settings, gates),  # (the token routes' device tokens)
+        deprovisioned=build_deprovisioned(settings, gates),  # (deleted users stay deleted)
+    )
     errors.init_app(app)  # 6. every failure, this app's and upstream's, in one JSON shape
     return rate_limits
 
@@ -112,14 +117,32 @@ def _init_readiness(
     readiness.init_app(app)
     readiness.add_check(app, "configuration", readiness.configuration_check(settings))
     readiness.add_check(app, "upstream", readiness.UpstreamCheck(client))
-    readiness.add_check(app, "rate_limit_store", readiness.store_check(rate_limits.store.reachable, "rate-limit"))
+    # The stores are helpers: logins go on without them (degraded, never 503), each probed
+    # behind the breaker its login path uses.
+    store = rate_limits.store
+    limit_check = readiness.store_check(store.reachable, "rate-limit", breaker=store.breaker)
+    readiness.add_check(app, "rate_limit_store", limit_check, helper=True)
     budget = client.transport.budget
     if budget is not None:
+        budget_store = budget.store
         readiness.add_check(
-            app, "budget_store", readiness.store_check(lambda: readiness.budget_store_reachable(budget.store), "budget")
+            app,
+            "budget_store",
+            readiness.store_check(
+                lambda: readiness.budget_store_reachable(budget_store),
+                "budget",
+                breaker=getattr(budget_store, "breaker", None),
+            ),
+            helper=True,
         )
     device_tokens = routes.device_tokens_of(app)
-    readiness.add_check(app, "session_store", readiness.store_check(lambda: device_tokens.ping() is None, "session"))
+
+    def session_store_answers() -> bool:
+        device_tokens.ping()  # raises when the store does not answer
+        return True
+
+    session_check = readiness.store_check(session_store_answers, "session", breaker=device_tokens.breaker)
+    readiness.add_check(app, "session_store", session_check, helper=True)
     if authenticator.jwks is not None:
         readiness.add_check(app, "jwks", readiness.jwks_check(authenticator.jwks))
 

@@ -1,8 +1,10 @@
 """Rate limits on the routes, a pipeline step that only reads the caller from ``flask.g``.
 
-* Per end user and per client address: one budget each, shared by every route that calls
-  upstream (CometChat's own limit is per app, so one user must not spend it on any route).
-  Service callers are trusted backends: not limited.
+* Per end user: one budget, shared by every route that calls upstream (CometChat's own limit
+  is per app, so one user must not spend it on any route). Per client address: the same, for
+  callers identified neither as a user nor as a service (dev mode, a host app's own kinds):
+  valid users behind one balancer never share an address's budget. Service callers are
+  trusted backends: not limited.
 * Failed authentication, per client address: a refused credential (401) is counted; past the
   limit, further refused credentials from that address get 429 instead of 401, so guessing
   keys or JWT secrets costs real time. A valid credential is never refused by this limit:
@@ -16,7 +18,8 @@ skipped for a while (the request goes on, unlimited), its outage logged once and
 recovery once. A store down never refuses a login.
 
 The client address is the socket's peer, or with ``TRUSTED_PROXIES`` the one ProxyFix takes
-from ``X-Forwarded-For``.
+from ``X-Forwarded-For``, keyed as a client (:mod:`token_server.clientaddr`: no port, no
+brackets, IPv6 by its /64).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from limits.strategies import MovingWindowRateLimiter
 
 from . import caller, codes, pipeline
 from .auth import Caller
+from .clientaddr import DEFAULT_IPV6_PREFIX, client_key
 from .config import LimitSettings
 from .errors import ApiError
 from .stores.breaker import STORE_TIMEOUT, StoreBreaker, StoreGates
@@ -92,6 +96,7 @@ class RateLimits:
     per_user: Sequence[RateLimitItem]
     per_address: Sequence[RateLimitItem]
     auth_failures: Sequence[RateLimitItem]
+    ipv6_prefix: int = DEFAULT_IPV6_PREFIX
 
     @classmethod
     def from_settings(cls, settings: LimitSettings, gates: StoreGates | None = None) -> RateLimits:
@@ -102,6 +107,7 @@ class RateLimits:
             parse_many(settings.rate_limit_per_user),
             parse_many(settings.rate_limit_per_address),
             parse_many(settings.rate_limit_auth_failures),
+            settings.rate_limit_ipv6_prefix,
         )
 
     def first_spent(self, items: Sequence[RateLimitItem], *keys: str) -> RateLimitItem | None:
@@ -114,31 +120,32 @@ class RateLimits:
         wait = self.store.seconds_until_free(item, *keys)
         return ApiError(429, codes.ERR_TOO_MANY_REQUESTS, message, headers={"Retry-After": str(wait)})
 
-    def judge_failure(self, refusal: ApiError, address: str) -> ApiError:
-        """A refused credential from ``address``: counted; 429 once the address is past its limit."""
-        keys = (AUTH_FAILURE_SCOPE, address)
+    def judge_failure(self, refusal: ApiError, address: str | None) -> ApiError:
+        """A refused credential from ``address`` (the client's, as the host sees it): counted;
+        429 once the address is past its limit. Any host's step (Flask's, the FastAPI router's)."""
+        keys = (AUTH_FAILURE_SCOPE, client_key(address, self.ipv6_prefix))
         spent = self.first_spent(self.auth_failures, *keys)
         if spent is None:
             return refusal
         return self.too_many(spent, keys, "Too many failed authentications from this address; retry later.")
 
-    def check(self, who: Caller | None, address: str) -> None:
-        """The identified caller's per-user and per-address budgets (raises the 429). Any host's
-        step: the Flask pipeline's :func:`check_limits`, the FastAPI router's."""
+    def check(self, who: Caller | None, address: str | None) -> None:
+        """A user's own budget; the address's budget for anyone else (raises the 429)."""
         if who is None or who.kind == "service":  # preflights; trusted backends
             return
-        budgets: list[tuple[Sequence[RateLimitItem], tuple[str, ...]]] = []
         if who.kind == "user" and who.uid is not None:
-            budgets.append((self.per_user, (USER_SCOPE, who.uid)))
-        budgets.append((self.per_address, (ADDRESS_SCOPE, address)))
-        for items, keys in budgets:
-            spent = self.first_spent(items, *keys)
-            if spent is not None:
-                raise self.too_many(spent, keys, "Too many requests; slow down and retry later.")
+            # Users behind one balancer (or one carrier's NAT) share an address, never a budget.
+            items, keys = self.per_user, (USER_SCOPE, who.uid)
+        else:
+            items, keys = self.per_address, (ADDRESS_SCOPE, client_key(address, self.ipv6_prefix))
+        spent = self.first_spent(items, *keys)
+        if spent is not None:
+            raise self.too_many(spent, keys, "Too many requests; slow down and retry later.")
 
 
 def client_address() -> str:
-    return request.remote_addr or "unknown"
+    """This request's client, as the limits key it (``1.2.3.4:5678`` is ``1.2.3.4``)."""
+    return client_key(request.remote_addr, current().ipv6_prefix)
 
 
 def current() -> RateLimits:
@@ -148,12 +155,12 @@ def current() -> RateLimits:
 
 def judge_auth_failure(refusal: ApiError) -> ApiError:
     """A refused credential: counted for its address; 429 once the address is past its limit."""
-    return current().judge_failure(refusal, client_address())
+    return current().judge_failure(refusal, request.remote_addr)
 
 
 def check_limits() -> None:
-    """The pipeline step: the identified caller's per-user and per-address budgets."""
-    current().check(caller.identified(), client_address())
+    """The pipeline step: a user's own budget; the address's budget for anyone else."""
+    current().check(caller.identified(), request.remote_addr)
 
 
 def init_app(app: Flask, settings: LimitSettings) -> RateLimits:

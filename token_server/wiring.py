@@ -23,7 +23,10 @@ from cometchat.options import ClientOptions
 from cometchat.policy import UpstreamObserver
 
 from .config import ConfigError, LimitSettings, SessionSettings, Settings
+from .config.base import Env
+from .config.caller_auth import deprovision_retention
 from .config.sessions import DEFAULT_SESSION_SQLITE, MEMORY_URI, REDIS_SCHEMES
+from .deprovisioned import Deprovisioned, tombstones_for
 from .devices import DeviceTokens, TokenCipher, store_for
 from .limits import RateLimits
 from .pipeline import store_gates
@@ -33,10 +36,13 @@ from .stores.budget_redis import budget_store_for
 __all__ = [
     "EMULATOR_BASE_URL",
     "build_client",
+    "build_deprovisioned",
     "build_device_tokens",
     "build_rate_limits",
     "client_options",
+    "host_deprovisioned",
     "host_device_tokens",
+    "host_store_uri",
     "one_of_several",
     "store_gates",
     "upstream_base_url",
@@ -113,6 +119,45 @@ def build_device_tokens(settings: SessionSettings, gates: StoreGates | None = No
     return DeviceTokens(store_for(uri), cipher, max_age=settings.token_max_age, breaker=breaker)
 
 
+def build_deprovisioned(settings: Settings, gates: StoreGates | None = None) -> Deprovisioned:
+    """Deleted users' tombstones, beside the device tokens in ``SESSION_STORE_URI``."""
+    uri = settings.session_store_uri
+    return Deprovisioned(
+        tombstones_for(uri),
+        retention=settings.deprovision_retention,
+        breaker=(gates or StoreGates()).breaker("deprovisioned users", uri),
+    )
+
+
+def host_store_uri(env: Mapping[str, str], settings: SessionSettings) -> str:
+    """The device store of a host app: the server's (``settings``), except that the emulator's
+    in-process default is ``python server.py``'s, not a host's: a host gets the SQLite file."""
+    uri = settings.session_store_uri
+    if uri == MEMORY_URI and (env.get("SESSION_STORE_URI") or "").strip() != MEMORY_URI:
+        return DEFAULT_SESSION_SQLITE
+    return uri
+
+
+def _host_session_settings(env: Mapping[str, str]) -> SessionSettings:
+    problems: list[str] = []
+    settings = SessionSettings.from_env(env, problems)
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def host_deprovisioned(env: Mapping[str, str] | None = None, gates: StoreGates | None = None) -> Deprovisioned:
+    """A host app's tombstones when it names none: in its device store (:func:`host_store_uri`),
+    kept ``DEPROVISION_RETENTION`` (default 24 h)."""
+    env = os.environ if env is None else env
+    uri = host_store_uri(env, _host_session_settings(env))
+    read = Env(env)
+    retention = read.finish(deprovision_retention(read), None)  # a bad value raises, named
+    return Deprovisioned(
+        tombstones_for(uri), retention=retention, breaker=(gates or StoreGates()).breaker("deprovisioned users", uri)
+    )
+
+
 def host_device_tokens(env: Mapping[str, str] | None = None, gates: StoreGates | None = None) -> DeviceTokens:
     """A host app's device tokens when it names none: the stand-alone server's store, read from
     ``env`` (default: the environment) under the server's names. ``SESSION_STORE_URI``, else the
@@ -121,13 +166,8 @@ def host_device_tokens(env: Mapping[str, str] | None = None, gates: StoreGates |
     one of several). The key: ``SESSION_STORE_KEY``, else ``COMETCHAT_API_KEY``, else (SQLite
     only) a key file beside the database, made once and read by every worker."""
     env = os.environ if env is None else env
-    problems: list[str] = []
-    settings = SessionSettings.from_env(env, problems)
-    if problems:
-        raise ConfigError(problems)
-    uri = settings.session_store_uri
-    if uri == MEMORY_URI and (env.get("SESSION_STORE_URI") or "").strip() != MEMORY_URI:
-        uri = DEFAULT_SESSION_SQLITE  # the emulator's memory default is python server.py's, not a host's
+    settings = _host_session_settings(env)
+    uri = host_store_uri(env, settings)
     keys = settings.session_store_keys
     if uri == MEMORY_URI:
         several = one_of_several(env)

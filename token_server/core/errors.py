@@ -78,6 +78,22 @@ def store_unavailable() -> ApiError:
     )
 
 
+def user_deleted() -> ApiError:
+    """A uid deprovisioned by ``DELETE /users/<uid>`` while its tombstone lasts: 404, as CometChat
+    answers a deactivated or deleted uid (the user is gone, for the caller too)."""
+    return ApiError(404, codes.ERR_UID_NOT_FOUND, "This user was deleted.")
+
+
+def tombstones_unavailable() -> ApiError:
+    """The store of deleted users did not answer a call that has no answer without it."""
+    return ApiError(
+        503,
+        codes.ERR_STORE_UNAVAILABLE,
+        "The store of deleted users is not answering; try again shortly.",
+        headers={"Retry-After": STORE_RETRY_AFTER},
+    )
+
+
 def bad_request(message: str, field: str | None = None) -> ApiError:
     details = {field: [message]} if field else None
     return ApiError(400, codes.ERR_BAD_REQUEST, message, details=details)

@@ -11,6 +11,7 @@ from cometchat.validation import check_auth_token
 
 from ..devices import DeviceBusy
 from ..ops import metrics
+from . import deleted
 from .answers import Answer, ok
 from .checks import authorize, device_fields, own_uid
 from .drive import Devices, Rule, Upstream
@@ -51,18 +52,23 @@ def mint(request: Request, uid: str) -> Rule[Answer]:
 
 
 def _mint(uid: str, *, name: str | None, avatar: str | None) -> Rule[Answer]:
+    yield from deleted.refuse_if_gone(uid)  # a deleted user is not created again by a login
     token, created = yield Upstream("mint_token", (uid,), {"name": name, "avatar": avatar})
+    yield from deleted.settle_mint(uid)  # a login that raced a delete: undone, 404
     metrics.count_mint(user_created=created)
     return ok({"uid": token.uid, "authToken": token.auth_token})
 
 
 def _device_login(uid: str, device_id: str, *, fresh: bool, name: str | None, avatar: str | None) -> Rule[Answer]:
+    yield from deleted.refuse_if_gone(uid)
     try:
         login = yield Devices(
             "login", (uid, device_id), {"fresh": fresh, "name": name, "avatar": avatar}, with_client=True
         )
     except DeviceBusy:
         raise device_busy() from None
+    # A login that raced a delete: undone (its device record too), 404.
+    yield from deleted.settle_mint(uid, forget_devices=True)
     metrics.count_device_token(reused=login.reused)
     if not login.reused:
         metrics.count_mint(user_created=login.user_created)

@@ -9,6 +9,7 @@ from cometchat.validation import UNSETTABLE
 
 from .. import lifecycle
 from ..ops import metrics
+from . import deleted
 from .answers import Answer, ok
 from .checks import authorize, require_trusted
 from .drive import Devices, Rule, Upstream
@@ -24,6 +25,7 @@ def create_user(request: Request) -> Rule[Answer]:
     """``POST /users``: a user and its first token."""
     body = json_object(request.body, CREATE_FIELDS, required=("uid", "name"))
     uid = authorize(request.caller, body["uid"])
+    yield from deleted.allow_recreation(uid, request.caller.is_trusted)  # a deleted user: a service's call
     if body.get("role") is not None:
         # A role decides what a user may do in the chat: never self-assigned.
         require_trusted(request.caller, "Only a service caller may set a role.")
@@ -77,6 +79,7 @@ def delete_user(request: Request, uid: Any) -> Rule[Answer]:
     uid = authorize(request.caller, uid)
     mode = delete_mode(request.query)
     refuse_body(request.body, "Send no body: the options go in the query string.")
+    yield from deleted.mark(uid, mode)  # before upstream: a login racing the delete sees it
     yield from lifecycle.deprovision_steps(uid, permanent=mode == "permanent")
     yield Devices("forget_all", (uid,))
     return ok({"uid": uid, "deleted": mode})

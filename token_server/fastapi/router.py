@@ -38,6 +38,7 @@ from ..core.drive import Rule, run_async
 from ..core.errors import ApiError, answer_for
 from ..core.inputs import DEFAULT_MAX_BODY, Body, body_too_large
 from ..core.inputs import Request as CoreRequest
+from ..deprovisioned import Deprovisioned
 from ..devices import DeviceTokens
 from ..limits import RateLimits
 from ..ops import metrics
@@ -62,6 +63,7 @@ class Door:
         client: AsyncCometChatClient,
         identify: Identify,
         device_tokens: DeviceTokens,
+        deprovisioned: Deprovisioned,
         limits: RateLimits | None,
         allowed_origins: frozenset[str],
         trusted_proxies: int,
@@ -72,6 +74,7 @@ class Door:
         self.client = client
         self.identify = identify
         self.device_tokens = device_tokens
+        self.deprovisioned = deprovisioned
         self.limits = limits
         self.allowed_origins = allowed_origins
         self.trusted_proxies = trusted_proxies
@@ -107,7 +110,9 @@ class Door:
             await self.off_loop(self.limits.check, caller, address)
         body = await self._body(request)
         rule = make_rule(CoreRequest(caller, body, dict(request.query_params)))
-        return await run_async(rule, self.client, self.device_tokens, executor=self.executor)
+        return await run_async(
+            rule, self.client, self.device_tokens, deprovisioned=self.deprovisioned, executor=self.executor
+        )
 
     def _refuse_cross_site(self, request: Request) -> None:
         own = f"{self._scheme(request)}://{request.headers.get('host', '')}"
@@ -182,6 +187,7 @@ def cometchat_router(
     identify: Identify,
     *,
     device_tokens: DeviceTokens | None = None,
+    deprovisioned: Deprovisioned | None = None,
     limits: RateLimits | None = None,
     allowed_origins: Iterable[str] = (),
     trusted_proxies: int = 0,
@@ -196,20 +202,25 @@ def cometchat_router(
     (:mod:`.identify`). ``device_tokens``: where each device's token is kept; None, the
     stand-alone server's default from the environment (``SESSION_STORE_URI``, else the
     rate-limit store's Redis, else the SQLite file the workers of one host share:
-    :func:`token_server.wiring.host_device_tokens`). ``limits``: the server's rate limits
+    :func:`token_server.wiring.host_device_tokens`). ``deprovisioned``: the deleted users'
+    tombstones; None, beside the device tokens (:func:`token_server.wiring.host_deprovisioned`).
+    ``limits``: the server's rate limits
     (:func:`token_server.wiring.build_rate_limits`); None, no limits. ``allowed_origins``: the
     other sites whose pages may call (``CORS_ORIGINS``; add the host's own CORS middleware for
     them). ``trusted_proxies``: ``TRUSTED_PROXIES``. ``secrets``: values never taken as a
     request id (the server passes its configured secrets)."""
-    if device_tokens is None:
-        from ..wiring import host_device_tokens
+    from ..wiring import host_deprovisioned, host_device_tokens
 
+    if device_tokens is None:
         device_tokens = host_device_tokens()
+    if deprovisioned is None:
+        deprovisioned = host_deprovisioned()
     executor = concurrent.futures.ThreadPoolExecutor(store_threads, thread_name_prefix="cometchat-router")
     door = Door(
         client,
         identify,
         device_tokens,
+        deprovisioned,
         limits,
         frozenset(allowed_origins),
         trusted_proxies,

@@ -18,12 +18,13 @@ from flask import Flask
 from cometchat import CometChatClient
 
 from .. import caller, sameorigin
+from .. import deprovisioned as tombstones
 from ..auth import Caller, IdentifyCaller
 from ..core.tokens import MINT_FIELDS, REVOKE_FIELDS
 from ..core.users import CREATE_FIELDS, DELETE_MODES, UPDATE_FIELDS
 from ..devices import DeviceTokens
 from ..pipeline import URL_PREFIX
-from ..wiring import host_device_tokens
+from ..wiring import host_deprovisioned, host_device_tokens
 from . import devices as device_routes  # noqa: F401  (each file registers its views on bp)
 from . import tokens as token_routes  # noqa: F401
 from . import users as user_routes  # noqa: F401
@@ -54,6 +55,7 @@ def init_app(
     *,
     allowed_origins: Iterable[str] = (),
     device_tokens: DeviceTokens | None = None,
+    deprovisioned: tombstones.Deprovisioned | None = None,
 ) -> None:
     """Add the routes under ``URL_PREFIX`` to ``app``, answering with ``client``.
 
@@ -65,7 +67,9 @@ def init_app(
     ``device_tokens``: where each device's token is kept. None: the stand-alone server's
     default, from the environment (:func:`token_server.wiring.host_device_tokens`:
     ``SESSION_STORE_URI``, else the SQLite file the workers of one host share), never a store
-    of this process alone unless asked for (``SESSION_STORE_URI=memory://``)."""
+    of this process alone unless asked for (``SESSION_STORE_URI=memory://``).
+    ``deprovisioned``: the deleted users' tombstones; None: beside the device tokens, in the
+    same store (:func:`token_server.wiring.host_deprovisioned`)."""
     if identify_caller is not None:
         sameorigin.init_app(app, allowed_origins)
         caller.init_app(app, identify_caller)
@@ -73,8 +77,11 @@ def init_app(
         raise RuntimeError("the routes need a caller step: pass identify_caller, or call caller.init_app first")
     if device_tokens is None:
         device_tokens = host_device_tokens()
+    if deprovisioned is None:
+        deprovisioned = host_deprovisioned()
     app.extensions[CLIENT] = client
     app.extensions[SESSIONS] = device_tokens
+    tombstones.init_app(app, deprovisioned)
     app.register_blueprint(bp, url_prefix=URL_PREFIX)
 
 

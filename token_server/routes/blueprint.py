@@ -10,7 +10,7 @@ from flask import Blueprint, Response, current_app, request
 
 from cometchat import CometChatClient
 
-from .. import caller
+from .. import caller, deprovisioned
 from ..body import request_body
 from ..core.answers import Answer
 from ..core.drive import Rule, run_sync
@@ -47,5 +47,5 @@ def core_request() -> Request:
 
 
 def run(rule: Rule[Answer]) -> Response:
-    """Drive a rule with the app's client and device tokens; its answer as Flask's."""
-    return respond(run_sync(rule, client(), device_tokens()))
+    """Drive a rule with the app's client, device tokens and tombstones; its answer as Flask's."""
+    return respond(run_sync(rule, client(), device_tokens(), deprovisioned=deprovisioned.current()))
