@@ -34,3 +34,16 @@ def test_the_checkers_are_pinned_for_ci() -> None:
     pins = (ROOT / "requirements-dev.txt").read_text().splitlines()
     assert any(re.fullmatch(r"ruff==[\d.]+", line) for line in pins)
     assert any(re.fullmatch(r"mypy==[\d.]+", line) for line in pins)
+
+
+def test_ci_runs_the_attack_tests_at_the_lowest_gunicorn_pyproject_allows() -> None:
+    import subprocess
+
+    text = (ROOT / ".ci" / "run").read_text()
+    [assignment] = [line for line in ci_lines() if line.startswith("lowest=")]
+    lowest = subprocess.run(
+        ["bash", "-c", f"{assignment} && echo $lowest"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert re.search(rf'"gunicorn>={re.escape(lowest)},', (ROOT / "pyproject.toml").read_text()), lowest
+    assert 'gunicorn==${lowest}.*' in text
+    assert "/tmp/ci-lowest-gunicorn/bin/python -m pytest -q tests/test_connection_attacks.py" in text

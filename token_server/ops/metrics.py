@@ -124,7 +124,7 @@ CONNECTIONS_WAITING = Gauge(
 )
 CONNECTIONS_CLOSED = Counter(
     "token_server_connections_closed",
-    "Connections the server closed on a bound: head_timeout, head_too_large, waiting_cap, open_cap, write_timeout.",
+    "Connections closed on a bound: head_timeout, body_timeout, head_too_large, waiting_cap, open_cap, write_timeout.",
     ["reason"],
     registry=REGISTRY,
 )

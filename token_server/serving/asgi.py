@@ -65,6 +65,9 @@ class BodyFirst:
                     body += message.get("body", b"")
                     more = message.get("more_body", False)
         except TimeoutError:
+            from token_server.ops.metrics import CONNECTIONS_CLOSED
+
+            CONNECTIONS_CLOSED.labels("body_timeout").inc()
             await _answer(send, 408, b"Request body not received in time\n")
             return
         whole = not more

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
+import struct
 from collections import OrderedDict
 from typing import Any, ClassVar
 
@@ -206,4 +208,7 @@ class BoundedH11Protocol(H11Protocol):
     def _write_expired(self) -> None:
         self._write_timer = None
         _count("write_timeout")
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:  # a reset, not a close: the kernel drops what it still holds for the client too
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.transport.abort()
