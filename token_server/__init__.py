@@ -49,6 +49,8 @@ from .pipeline import URL_PREFIX, store_gates
 from .redaction import install_redaction
 from .sessions import DeviceTokens, TokenCipher, store_for
 from .sessions import views as sessions_views
+from .webhooks import build as build_webhooks
+from .webhooks import flask_route as webhook_route
 
 __all__ = ["configure_logging", "create_app"]
 
@@ -121,6 +123,8 @@ def _init_request_pipeline(
     rate_limits = limits.init_app(app, settings)  # 4. per-user / per-address limits, reading flask.g
     routes.init_app(app, client)  # 5. the view: its checks, then the client call(s)
     sessions_views.init_app(app, build_device_tokens(settings, store_gates(app)))  # (the token routes' device tokens)
+    # CometChat's webhooks: on the app, outside the routes' steps 2-4 (Basic Auth of their own).
+    webhook_route.init_app(app, build_webhooks(settings, settings.session_store_uri))
     errors.init_app(app)  # 6. every failure, this app's and upstream's, in one JSON shape
     return rate_limits
 

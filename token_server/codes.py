@@ -45,6 +45,8 @@ ERR_STORE_UNAVAILABLE: Final = "ERR_STORE_UNAVAILABLE"
 # Concurrent logins of one device kept replacing its token (503, Retry-After).
 ERR_DEVICE_BUSY: Final = "ERR_DEVICE_BUSY"
 ERR_UPSTREAM_BAD_RESPONSE: Final = "ERR_UPSTREAM_BAD_RESPONSE"
+# Presence from webhooks: nothing was heard for this user (404).
+ERR_PRESENCE_UNKNOWN: Final = "ERR_PRESENCE_UNKNOWN"
 
 # The whole table, for the test that no module spells a code of its own.
 ALL: Final[frozenset[str]] = frozenset(value for name, value in dict(globals()).items() if name.startswith("ERR_"))
