@@ -1,7 +1,9 @@
 """``GET /readyz``: whether this server can mint right now, for a load balancer's health check.
 
 200 ``{"status": "ready", "checks": {...}}`` when every check passes; else 503 with
-``"status": "not ready"`` and ``"failing"`` naming the checks that failed. Each check answers
+``"status": "not ready"`` and ``"failing"`` naming the checks that failed. A degraded check
+(:func:`add_degraded_check`: something logins do without, such as the webhook queue) shows
+its reason in ``"checks"`` and its name in ``"degraded"``, and never makes the answer a 503. Each check answers
 ``"ok"`` or a short reason in our own words: never a key, a URL with credentials or an
 upstream message.
 
@@ -32,6 +34,7 @@ from .nocache import no_store
 
 READYZ_PATH = "/readyz"
 CHECKS = "token_server.readiness_checks"
+DEGRADED_CHECKS = "token_server.readiness_degraded_checks"
 UPSTREAM_EVERY = 30.0  # seconds between two upstream checks, whatever the probe rate
 
 # A check returns None when all is well, else a short reason (no secret in it).
@@ -43,6 +46,11 @@ log = logging.getLogger("token_server")
 def add_check(app: Flask, name: str, check: Check) -> None:
     """One more thing ``/readyz`` asks, e.g. ``readiness.add_check(app, "session_store", fn)``."""
     app.extensions.setdefault(CHECKS, {})[name] = check
+
+
+def add_degraded_check(app: Flask, name: str, check: Check) -> None:
+    """One more thing ``/readyz`` reports without ever failing on it (a 200 says "degraded")."""
+    app.extensions.setdefault(DEGRADED_CHECKS, {})[name] = check
 
 
 class UpstreamCheck:
@@ -126,12 +134,17 @@ def readyz() -> Response:
     checks: dict[str, Check] = current_app.extensions.get(CHECKS, {})
     results = {name: check() for name, check in checks.items()}
     failing = [name for name, reason in results.items() if reason is not None]
+    degraded_checks: dict[str, Check] = current_app.extensions.get(DEGRADED_CHECKS, {})
+    degraded_results = {name: check() for name, check in degraded_checks.items()}
+    degraded = [name for name, reason in degraded_results.items() if reason is not None]
     body: dict[str, Any] = {
         "status": "not ready" if failing else "ready",
-        "checks": {name: reason or "ok" for name, reason in results.items()},
+        "checks": {name: reason or "ok" for name, reason in {**results, **degraded_results}.items()},
     }
     if failing:
         body["failing"] = failing
+    if degraded:
+        body["degraded"] = degraded
     return no_store(jsonify(body), 503 if failing else 200)
 
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from .. import caller, codes
+from .. import caller, codes, readiness
 from ..body import read_body
 from ..errors import ApiError
 from ..nocache import no_store
 from ..pipeline import URL_PREFIX
 from .presence import to_answer
+from .readiness import queue_check
 from .receiver import MAX_BODY, Answer, too_large, unauthorized
 from .service import WebhookService
 from .store import StoreError
@@ -32,6 +33,7 @@ def init_app(app: Flask, service: WebhookService | None, *, start_worker: bool =
         return
     app.extensions[WEBHOOKS] = service
     app.add_url_rule(WEBHOOK_PATH, "cometchat_webhooks", receive, methods=["POST"])
+    readiness.add_degraded_check(app, "webhook_queue", queue_check(service.worker))
     if start_worker:
         service.worker.start()
 
@@ -48,6 +50,10 @@ def _response(answer: Answer) -> Response:
     return response
 
 
+def _headers() -> dict[str, str]:
+    return dict(request.headers.items())
+
+
 def _judged(answer: Answer) -> Answer:
     """A 401, through the app's failed-authentication limit (429 once this address is past it)."""
     judge = current_app.extensions.get(caller.FAILURE_JUDGE)
@@ -62,14 +68,14 @@ def _judged(answer: Answer) -> Answer:
 def receive() -> Response:
     service: WebhookService = current_app.extensions[WEBHOOKS]
     service.worker.start()  # a no-op, unless this process was forked after the start
-    if not service.receiver.authorized(request.headers):
+    if not service.receiver.authorized(_headers()):
         return _response(_judged(unauthorized()))
     request.max_content_length = MAX_BODY  # the app's cap (64 KB) is for callers' bodies
     try:
         body = read_body()
     except RequestEntityTooLarge:
         return _response(too_large())
-    return _response(service.receiver.receive(request.headers, body, request.remote_addr))
+    return _response(service.receiver.receive(_headers(), body, request.remote_addr))
 
 
 def presence_answer(uid: str) -> Response:

@@ -123,7 +123,7 @@ class Receiver:
         try:
             stored = self.store.enqueue(dedupe_key(event, raw_body), queued)
         except StoreError as exc:
-            log.error("webhook %s from %s: the event store did not answer (%s): 503", event.trigger, client_address, exc)
+            log.error("webhook %s from %s: the event store did not answer (%s)", event.trigger, client_address, exc)
             return _error(
                 503,
                 codes.ERR_STORE_UNAVAILABLE,

@@ -121,7 +121,11 @@ class RedisEventStore:
             return None
         event_id, trigger, body, received, attempts, error = found
         event = QueuedEvent(
-            _text(event_id), _text(trigger), bytes(body), float(received), int(attempts),
+            _text(event_id),
+            _text(trigger),
+            bytes(body),
+            float(received),
+            int(attempts),
             None if error is None else _text(error),
         )
         return Claim(event, token)
@@ -150,8 +154,13 @@ class RedisEventStore:
                 continue
             found.append(
                 QueuedEvent(
-                    event_id, _text(trigger), bytes(body), float(received), int(attempts),
-                    None if error is None else _text(error), dead_ms / 1000,
+                    event_id,
+                    _text(trigger),
+                    bytes(body),
+                    float(received),
+                    int(attempts),
+                    None if error is None else _text(error),
+                    dead_ms / 1000,
                 )
             )
         return found

@@ -106,8 +106,10 @@ class SqliteEventStore:
                 (now + lease, token, row[0]),
             )
             event = _event(row)
-            return Claim(QueuedEvent(event.id, event.trigger, event.body, event.received_at, event.attempts + 1,
-                                     event.error), token)
+            return Claim(
+                QueuedEvent(event.id, event.trigger, event.body, event.received_at, event.attempts + 1, event.error),
+                token,
+            )
 
         claim: Claim | None = self._run(steps)
         return claim

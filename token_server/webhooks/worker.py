@@ -15,6 +15,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
+from dataclasses import dataclass
 from typing import Callable
 
 from . import counters
@@ -29,6 +31,16 @@ BACKOFF_BASE = 5.0  # seconds before the 2nd attempt; doubled each time
 BACKOFF_CAP = 600.0  # 8 attempts: 5, 10, 20, 40, 80, 160, 320 s, then a dead letter (~10 min)
 POLL_SECONDS = 1.0
 ERROR_TEXT = 500  # characters of a handler's exception kept with its event
+NOTE_EVERY = 1.0  # seconds between two looks at the queue's size (for /readyz and /metrics)
+
+
+@dataclass(frozen=True)
+class QueueNote:
+    """What the worker last saw of the queue, and when (``time.monotonic()``)."""
+
+    depth: int
+    dead: int
+    at: float
 
 
 def backoff(attempts: int, base: float = BACKOFF_BASE, cap: float = BACKOFF_CAP) -> float:
@@ -58,6 +70,8 @@ class WebhookWorker:
         self._thread: threading.Thread | None = None
         self._pid: int | None = None
         self._lock = threading.Lock()
+        self.started_at: float | None = None
+        self.note: QueueNote | None = None
 
     def start(self) -> None:
         """Run in a daemon thread of this process (again after a fork: threads do not survive one)."""
@@ -66,6 +80,7 @@ class WebhookWorker:
                 return
             self._stop.clear()
             self._pid = os.getpid()
+            self.started_at = time.monotonic()
             self._thread = threading.Thread(target=self._loop, name="webhook-worker", daemon=True)
             self._thread.start()
 
@@ -90,17 +105,22 @@ class WebhookWorker:
             except Exception:  # never let the thread die: the queue would stall silently
                 log.exception("webhook worker: unexpected failure; going on")
                 worked = False
+            self._note_queue()
             if not worked:
-                self._note_depth()
                 self._wake.wait(self.poll)
                 self._wake.clear()
 
-    def _note_depth(self) -> None:
+    def _note_queue(self) -> None:
+        now = time.monotonic()
+        if self.note is not None and now - self.note.at < NOTE_EVERY:
+            return
         try:
-            counters.QUEUE_DEPTH.set(self.store.depth())
-            counters.DEAD_LETTERS_WAITING.set(self.store.dead_count())
+            note = QueueNote(self.store.depth(), self.store.dead_count(), now)
         except StoreError:
-            pass
+            return
+        self.note = note
+        counters.QUEUE_DEPTH.set(note.depth)
+        counters.DEAD_LETTERS_WAITING.set(note.dead)
 
     def run_once(self) -> bool:
         """Claim and handle one event; False when none was visible."""
