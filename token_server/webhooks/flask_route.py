@@ -67,7 +67,7 @@ def _judged(answer: Answer) -> Answer:
 
 def receive() -> Response:
     service: WebhookService = current_app.extensions[WEBHOOKS]
-    service.worker.start()  # a no-op, unless this process was forked after the start
+    service.worker.ensure_running()  # a no-op, unless this process was forked after the start
     if not service.receiver.authorized(_headers()):
         return _response(_judged(unauthorized()))
     request.max_content_length = MAX_BODY  # the app's cap (64 KB) is for callers' bodies

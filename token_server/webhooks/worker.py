@@ -71,6 +71,7 @@ class WebhookWorker:
         self._pid: int | None = None
         self._lock = threading.Lock()
         self.started_at: float | None = None
+        self._stopped = False
         self.note: QueueNote | None = None
 
     def start(self) -> None:
@@ -79,12 +80,20 @@ class WebhookWorker:
             if self._thread is not None and self._thread.is_alive() and self._pid == os.getpid():
                 return
             self._stop.clear()
+            self._stopped = False
             self._pid = os.getpid()
             self.started_at = time.monotonic()
             self._thread = threading.Thread(target=self._loop, name="webhook-worker", daemon=True)
             self._thread.start()
 
+    def ensure_running(self) -> None:
+        """Start again in a process forked after :meth:`start` (gunicorn's ``--preload``); a
+        worker stopped on purpose stays stopped."""
+        if self._pid is not None and self._pid != os.getpid() and not self._stopped:
+            self.start()
+
     def stop(self, timeout: float = 5.0) -> None:
+        self._stopped = True
         self._stop.set()
         self._wake.set()
         thread = self._thread
