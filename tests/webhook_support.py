@@ -72,6 +72,12 @@ def webhook_env(**overrides: str | None) -> dict[str, str]:
 _HANDED_OUT: set[int] = set()
 
 
+def redis_port() -> int | None:
+    """``TEST_REDIS_PORT`` on a shared machine (one Redis at a time); else a free port."""
+    port = os.environ.get("TEST_REDIS_PORT")
+    return int(port) if port else None
+
+
 def port_from_range() -> int | None:
     """A free port from ``TEST_PORT_RANGE`` (``25000-25999``), for shared machines; else None."""
     import socket

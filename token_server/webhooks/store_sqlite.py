@@ -69,7 +69,7 @@ class SqliteEventStore:
                     raise
                 conn.execute("COMMIT")
                 return result
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:  # OSError: its folder cannot be made
             raise StoreError(f"sqlite: {type(exc).__name__}: {exc}") from exc
 
     def enqueue(self, dedupe_key: str, event: QueuedEvent, *, remember: float = DEDUPE_SECONDS) -> bool:

@@ -114,17 +114,18 @@ class WebhookWorker:
             except Exception:  # never let the thread die: the queue would stall silently
                 log.exception("webhook worker: unexpected failure; going on")
                 worked = False
-            self._note_queue()
+            self.look_at_queue()
             if not worked:
                 self._wake.wait(self.poll)
                 self._wake.clear()
 
-    def _note_queue(self) -> None:
-        now = time.monotonic()
-        if self.note is not None and now - self.note.at < NOTE_EVERY:
+    def look_at_queue(self, *, now: bool = False) -> None:
+        """Note the queue's size (at most once a second, unless ``now``)."""
+        at = time.monotonic()
+        if not now and self.note is not None and at - self.note.at < NOTE_EVERY:
             return
         try:
-            note = QueueNote(self.store.depth(), self.store.dead_count(), now)
+            note = QueueNote(self.store.depth(), self.store.dead_count(), at)
         except StoreError:
             return
         self.note = note
