@@ -250,3 +250,32 @@ def test_connection_events_are_taken_in_both_legacy_names(app, http) -> None:
         payload["trigger"] = name
         assert http.post(PATH, data=body(payload), headers=basic()).status_code == 200
     assert store_of(app).depth() == 2
+
+
+# ---- the framework-free core, as any door (Flask, FastAPI) calls it ------------------------
+
+
+def core():
+    from token_server.webhooks import Receiver
+    from token_server.webhooks.store import MemoryEventStore
+
+    stored: list[int] = []
+    store = MemoryEventStore()
+    receiver = Receiver([("cometchat", "abcdefghijklmnop1234")], store, on_stored=lambda: stored.append(1))
+    return receiver, store, stored
+
+
+def test_the_core_refuses_without_credentials_whatever_the_door() -> None:
+    receiver, store, stored = core()
+    for headers in ({}, {"authorization": "Basic " + "x"}, {"Authorization": basic(password="w" * 20)["Authorization"]}):
+        answer = receiver.receive(headers, body(message_sent("1")), "203.0.113.9")
+        assert answer.status == 401 and answer.headers["WWW-Authenticate"].startswith("Basic")
+    assert store.depth() == 0 and stored == []
+    lower = {"authorization": basic()["Authorization"]}  # header names in any case
+    assert receiver.receive(lower, body(message_sent("1")), None).status == 200 and stored == [1]
+
+
+def test_the_core_refuses_a_body_past_the_cap_whatever_the_door_read() -> None:
+    receiver, store, _ = core()
+    answer = receiver.receive(basic(), b"{" + b" " * MAX_BODY + b"}", None)
+    assert answer.status == 413 and store.depth() == 0
