@@ -77,9 +77,9 @@ from token_server.config import (  # noqa: E402
     load_dotenv_file,
     load_settings,
 )
-from token_server.logformat import JsonFormatter, access_fields  # noqa: E402
-from token_server.metrics import mark_process_dead  # noqa: E402
-from token_server.redaction import install_redaction  # noqa: E402
+from token_server.ops.logformat import JsonFormatter, access_fields  # noqa: E402
+from token_server.ops.metrics import mark_process_dead  # noqa: E402
+from token_server.ops.redaction import install_redaction  # noqa: E402
 
 # .env for local runs; it never overrides the real environment.
 load_dotenv_file()

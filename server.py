@@ -30,8 +30,8 @@ def main() -> None:
     from werkzeug.serving import make_server
 
     from token_server import configure_logging, create_app
-    from token_server.banner import startup_block
     from token_server.config import ConfigError, load_dotenv_file, load_settings
+    from token_server.ops.banner import startup_block
 
     load_dotenv_file()
     configure_logging()

@@ -18,7 +18,7 @@ from token_server.config import (
     load_dotenv_file,
     load_settings,
 )
-from token_server.redaction import RedactingFilter, escape_controls, redact
+from token_server.ops.redaction import RedactingFilter, escape_controls, redact
 
 from .helpers import JWT_SECRET, SERVICE_KEY
 from .procs import ROOT

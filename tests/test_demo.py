@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from token_server.demo import AVATAR_HOST, SDK_URL
+from token_server.dev.demo import AVATAR_HOST, SDK_URL
 
 LIVE = {"COMETCHAT_APP_ID": "app1", "COMETCHAT_REGION": "us", "COMETCHAT_API_KEY": "rest-key", "TOKEN_SERVER_DEV": "1"}
 OFFLINE = {"COMETCHAT_EMULATOR": "1", "TOKEN_SERVER_DEV": "1"}

@@ -12,7 +12,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from token_server import demo
+from token_server.dev import demo
 
 from . import test_browser
 from .procs import ROOT

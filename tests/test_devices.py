@@ -11,8 +11,9 @@ import pytest
 
 from cometchat import UpstreamUnavailableError
 from cometchat.emulator.state import MAX_VALID_TOKENS
-from token_server import create_app, metrics
-from token_server.sessions.views import SESSIONS
+from token_server import create_app
+from token_server.devices.views import SESSIONS
+from token_server.ops import metrics
 
 from .helpers import app_env, as_user, service
 
@@ -76,10 +77,10 @@ def test_fresh_mints_a_new_token_and_revokes_the_old_one(http, upstream) -> None
 def test_an_old_token_cometchat_no_longer_holds_counts_as_revoked(http, upstream, caplog) -> None:
     login(http, deviceId="d1")
     upstream.flush_tokens("alice")  # gone behind the server's back (or archived past the newest 100)
-    with caplog.at_level(logging.WARNING, "token_server.sessions"):
+    with caplog.at_level(logging.WARNING, "token_server.devices"):
         again = login(http, deviceId="d1", fresh=True)
     assert again.status_code == 200 and upstream_tokens(upstream, "alice") == [again.get_json()["authToken"]]
-    assert not [r for r in caplog.records if r.name == "token_server.sessions"]  # revoked: nothing to warn about
+    assert not [r for r in caplog.records if r.name == "token_server.devices"]  # revoked: nothing to warn about
 
 
 def test_a_replaced_token_that_cannot_be_revoked_is_logged_and_the_login_still_answered(
@@ -91,7 +92,7 @@ def test_a_replaced_token_that_cannot_be_revoked_is_logged_and_the_login_still_a
         raise UpstreamUnavailableError("CometChat is unavailable", status=503)
 
     monkeypatch.setattr(app.extensions["token_server.client"], "delete_auth_token", unavailable)
-    with caplog.at_level(logging.WARNING, "token_server.sessions"):
+    with caplog.at_level(logging.WARNING, "token_server.devices"):
         again = login(http, deviceId="d1", fresh=True)
     assert again.status_code == 200 and again.get_json()["reused"] is False
     assert any("could not revoke" in r.getMessage() for r in caplog.records)
@@ -242,7 +243,7 @@ def test_a_user_near_cometchats_token_cap_is_a_warning_and_a_metric(http, upstre
     for _ in range(91):
         login(http)
     before = metrics.USERS_NEAR_TOKEN_LIMIT._value.get()
-    with caplog.at_level(logging.WARNING, "token_server.sessions"):
+    with caplog.at_level(logging.WARNING, "token_server.devices"):
         assert http.get("/api/cometchat/users/alice/sessions", headers=service()).get_json()["tokens"] == 91
     assert metrics.USERS_NEAR_TOKEN_LIMIT._value.get() == before + 1
     assert any("91 of CometChat's 100" in r.getMessage() for r in caplog.records)
@@ -251,9 +252,9 @@ def test_a_user_near_cometchats_token_cap_is_a_warning_and_a_metric(http, upstre
 def test_ninety_tokens_are_no_warning(http, upstream, caplog) -> None:
     for _ in range(90):
         login(http)
-    with caplog.at_level(logging.WARNING, "token_server.sessions"):
+    with caplog.at_level(logging.WARNING, "token_server.devices"):
         http.get("/api/cometchat/users/alice/sessions", headers=service())
-    assert not [r for r in caplog.records if r.name == "token_server.sessions"]
+    assert not [r for r in caplog.records if r.name == "token_server.devices"]
 
 
 def test_reused_and_minted_device_tokens_are_counted(http) -> None:

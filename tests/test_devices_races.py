@@ -22,8 +22,8 @@ from werkzeug.serving import make_server
 
 from cometchat import UpstreamTimeoutError
 from token_server import create_app
-from token_server.sessions import DeviceTokens, MemorySessionStore, StoredSession, TokenCipher
-from token_server.sessions.service import TAKEOVER_EVERY
+from token_server.devices import DeviceTokens, MemorySessionStore, StoredSession, TokenCipher
+from token_server.devices.service import TAKEOVER_EVERY
 
 from .conftest import EMULATOR_KEY, RunningEmulator
 from .helpers import SERVICE_KEY, app_env, service
@@ -57,7 +57,7 @@ def served(emulator: RunningEmulator, tmp_path) -> Iterator[tuple[str, object, s
         "COMETCHAT_READ_TIMEOUT": "1",
     }
     app = create_app(env, announce=False)
-    app.extensions["token_server.sessions"].lock_wait = 0.3
+    app.extensions["token_server.devices"].lock_wait = 0.3
     server = make_server("127.0.0.1", free_port(), app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -93,7 +93,7 @@ def test_callers_of_a_device_whose_first_mint_hangs_all_get_one_live_token(serve
             root + f"/api/cometchat/token/{UID}", json={"deviceId": DEVICE}, headers=service(), timeout=30
         )
 
-    with caplog.at_level(logging.WARNING, "token_server.sessions"):
+    with caplog.at_level(logging.WARNING, "token_server.devices"):
         first = threading.Thread(target=call, args=("first",))
         first.start()
         for _ in range(1000):  # until the first caller holds the device's mint lock (no timing assumed)
@@ -115,9 +115,9 @@ def test_callers_of_a_device_whose_first_mint_hangs_all_get_one_live_token(serve
     assert len(handed) == 1, "callers of one device were handed different tokens"
     live = upstream_list(emulator, UID)
     assert handed <= set(live), "a caller was handed a token that is revoked upstream"
-    tracked = app.extensions["token_server.sessions"].store.devices(UID)
+    tracked = app.extensions["token_server.devices"].store.devices(UID)
     assert len(tracked) == 1
-    assert app.extensions["token_server.sessions"].cipher.open(tracked[0].sealed) in handed
+    assert app.extensions["token_server.devices"].cipher.open(tracked[0].sealed) in handed
     # The losers' tokens are revoked: besides the device's, at most the hung mint's (untracked) remains.
     assert len(live) <= 2
     assert any("may hold a token no device tracks" in r.getMessage() for r in caplog.records)
@@ -237,7 +237,7 @@ def test_a_timed_out_mint_answers_a_token_another_login_stored_meanwhile(setup, 
         raise error
 
     monkeypatch.setattr(client, "mint_token", hangs_while_another_login_stores)
-    with caplog.at_level(logging.WARNING, "token_server.sessions"):
+    with caplog.at_level(logging.WARNING, "token_server.devices"):
         login = tokens.login(client, "cometchat-uid-1", "d1")
     assert login.reused and login.token.auth_token == theirs
     assert any("may hold a token no device tracks" in r.getMessage() for r in caplog.records)
@@ -258,7 +258,7 @@ def test_a_timed_out_mint_with_nothing_stored_is_still_the_upstream_timeout(setu
 def test_a_device_whose_token_keeps_being_replaced_is_a_retryable_503_and_leaks_no_token() -> None:
     app = create_app(app_env(TOKEN_MAX_AGE="60"), announce=False)
     upstream = app.extensions["token_server.emulator"]
-    tokens: DeviceTokens = app.extensions["token_server.sessions"]
+    tokens: DeviceTokens = app.extensions["token_server.devices"]
 
     class AlwaysAnExpiredOneFirst(MemorySessionStore):
         """Every compare-and-set finds a new record, already past the max age (an endless churn)."""
@@ -277,7 +277,7 @@ def test_a_device_whose_token_keeps_being_replaced_is_a_retryable_503_and_leaks_
 def test_one_expired_record_in_the_way_is_replaced_and_the_login_answered() -> None:
     app = create_app(app_env(TOKEN_MAX_AGE="60"), announce=False)
     upstream = app.extensions["token_server.emulator"]
-    tokens: DeviceTokens = app.extensions["token_server.sessions"]
+    tokens: DeviceTokens = app.extensions["token_server.devices"]
 
     class OneExpiredFirst(MemorySessionStore):
         churned = False

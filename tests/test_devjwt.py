@@ -10,7 +10,7 @@ import pytest
 from token_server import create_app
 from token_server.auth import Authenticator
 from token_server.config import load_settings
-from token_server.devjwt import DEV_JWT_ISSUER, DEV_JWT_LIFETIME, DEV_JWT_PATH, DevJwtIssuer
+from token_server.dev.devjwt import DEV_JWT_ISSUER, DEV_JWT_LIFETIME, DEV_JWT_PATH, DevJwtIssuer
 
 from .helpers import app_env, bearer, service
 

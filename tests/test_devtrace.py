@@ -8,8 +8,9 @@ import json
 from flask import Flask
 
 from cometchat.transport import UpstreamAttempt
-from token_server import create_app, devtrace
+from token_server import create_app
 from token_server.config import load_settings
+from token_server.dev import devtrace
 
 from .helpers import app_env, service
 

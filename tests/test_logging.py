@@ -19,8 +19,8 @@ from cometchat.emulator.faults import Fault
 from cometchat.transport import current_request_id
 from token_server import create_app
 from token_server.config import ConfigError, load_settings
-from token_server.logformat import HANDLER_NAME, JsonFormatter, PlainFormatter, configure_logging
-from token_server.redaction import RedactingFilter
+from token_server.ops.logformat import HANDLER_NAME, JsonFormatter, PlainFormatter, configure_logging
+from token_server.ops.redaction import RedactingFilter
 from token_server.requestid import accept_request_id
 
 from .conftest import EMULATOR_KEY

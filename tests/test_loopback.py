@@ -7,7 +7,7 @@ import pytest
 
 from token_server import create_app
 from token_server.config import ConfigError, load_settings
-from token_server.devjwt import DEV_JWT_PATH
+from token_server.dev.devjwt import DEV_JWT_PATH
 from token_server.loopback import is_loopback
 
 from .helpers import SERVICE_KEY

@@ -21,7 +21,7 @@ from cometchat.emulator.faults import Fault
 from cometchat.transport import UpstreamAttempt
 from token_server import create_app
 from token_server.config import ConfigError, load_settings
-from token_server.metrics import code_label
+from token_server.ops.metrics import code_label
 
 from .conftest import EMULATOR_KEY
 from .helpers import JWT_SECRET, ROTATED_KEY, SERVICE_KEY, app_env, as_user, bearer, service, user_jwt

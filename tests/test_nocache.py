@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Response
 
 from token_server import create_app
-from token_server.devjwt import DEV_JWT_PATH
+from token_server.dev.devjwt import DEV_JWT_PATH
 from token_server.nocache import NO_STORE_HEADERS, no_store
 
 from .helpers import app_env, bearer, service

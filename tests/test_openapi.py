@@ -22,7 +22,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from token_server import create_app
-from token_server.openapi import SPEC_PATH, spec_bytes
+from token_server.ops.openapi import SPEC_PATH, spec_bytes
 
 from .helpers import SERVICE_KEY, app_env, as_user, service
 

@@ -137,7 +137,7 @@ def test_the_wheel_installs_and_works_outside_the_checkout(wheel, tmp_path) -> N
         "cometchat/py.typed",
         "token_server/py.typed",
         "cometchat/emulator/__main__.py",
-        "token_server/openapi.json",
+        "token_server/ops/openapi.json",
         "token_server/templates/index.html",
         "token_server/static/demo.js",
     ):

@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 from cometchat import CometChatClient, RateLimitedError
 from token_server.cli import cli
-from token_server.sessions import DeviceTokens, TokenCipher, store_for
-from token_server.sessions.prune import MAX_RATE_LIMITED, PruneJournal, Pruner, PruneStopped, PruneSummary
+from token_server.devices import DeviceTokens, TokenCipher, store_for
+from token_server.devices.prune import MAX_RATE_LIMITED, PruneJournal, Pruner, PruneStopped, PruneSummary
 from token_server.user_import.pacing import Pacer
 
 from .conftest import EMULATOR_KEY
@@ -182,6 +182,6 @@ def test_prune_warns_of_a_user_near_cometchats_token_cap(emulator, emulator_clie
     for _ in range(91):
         emulator_client.create_auth_token("cometchat-uid-1")
     pruner = Pruner(emulator_client, PruneJournal(tmp_path / "j"), older_than=DAY, per_minute=20_000)
-    with caplog.at_level(logging.WARNING, "token_server.sessions"):
+    with caplog.at_level(logging.WARNING, "token_server.devices"):
         assert pruner.run(["cometchat-uid-1"]).kept == 91
     assert any("91 of CometChat's 100" in r.getMessage() for r in caplog.records)

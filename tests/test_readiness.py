@@ -8,7 +8,8 @@ import json
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from cometchat import CometChatClient
-from token_server import create_app, readiness
+from token_server import create_app
+from token_server.ops import readiness
 
 from .conftest import EMULATOR_KEY
 from .helpers import SERVICE_KEY, app_env

@@ -17,9 +17,9 @@ import redis
 
 from cometchat import CometChatClient
 from cometchat.breaker import StoreBreaker
-from token_server.sessions import DeviceTokens, MemorySessionStore, StoredSession, TokenCipher, store_for
-from token_server.sessions.redis_store import RedisSessionStore
-from token_server.sessions.sqlite import SqliteSessionStore
+from token_server.devices import DeviceTokens, MemorySessionStore, StoredSession, TokenCipher, store_for
+from token_server.devices.redis_store import RedisSessionStore
+from token_server.devices.sqlite import SqliteSessionStore
 
 from .conftest import EMULATOR_KEY
 from .procs import Process, free_port

@@ -11,8 +11,8 @@ import textwrap
 import requests
 from dotenv import dotenv_values
 
-from token_server.banner import startup_block
 from token_server.config import load_settings
+from token_server.ops.banner import startup_block
 
 from .procs import ROOT, Process, free_port
 

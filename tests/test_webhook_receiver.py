@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from token_server import create_app
-from token_server.metrics import REGISTRY
+from token_server.ops.metrics import REGISTRY
 from token_server.webhooks import MAX_BODY, flask_route
 from token_server.webhooks.receiver import credentials_match
 

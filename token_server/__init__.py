@@ -27,28 +27,17 @@ from cometchat.inprocess import WSGIAdapter
 from cometchat.options import ClientOptions
 from cometchat.policy import UpstreamObserver
 
-from . import (
-    caller,
-    devguard,
-    devjwt,
-    devtrace,
-    errors,
-    limits,
-    metrics,
-    openapi,
-    readiness,
-    requestid,
-    routes,
-    sameorigin,
-)
+from . import caller, errors, limits, requestid, routes, sameorigin
 from .auth import Authenticator
 from .config import Settings, load_dotenv_file, load_settings
-from .demo import create_demo_blueprint
-from .logformat import configure_logging
+from .dev import devguard, devjwt, devtrace
+from .dev.demo import create_demo_blueprint
+from .devices import DeviceTokens, TokenCipher, store_for
+from .devices import views as device_views
+from .ops import metrics, openapi, readiness
+from .ops.logformat import configure_logging
+from .ops.redaction import install_redaction
 from .pipeline import URL_PREFIX, store_gates
-from .redaction import install_redaction
-from .sessions import DeviceTokens, TokenCipher, store_for
-from .sessions import views as sessions_views
 from .webhooks import build as build_webhooks
 from .webhooks import flask_route as webhook_route
 
@@ -122,7 +111,7 @@ def _init_request_pipeline(
     caller.init_app(app, authenticator)  # 3. who calls, identified once into flask.g; failures limited
     rate_limits = limits.init_app(app, settings)  # 4. per-user / per-address limits, reading flask.g
     routes.init_app(app, client)  # 5. the view: its checks, then the client call(s)
-    sessions_views.init_app(app, build_device_tokens(settings, store_gates(app)))  # (the token routes' device tokens)
+    device_views.init_app(app, build_device_tokens(settings, store_gates(app)))  # (the token routes' device tokens)
     # CometChat's webhooks: on the app, outside the routes' steps 2-4 (Basic Auth of their own).
     webhook_route.init_app(app, build_webhooks(settings, settings.session_store_uri))
     errors.init_app(app)  # 6. every failure, this app's and upstream's, in one JSON shape
@@ -145,7 +134,7 @@ def _init_readiness(
         readiness.add_check(
             app, "budget_store", readiness.store_check(lambda: readiness.budget_store_reachable(budget.store), "budget")
         )
-    device_tokens = sessions_views.device_tokens_of(app)
+    device_tokens = device_views.device_tokens_of(app)
     readiness.add_check(app, "session_store", readiness.store_check(lambda: device_tokens.ping() is None, "session"))
     if authenticator.jwks is not None:
         readiness.add_check(app, "jwks", readiness.jwks_check(authenticator.jwks))

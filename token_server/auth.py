@@ -17,7 +17,7 @@ from cometchat.validation import check_user_fields, normalize_uid, uid_or_none
 
 from . import codes
 from .config import CallerAuthSettings
-from .devjwt import DevJwtIssuer
+from .dev.devjwt import DevJwtIssuer
 from .errors import ApiError
 from .jwks import JwksKeys, JwksUnavailable
 

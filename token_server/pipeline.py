@@ -7,7 +7,7 @@ A request to the routes goes through, in order (``create_app`` lists them):
 3. the caller, identified once (:mod:`token_server.caller`), into ``flask.g``;
 4. the rate limits (:mod:`token_server.limits`), which only read that caller;
 5. the view (:mod:`token_server.routes`): its checks, then the client call(s) (a device's
-   login: its session store first, see :mod:`token_server.sessions`);
+   login: its session store first, see :mod:`token_server.devices`);
 6. the errors, all in one JSON shape (:mod:`token_server.errors`).
 
 Steps 2-4 run only for the routes blueprint, in the order they were added, after the app-wide

@@ -23,7 +23,7 @@ from flask import Flask, request, request_started
 
 from cometchat.transport import REQUEST_ID_HEADER, current_request_id
 
-from .redaction import redact
+from .ops.redaction import redact
 
 __all__ = ["REQUEST_ID_HEADER", "accept_request_id", "current_request_id", "current_route", "init_app"]
 

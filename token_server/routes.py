@@ -18,11 +18,12 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from cometchat import CometChatClient, CometChatError, Profile
 from cometchat.validation import UNSETTABLE, check_auth_token, normalize_uid
 
-from . import caller, codes, lifecycle, metrics, sameorigin
+from . import caller, codes, lifecycle, sameorigin
 from .auth import Caller, IdentifyCaller
 from .body import read_json_object, refuse_body
 from .errors import ApiError, bad_request, handle_api_error, handle_cometchat_error
 from .nocache import no_store
+from .ops import metrics
 from .pipeline import BLUEPRINT, URL_PREFIX
 
 __all__ = ["URL_PREFIX", "bp", "current_caller", "init_app"]
@@ -204,5 +205,5 @@ def delete_user(uid: str) -> Response:
 
 
 # The device-session views (GET/DELETE .../sessions) register on ``bp`` too.
-from .sessions import views as sessions_views  # noqa: E402
+from .devices import views as sessions_views  # noqa: E402
 from .webhooks import flask_route as webhook_route  # noqa: E402

@@ -21,7 +21,7 @@ import click
 from cometchat import CometChatClient, CometChatError, UpstreamAuthError, ValidationError
 
 from ..config import ConfigError, Settings, load_dotenv_file, load_settings
-from ..sessions import DeviceTokens
+from ..devices import DeviceTokens
 from ..user_import import InputError
 from .output import echo, escape_controls
 

@@ -16,7 +16,7 @@ from typing import Any, Iterable, Sequence
 
 import click
 
-from .. import redaction
+from ..ops import redaction
 
 MAX_CELL = 60  # a table cell longer than this is cut (``--json`` has everything)
 # Beyond the log filter's controls: the marks and overrides that reorder a line's text.

@@ -10,7 +10,7 @@ from tqdm import tqdm
 from cometchat import validation
 
 from ..config.sessions import parse_duration
-from ..sessions.prune import DEFAULT_PER_MINUTE, PruneJournal, Pruner, PruneStopped
+from ..devices.prune import DEFAULT_PER_MINUTE, PruneJournal, Pruner, PruneStopped
 from . import Context, Failed, pass_context
 from .output import emit, json_option
 from .tokens import tokens

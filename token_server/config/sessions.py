@@ -58,7 +58,7 @@ class SessionSettings:
             read.problem(f"SESSION_STORE_KEY: every key must be at least {MIN_SESSION_KEY_LENGTH} characters")
         api_key = read.text("COMETCHAT_API_KEY")
         if not keys and api_key:
-            keys = (api_key,)  # derived with HKDF, never used as is (token_server/sessions/crypto.py)
+            keys = (api_key,)  # derived with HKDF, never used as is (token_server/devices/crypto.py)
         # No key and no REST key: only the embedded emulator, whose tokens die with its process; the
         # store then seals with a key of this process only (token_server.build_device_tokens).
         max_age = None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge
 
-from ..metrics import REGISTRY
+from ..ops.metrics import REGISTRY
 
 # CometChat's documented triggers (current and legacy envelopes), as received.
 KNOWN_TRIGGERS = frozenset(

@@ -11,10 +11,11 @@ from __future__ import annotations
 from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from .. import caller, codes, readiness
+from .. import caller, codes
 from ..body import read_body
 from ..errors import ApiError
 from ..nocache import no_store
+from ..ops import readiness
 from ..pipeline import URL_PREFIX
 from .presence import to_answer
 from .readiness import queue_check

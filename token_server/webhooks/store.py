@@ -241,7 +241,7 @@ def event_store_for(uri: str, *, timeout: float = STORE_TIMEOUT) -> EventStore:
 
         return RedisEventStore.from_url(uri, timeout=timeout)
     if uri.startswith("sqlite:"):
-        from ..sessions.sqlite import path_of
+        from ..devices.sqlite import path_of
         from .store_sqlite import SqliteEventStore
 
         return SqliteEventStore(path_of(uri), timeout=timeout)

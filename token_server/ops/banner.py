@@ -4,8 +4,8 @@ The README shows the default block verbatim; a test holds the two together."""
 
 from __future__ import annotations
 
-from .config import Settings
-from .devjwt import DEV_JWT_PATH
+from ..config import Settings
+from ..dev.devjwt import DEV_JWT_PATH
 
 EXAMPLE_UID = "alice"
 

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from flask import Flask, request
 
-from . import codes
-from .config import Settings
-from .errors import ApiError
-from .loopback import is_loopback
+from .. import codes
+from ..config import Settings
+from ..errors import ApiError
+from ..loopback import is_loopback
 
 
 def _hostname(host: str) -> str:

@@ -18,10 +18,10 @@ from flask import Blueprint, Response, render_template, send_from_directory
 
 from cometchat.emulator import TEST_USERS
 
-from . import devtrace
-from .config import Settings
-from .devjwt import DEV_JWT_PATH
-from .pipeline import URL_PREFIX
+from ..config import Settings
+from ..dev import devtrace
+from ..dev.devjwt import DEV_JWT_PATH
+from ..pipeline import URL_PREFIX
 
 SDK_VERSION = "4.2.0"
 SDK_URL = f"https://unpkg.com/@cometchat/chat-sdk-javascript@{SDK_VERSION}/CometChat.js"
@@ -58,7 +58,7 @@ def content_security_policy(live: bool, calls_sdk_url: str | None = None) -> str
 
 
 def create_demo_blueprint(settings: Settings, *, emulator_url: str) -> Blueprint:
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parent.parent  # token_server/: templates/ and static/ stay at its root
     bp = Blueprint(
         "demo",
         __name__,

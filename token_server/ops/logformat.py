@@ -1,7 +1,7 @@
 """How a log line is laid out: ``plain`` text (the default) or ``json``, one object a line.
 
 Both carry the request id of the request a line belongs to. What a line may say is the
-redaction filter's job (:mod:`token_server.redaction`, on every handler), which rewrites the
+redaction filter's job (:mod:`token_server.ops.redaction`, on every handler), which rewrites the
 message before any formatter sees it; the fields added here are never request data: the id is
 sanitised, the route is a URL rule, the status and the duration are numbers.
 """
@@ -14,7 +14,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from .requestid import ENVIRON_REQUEST_ID, ENVIRON_ROUTE, current_request_id, current_route
+from ..requestid import ENVIRON_REQUEST_ID, ENVIRON_ROUTE, current_request_id, current_route
 
 PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # The handler configure_logging adds to the root logger, found again by this name.

@@ -36,11 +36,11 @@ from cometchat import (
 from cometchat.breaker import StoreBreaker
 from cometchat.models import AuthToken
 
-from .. import metrics
+from ..ops import metrics
 from .base import SessionStore, StoredSession
 from .crypto import TokenCipher
 
-log = logging.getLogger("token_server.sessions")
+log = logging.getLogger("token_server.devices")
 
 # How long a login waits for another worker minting the same device's token, polling every
 # LOCK_POLL seconds; past it, it mints on its own (fails open).

@@ -7,14 +7,15 @@ from typing import Any
 
 from flask import Flask, Response, current_app, jsonify
 
-from .. import codes, metrics
+from .. import codes
 from ..body import read_json_object
 from ..errors import ApiError, bad_request
+from ..ops import metrics
 from ..routes import authorize, bp, client, no_store
 from . import DEVICE_ID, DeviceBusy, DeviceTokens, MemorySessionStore, StoreUnavailable, TokenCipher
 from .service import TOKEN_LIMIT, note_token_count
 
-SESSIONS = "token_server.sessions"
+SESSIONS = "token_server.devices"
 STORE_RETRY_AFTER = "5"
 BUSY_RETRY_AFTER = "1"
 

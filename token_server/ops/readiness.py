@@ -29,8 +29,8 @@ from cometchat import CometChatClient
 from cometchat import errors as upstream
 from cometchat.budget import MemoryBudgetStore
 
-from .config import Settings
-from .nocache import no_store
+from ..config import Settings
+from ..nocache import no_store
 
 READYZ_PATH = "/readyz"
 CHECKS = "token_server.readiness_checks"

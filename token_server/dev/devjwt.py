@@ -18,11 +18,11 @@ from flask import Blueprint, Flask, Response, abort, current_app, jsonify, reque
 
 from cometchat.validation import normalize_uid
 
-from .body import read_json_object
-from .config import Settings
-from .errors import bad_request
-from .loopback import is_loopback
-from .nocache import no_store
+from ..body import read_json_object
+from ..config import Settings
+from ..errors import bad_request
+from ..loopback import is_loopback
+from ..nocache import no_store
 
 DEV_JWT_PATH = "/api/dev/jwt"
 DEV_JWT_LIFETIME = 600  # seconds: long enough to try a few calls, short enough to stay a test

@@ -30,10 +30,10 @@ from prometheus_client import values as prometheus_values
 
 from cometchat.policy import UpstreamAttempt, UpstreamObserver
 
-from . import caller, codes
-from .auth import unauthorized
-from .nocache import no_store
-from .requestid import ENVIRON_STARTED
+from .. import caller, codes
+from ..auth import unauthorized
+from ..nocache import no_store
+from ..requestid import ENVIRON_STARTED
 
 METRICS_PATH = "/metrics"
 MULTIPROC_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"

@@ -20,8 +20,8 @@ from flask import Flask, Response, g, has_app_context, request
 from cometchat import CometChatClient
 from cometchat.policy import UpstreamAttempt
 
-from .config import Settings
-from .pipeline import URL_PREFIX
+from ..config import Settings
+from ..pipeline import URL_PREFIX
 
 HEADER = "X-Dev-Upstream-Trace"
 # A request makes at most a few calls with a few retries each; a runaway list must not make

@@ -1,5 +1,5 @@
 """``GET /openapi.json``: the OpenAPI 3.1 description of the routes, shipped in the package
-(``token_server/openapi.json``, the one copy) and served as it is."""
+(``token_server/ops/openapi.json``, the one copy) and served as it is."""
 
 from __future__ import annotations
 

@@ -1,0 +1,1 @@
+"""What operators read: readiness, metrics, log format and redaction, the OpenAPI description, the start-up banner."""
