@@ -151,7 +151,7 @@ class ConnectionStatusChanged(WebhookEvent):
     presence_changed: bool | None = None
 
     def natural_key(self) -> str | None:
-        stamp = _str(self.data.get("timestamp"))
+        stamp = _str(self.data.get("timestamp")) or _str(_obj(self.data.get("event")).get("timestamp"))  # legacy
         return self._scoped(self.uid, stamp, self.action or self.status, self.status or "-")
 
 

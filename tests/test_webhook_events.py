@@ -63,6 +63,7 @@ def test_both_legacy_names_of_the_connection_event_become_the_current_trigger() 
         assert event.legacy is True and event.raw["trigger"] == name
         # The legacy unit is not documented: this one is seconds, told by its size.
         assert event.at == datetime(2023, 10, 10, 10, 51, 43, tzinfo=UTC)
+        assert event.natural_key() is not None and "1696935103" in (event.natural_key() or "")
 
 
 def test_the_connection_key_is_uid_timestamp_and_action() -> None:
