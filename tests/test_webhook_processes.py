@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -142,6 +143,60 @@ def test_two_servers_sharing_redis_handle_each_event_once(tmp_path) -> None:
             )
             counts = handled(log)
             assert set(counts.values()) == {1} and len(counts) == total
+    finally:
+        for proc in reversed(started):
+            proc.stop()
+
+
+def test_the_emulators_connection_events_become_presence(tmp_path) -> None:
+    """The whole loop over real sockets: a device signs in (the stand-in SDK's connection at the
+    emulator), the emulator POSTs CometChat's webhook to the server, the server's presence route
+    answers it; then the device disconnects."""
+    port = procs.free_port()
+    hook_url = f"http://cometchat:{CREDENTIALS.split(':')[1]}@127.0.0.1:{port}{PATH}"
+    emulator_port = procs.free_port()
+    emulator = procs.Process(
+        [
+            sys.executable, "-m", "cometchat.emulator", "--port", str(emulator_port), "--api-key", procs.EMULATOR_KEY,
+        ],
+        env={"COMETCHAT_EMULATOR_WEBHOOK_URL": hook_url, "COMETCHAT_EMULATOR_WEBHOOK_RETRY": "1"},
+        log_path=tmp_path / "emulator.log",
+    )  # fmt: skip
+    emulator_root = f"http://127.0.0.1:{emulator_port}"
+    started = [emulator]
+    try:
+        emulator.wait_http(emulator_root + "/_emulator/stats")
+        env = procs.server_env(
+            emulator_root,
+            SESSION_STORE_URI=f"sqlite:///{tmp_path}/device-sessions.sqlite3",
+            WEBHOOK_CREDENTIALS=CREDENTIALS,
+            PORT=str(port),
+        )
+        server = procs.Process(procs.procfile_command(), env=env, log_path=tmp_path / "server.log")
+        started.append(server)
+        root = f"http://127.0.0.1:{port}"
+        server.wait_http(root + "/healthz")
+        service = {"Authorization": f"Bearer {SERVICE_KEY}"}
+        token = requests.post(root + "/api/cometchat/token/cometchat-uid-1", headers=service, timeout=30).json()
+        presence_url = root + "/api/cometchat/users/cometchat-uid-1/presence"
+        assert requests.get(presence_url, headers=service, timeout=30).status_code == 404
+
+        def presence() -> dict:
+            answer = requests.get(presence_url, headers=service, timeout=30)
+            return answer.json() if answer.status_code == 200 else {}
+
+        sdk = {"authToken": token["authToken"]}
+        opened = requests.put(
+            emulator_root + "/v3.0/me/connection", headers=sdk, json={"platform": "android"}, timeout=5
+        )
+        assert opened.status_code == 200
+        wait_for(lambda: presence().get("status") == "online", 60, "the connection event heard")
+        assert presence()["platform"] == "android" and presence()["at"].endswith("Z")
+        closed = requests.delete(
+            emulator_root + "/v3.0/me/connection", headers=sdk, json={"platform": "android"}, timeout=5
+        )
+        assert closed.status_code == 200
+        wait_for(lambda: presence().get("status") == "offline", 60, "the disconnection heard")
     finally:
         for proc in reversed(started):
             proc.stop()
