@@ -38,6 +38,7 @@ from .ops import metrics, openapi, readiness
 from .ops.logformat import configure_logging
 from .ops.redaction import install_redaction
 from .pipeline import URL_PREFIX, store_gates
+from .pushtokens import PushTokenCleanup
 from .webhooks import build as build_webhooks
 from .webhooks import flask_route as webhook_route
 
@@ -178,7 +179,8 @@ def _build_client(
     gates: StoreGates | None = None,
 ) -> tuple[CometChatClient, EmulatorState | None]:
     """The one client, with its options and observers, and (for the server, not the CLI,
-    which paces itself) the app's upstream budget."""
+    which paces itself) the app's upstream budget. A :class:`PushTokenCleanup`: every revoke
+    deletes the token's push registrations first."""
     options = ClientOptions(
         connect_timeout=settings.upstream_connect_timeout,
         read_timeout=settings.upstream_read_timeout,
@@ -198,11 +200,11 @@ def _build_client(
         budget = UpstreamBudget(store, base_url, window_seconds=settings.upstream_quota_window)
     wiring: dict[str, Any] = {"base_url": base_url, "options": options, "budget": budget, "observers": observers}
     if not settings.emulator:
-        return CometChatClient(api_key=settings.api_key or "", **wiring), None
+        return PushTokenCleanup(api_key=settings.api_key or "", **wiring), None
     key = secrets.token_urlsafe(24)  # the embedded emulator's own REST key, never shown
     state = EmulatorState(api_keys=[key])
     emulator_app = create_emulator_app(state)
-    return CometChatClient(api_key=key, adapter_factory=lambda: WSGIAdapter(emulator_app), **wiring), state
+    return PushTokenCleanup(api_key=key, adapter_factory=lambda: WSGIAdapter(emulator_app), **wiring), state
 
 
 def _init_cors(app: Flask, settings: Settings) -> None:
