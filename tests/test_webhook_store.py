@@ -146,3 +146,16 @@ def test_a_store_out_of_reach_raises_store_error_within_its_timeout(tmp_path) ->
     (tmp_path / "file-not-dir").write_text("a file where a folder should be")
     with pytest.raises(StoreError):
         unwritable.enqueue("k", event(1))
+
+
+def test_a_queued_id_without_its_event_is_dropped_not_looped_on(redis_url) -> None:
+    """A Redis that lost an event's hash (evicted, flushed by hand) must not stall the queue."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    client.flushall()
+    store = event_store_for(redis_url)
+    store.enqueue("k1", event(1))
+    store.enqueue("k2", event(2))
+    client.delete("cometchat:{cometchat-webhooks}:event:id-1")
+    assert store.claim().event.id == "id-2" and store.depth() == 1

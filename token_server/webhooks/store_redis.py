@@ -31,17 +31,23 @@ redis.call('HSET', KEYS[3], 'trigger', ARGV[4], 'body', ARGV[5], 'received', ARG
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 return 1
 """
-# KEYS: queue. ARGV: now ms, lease ms, claim token, event key prefix.
+# KEYS: queue. ARGV: now ms, lease ms, claim token, event key prefix. Skips ids whose event is gone.
 CLAIM = """
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1)
-if #ids == 0 then return false end
-local id = ids[1]
-local key = ARGV[4] .. id
-redis.call('ZADD', KEYS[1], tonumber(ARGV[1]) + tonumber(ARGV[2]), id)
-redis.call('HSET', key, 'claim', ARGV[3])
-local attempts = redis.call('HINCRBY', key, 'attempts', 1)
-local f = redis.call('HMGET', key, 'trigger', 'body', 'received', 'error')
-return {id, f[1], f[2], f[3], attempts, f[4]}
+for _ = 1, 16 do
+  local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1)
+  if #ids == 0 then return false end
+  local id = ids[1]
+  local key = ARGV[4] .. id
+  if redis.call('EXISTS', key) == 1 then
+    redis.call('ZADD', KEYS[1], tonumber(ARGV[1]) + tonumber(ARGV[2]), id)
+    redis.call('HSET', key, 'claim', ARGV[3])
+    local attempts = redis.call('HINCRBY', key, 'attempts', 1)
+    local f = redis.call('HMGET', key, 'trigger', 'body', 'received', 'error')
+    return {id, f[1], f[2], f[3], attempts, f[4]}
+  end
+  redis.call('ZREM', KEYS[1], id)  -- its event is gone (evicted, deleted by hand): never loop on it
+end
+return false
 """
 # KEYS: queue, event hash, dead. ARGV: id, claim token, what ('done'|'retry'|'bury'), at ms, error.
 SETTLE = """
