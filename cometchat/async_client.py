@@ -9,11 +9,11 @@ retries, failure classes) are ``policy.py``'s; ``async_transport.py`` moves the 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence, TypeVar, Unpack
-
-import httpx
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence, TypeVar, Unpack
 
 from . import endpoints, operations
+
+# async_transport imports httpx first, and names the [async] extra when it is missing.
 from .async_transport import AsyncTransport
 from .budget import UpstreamBudget
 from .client_state import ClientState
@@ -23,6 +23,9 @@ from .models import AuthToken, ImportOutcome, PushToken, User
 from .operations import Op
 from .options import ClientOptions, Tuning, options_from
 from .policy import UpstreamObserver
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["AsyncCometChatClient"]
 

@@ -13,8 +13,11 @@ from dataclasses import dataclass
 from typing import Mapping
 from urllib.parse import quote
 
-from .budget import CORE, IMPORT, OTHER
-
+# The quota buckets CometChat counts calls in (docs/cometchat-api.md): creating or deleting a
+# user and minting a token are "core", data import apart, everything else "other".
+CORE = "core"
+OTHER = "other"
+IMPORT = "import"
 REGIONS = ("us", "eu", "in")
 # CometChat app ids are letters and digits; the id becomes the first label of the host name,
 # so anything else ("evil.example/#") could point the REST key at another host.
@@ -64,7 +67,7 @@ class Endpoint:
     name: str
     method: str
     template: str  # "/users/{uid}/auth_tokens"
-    bucket: str  # the quota bucket (cometchat.budget: core, other, import)
+    bucket: str  # the quota bucket: CORE, OTHER or IMPORT
     cap: int | None = None  # the most items one call may carry
 
     @property

@@ -273,6 +273,41 @@ def test_a_spent_budget_refuses_before_any_call_and_a_valid_call_still_goes_thro
     allowed.close()
 
 
+class SpentAfter(MemoryBudgetStore):
+    """Lets ``allowed`` attempts through, then says the quota is spent."""
+
+    def __init__(self, allowed: int) -> None:
+        super().__init__()
+        self.allowed = allowed
+
+    def begin(self, key, window, now, window_end):
+        self.allowed -= 1
+        return None if self.allowed >= 0 else 30.0
+
+
+def test_a_call_the_budget_ends_after_an_attempt_that_may_have_landed_says_so(kind, upstream, slept) -> None:
+    upstream.add("POST", "/users/alice/auth_tokens", status=502, json=envelope("ERR_BAD_GATEWAY"))
+    client = upstream.client(kind, api_key=KEY, sleep=slept.append, budget=UpstreamBudget(SpentAfter(1), BASE))
+    with pytest.raises(QuotaSpentError) as info:
+        client.create_auth_token("alice")
+    # The 502 may hide a token CometChat minted: the refusal that ends the call carries it.
+    assert info.value.maybe_applied is True and len(upstream.sent) == 1 and len(slept) == 1
+    client.close()
+
+
+def test_the_budget_hears_a_429_and_refuses_the_next_call_until_its_wait_ends(kind, upstream, slept) -> None:
+    upstream.add(
+        "GET", "/users/alice", status=429, json=envelope("ERR_TOO_MANY_REQUESTS"), headers={"Retry-After": "30"}
+    )
+    client = upstream.client(kind, api_key=KEY, sleep=slept.append, budget=UpstreamBudget(MemoryBudgetStore(), BASE))
+    with pytest.raises(RateLimitedError):
+        client.get_user("alice")
+    with pytest.raises(QuotaSpentError) as info:
+        client.get_user("alice")
+    assert len(upstream.sent) == 1 and 0 < info.value.retry_after <= 30
+    client.close()
+
+
 def test_the_async_client_keeps_a_blocking_budget_store_off_the_event_loop(upstream) -> None:
     class BlockingStore:
         def __init__(self) -> None:

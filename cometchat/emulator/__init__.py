@@ -13,6 +13,15 @@ imports), ``quota.py`` (per-minute quotas), ``api.py`` (the REST routes), ``faul
 It is for development and tests: never a production backend.
 """
 
+try:
+    import flask  # noqa: F401  (the emulator is a Flask app; it imports nothing of the client)
+except ModuleNotFoundError as exc:
+    raise ModuleNotFoundError(
+        f'cometchat.emulator needs {exc.name}, which comes with the [server] extra: '
+        'pip install "cometchat-token-server[server]"',
+        name=exc.name,
+    ) from exc
+
 from .api import API_PREFIXES, create_emulator_app, create_emulator_blueprint, register_emulator
 from .faults import FAULT_KINDS, Fault, create_control_blueprint
 from .push import MAX_PUSH_TOKENS_PER_USER, PushRegistry

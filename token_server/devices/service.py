@@ -33,10 +33,10 @@ from cometchat import (
     UpstreamTimeoutError,
     UpstreamUnavailableError,
 )
-from cometchat.breaker import StoreBreaker
 from cometchat.models import AuthToken
 
 from ..ops import metrics
+from ..stores.breaker import StoreBreaker
 from .base import SessionStore, StoredSession
 from .crypto import TokenCipher
 

@@ -15,8 +15,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any, Callable
 
-from cometchat.breaker import STORE_TIMEOUT
-
+from ..stores.breaker import STORE_TIMEOUT
 from .base import LOCK_TTL, StoredSession
 
 SCHEMA = (
