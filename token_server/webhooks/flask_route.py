@@ -34,7 +34,7 @@ def init_app(app: Flask, service: WebhookService | None, *, start_worker: bool =
         return
     app.extensions[WEBHOOKS] = service
     app.add_url_rule(WEBHOOK_PATH, "cometchat_webhooks", receive, methods=["POST"])
-    readiness.add_degraded_check(app, "webhook_queue", queue_check(service.worker))
+    readiness.add_check(app, "webhook_queue", queue_check(service.worker), helper=True)
     if start_worker:
         service.worker.start()
 
