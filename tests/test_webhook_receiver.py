@@ -196,7 +196,7 @@ def test_none_of_the_callers_steps_apply(http) -> None:
 
 
 def test_per_user_limits_do_not_apply_to_deliveries() -> None:
-    http = make_app(RATE_LIMIT_PER_ADDRESS="2 per minute").test_client()
+    http = make_app(RATE_LIMIT_PER_USER="2 per minute", RATE_LIMIT_PER_ADDRESS="2 per minute").test_client()
     codes = [http.post(PATH, data=body(message_sent(str(n))), headers=basic()).status_code for n in range(5)]
     assert codes == [200] * 5
     # The callers' limit still holds for callers.
