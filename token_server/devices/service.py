@@ -459,7 +459,7 @@ class DeviceTokens:
                 self.outage.drop(uid, device_id, entry)
                 return True
             usable = self._usable(uid, current, mints)
-            if usable is not None and current is not None and current.last_used_at >= entry.handed_at:
+            if usable is not None and current is not None and current.last_used_at > entry.handed_at:
                 self.revoke_upstream(client, uid, mine, "a device token minted during a store outage")
                 metrics.count_outage_token("revoked")
                 self.outage.drop(uid, device_id, entry)
