@@ -118,12 +118,22 @@ def test_two_processes_that_minted_during_an_outage_settle_on_one_token(client, 
     clock.now += 0.5
     b.breaker.failed(ConnectionError("down"))
     second = b.login(client, UID, "laptop").token.auth_token
-    clock.now += 5  # b handed its token out last
-    b.login(client, UID, "laptop")
+    clock.now += 5  # a hands its token out last: it wins the device, whichever settles first
+    a.login(client, UID, "laptop")
     store.down, clock.now = False, clock.now + 1.0
     assert a.settle_all() == 0 and b.settle_all() == 0
-    device = {first, second} & live(emulator)
-    assert device == {second} and tracked(a) == {"laptop": second}
+    assert {first, second} & live(emulator) == {first} and tracked(a) == {"laptop": first}
+    clock.now += 5  # the other way round: b handed out last
+    a.breaker.failed(ConnectionError("down"))
+    b.breaker.failed(ConnectionError("down"))
+    store.down = True
+    clock.now += 1
+    third = a.login(client, UID, "laptop").token.auth_token
+    clock.now += 5
+    fourth = b.login(client, UID, "laptop").token.auth_token
+    store.down, clock.now = False, clock.now + 1.0
+    assert a.settle_all() == 0 and b.settle_all() == 0
+    assert {first, third, fourth} & live(emulator) == {fourth} and tracked(a) == {"laptop": fourth}
 
 
 def test_a_hung_store_costs_one_bounded_call_then_one_probe_a_second() -> None:
@@ -258,10 +268,17 @@ def test_a_sign_out_that_loses_to_a_fresh_login_revokes_what_replaced_it(client,
     fresh: list[str] = []
 
     class FreshLoginMidSignOut(MemorySessionStore):
-        def delete_if(self, uid, device_id, expected):
+        def _fresh_login_first(self, uid, device_id):
             if not fresh:  # the device's own fresh login lands between the revoke and the delete
                 fresh.append(tokens.login(client, uid, device_id, fresh=True).token.auth_token)
+
+        def delete_if(self, uid, device_id, expected):
+            self._fresh_login_first(uid, device_id)
             return super().delete_if(uid, device_id, expected)
+
+        def delete(self, uid, device_id):
+            self._fresh_login_first(uid, device_id)
+            return super().delete(uid, device_id)
 
     tokens = device_tokens(FreshLoginMidSignOut())
     old = tokens.login(client, UID, "phone").token.auth_token
@@ -279,9 +296,38 @@ def test_a_login_stored_after_a_revoke_all_keeps_its_record(client, emulator) ->
     assert tracked(tokens) == {"tablet": newer} and live(emulator) == {newer}
 
 
-def test_interleavings_against_a_hung_upstream_leave_no_untracked_live_token(tmp_path, emulator) -> None:
-    """Logins (fresh and not), sign-outs, a revoke-all and a prune overlap while CometChat hangs
-    some calls: afterwards every token CometChat holds for the user is one a record tracks."""
+SIGN_OUT = ("DELETE", "/users/{uid}/sessions/a", None)
+LOGIN_A = ("POST", "/token/{uid}", {"deviceId": "a"})
+FRESH_A = ("POST", "/token/{uid}", {"deviceId": "a", "fresh": True})
+FRESH_B = ("POST", "/token/{uid}", {"deviceId": "b", "fresh": True})
+LOGIN_C = ("POST", "/token/{uid}", {"deviceId": "c"})
+REVOKE_ALL = ("POST", "/token/{uid}/revoke", {"all": True})
+
+
+@pytest.mark.parametrize(
+    ("hung", "meanwhile"),
+    [
+        (SIGN_OUT, FRESH_A),  # the sign-out's revoke hangs while the device logs in fresh
+        (FRESH_A, SIGN_OUT),  # the fresh mint hangs while the device signs out
+        (REVOKE_ALL, FRESH_B),  # the revoke-all hangs while a device logs in fresh
+        (LOGIN_C, REVOKE_ALL),  # a first login's mint hangs while every token is revoked
+        (SIGN_OUT, REVOKE_ALL),
+        (SIGN_OUT, LOGIN_A),
+    ],
+    ids=[
+        "signout-vs-fresh",
+        "fresh-vs-signout",
+        "revokeall-vs-fresh",
+        "login-vs-revokeall",
+        "signout-vs-revokeall",
+        "signout-vs-login",
+    ],
+)
+def test_interleavings_against_a_hung_upstream_leave_no_untracked_live_token(
+    tmp_path, emulator, hung, meanwhile
+) -> None:
+    """One operation's upstream call hangs (the emulator's hang fault) while another runs to its
+    end: afterwards every token CometChat holds for the user is one a device record tracks."""
     env = {
         "COMETCHAT_BASE_URL": emulator.base_url,
         "COMETCHAT_API_KEY": EMULATOR_KEY,
@@ -291,28 +337,27 @@ def test_interleavings_against_a_hung_upstream_leave_no_untracked_live_token(tmp
     app = create_app(env, announce=False)
     tokens: DeviceTokens = app.extensions["token_server.devices"]
     http = app.test_client()
-    base = f"/api/cometchat/token/{UID}"
-    calls = [
-        lambda: http.post(base, json={"deviceId": "a"}, headers=service()),
-        lambda: http.post(base, json={"deviceId": "a", "fresh": True}, headers=service()),
-        lambda: http.delete(f"/api/cometchat/users/{UID}/sessions/a", headers=service()),
-        lambda: http.post(base, json={"deviceId": "b", "fresh": True}, headers=service()),
-        lambda: http.post(base + "/revoke", json={"all": True}, headers=service()),
-        lambda: http.post(base, json={"deviceId": "b"}, headers=service()),
-        lambda: http.delete(f"/api/cometchat/users/{UID}/sessions/b", headers=service()),
-        lambda: http.post(base, json={"deviceId": "c"}, headers=service()),
-    ]
-    for round_ in range(3):
-        http.post(base, json={"deviceId": "a"}, headers=service())
-        emulator.faults(*({"kind": "hang", "seconds": 0.3} for _ in range(3)))
-        threads = [threading.Thread(target=call) for call in calls[round_:] + calls[:round_]]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
-        tokens.settle_all()
-        held = set(tracked(tokens).values())
-        assert live(emulator) <= held, f"round {round_}: a live token no record tracks"
+
+    def run(call: tuple) -> None:
+        method, path, body = call
+        answer = http.open("/api/cometchat" + path.format(uid=UID), method=method, json=body, headers=service())
+        assert answer.status_code < 500 or answer.status_code == 503, answer.get_data(as_text=True)
+
+    run(LOGIN_A)
+    run(FRESH_B)
+    emulator.faults({"kind": "hang", "seconds": 1.0})
+    seen = emulator.stats()["requests"]
+    first = threading.Thread(target=run, args=(hung,))
+    first.start()
+    for _ in range(500):  # until the hung call reached CometChat (no timing assumed)
+        if emulator.stats()["requests"] > seen:
+            break
+        threading.Event().wait(0.01)
+    run(meanwhile)
+    first.join(30)
+    assert not first.is_alive()
+    tokens.settle_all()
+    assert live(emulator) <= set(tracked(tokens).values()), "a live token no record tracks"
 
 
 # ---- 5. CometChat's 100 ----------------------------------------------------------------------
