@@ -11,10 +11,16 @@ import asyncio
 import json
 import os
 import ssl
+import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Iterable, Mapping
 
-import httpx
+from .extras import missing_extra
+
+try:
+    import httpx
+except ModuleNotFoundError as exc:
+    raise missing_extra("cometchat.AsyncCometChatClient", "async", exc) from exc
 
 from . import egress, policy
 from .budget import MemoryBudgetStore, Ticket, UpstreamBudget
@@ -23,9 +29,8 @@ from .errors import CometChatError
 from .models import RateLimitInfo
 from .options import ClientOptions
 from .policy import UpstreamObserver
-from .transport import request_headers
+from .wire import ASYNC_USER_AGENT, JSON_HEADERS, request_headers
 
-USER_AGENT = "cometchat-token-server/1.0 (python-httpx)"
 # httpcore's pool does work in proportion to its connections times its waiting requests on
 # every request and every release: one pool of 200 busy connections spent 6-16 ms of CPU a
 # call and stalled the loop. A few smaller pools ("lanes"), each call taking the least busy,
@@ -149,7 +154,12 @@ class AsyncTransport:
         """One call of ``endpoint``, retried as the policy allows; the decoded ``{"data": ...}``."""
         request = self._build(endpoint.method, endpoint.path(params), body, query)
         call = policy.CallState(
-            self.options, endpoint=endpoint, params=params, observers=self.observers, budget=self.budget
+            self.options,
+            clock=time.monotonic,
+            endpoint=endpoint,
+            params=params,
+            observers=self.observers,
+            budget=self.budget,
         )
         while True:
             call.begin()
@@ -159,7 +169,7 @@ class AsyncTransport:
                 ticket = await self._spend(endpoint)
                 result, status, heard = await self._attempt(request, call, ticket)
             except CometChatError as exc:
-                call.ended(exc)
+                exc.maybe_applied = call.ended(exc)
                 raise
             finally:
                 if ticket is not None:
@@ -167,16 +177,20 @@ class AsyncTransport:
             if not isinstance(result, policy.Failure):
                 call.answered(status, heard)
                 return result
-            await self._sleep(call.after_failure(result, heard))  # raises when no retry is left
+            verdict = call.after_failure(result, heard)
+            if verdict.delay is None:  # no retry left: the error tells what the policy concluded
+                result.error.maybe_applied, result.error.retry_after = verdict.maybe_applied, verdict.retry_after
+                raise result.error
+            await self._sleep(verdict.delay)
 
     def _build(
         self, method: str, url_path: str, body: Mapping[str, Any] | None, query: Mapping[str, Any] | None
     ) -> httpx.Request:
-        headers = request_headers(self._api_key, USER_AGENT)
+        headers = request_headers(self._api_key, ASYNC_USER_AGENT)
         content = None
         if body is not None:
             content = json.dumps(body).encode("utf-8")
-            headers["Content-Type"] = "application/json"
+            headers.update(JSON_HEADERS)
         elif method not in ("GET", "HEAD"):
             headers["Content-Length"] = "0"
         return self.lanes[0].build_request(
@@ -244,7 +258,9 @@ class AsyncTransport:
             return policy.failure_from_kind(_failure_kind(exc), type(exc).__name__, read), None, None
         finally:
             self._busy[lane] -= 1
-        heard = policy.note_rate_limit(answer.headers, answer.status_code, ticket)
+        figures, heard = policy.rate_limit_of(answer.headers)
+        if ticket is not None:  # the budget hears CometChat's own figures, a 429's wait included
+            ticket.hear(figures, rate_limited=answer.status_code == 429)
         if heard is not None:
             self.rate_limit = heard
         if not 200 <= answer.status_code < 400:

@@ -21,28 +21,24 @@ While this host last heard (recently) that more than half the limit, and over
 ``FAST_PATH_MIN_REMAINING``, is left, it allows calls on that alone, with no store round
 trip; closer to the limit every call is counted in the store.
 
-The figures live in Redis when the rate-limit store is Redis (one budget for the fleet),
-else in this process (see budget_stores.py); every one of them expires. A Redis that fails
-is skipped for a while (the call goes ahead): the budget must never take minting down.
+The figures live in a ``BudgetStore`` (budget_stores.py): this process's memory, or, on the
+server, Redis for the fleet (``token_server.stores.budget_redis``); every one of them expires.
+A Redis that fails is skipped for a while (the call goes ahead): the budget must never take
+minting down.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import math
 import time
+import warnings
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
-from .budget_stores import (
-    BUSY_WAIT,
-    FRESH_SECONDS,
-    BudgetStore,
-    MemoryBudgetStore,
-    RedisBudgetStore,
-    Settlement,
-    budget_store_for,
-)
+from .budget_stores import BUSY_WAIT, FRESH_SECONDS, BudgetStore, MemoryBudgetStore, Settlement
+from .endpoints import CORE, IMPORT, OTHER
 from .errors import RateLimitedError
 from .quota_headers import QuotaHeaders
 
@@ -57,16 +53,26 @@ __all__ = [
     "BudgetStore",
     "MemoryBudgetStore",
     "QuotaSpentError",
-    "RedisBudgetStore",
     "Ticket",
     "UpstreamBudget",
     "bucket_of",
-    "budget_store_for",
 ]
 
-CORE = "core"
-OTHER = "other"
-IMPORT = "import"
+# Names that moved to the server (docs/client.md showed ``cometchat.budget.RedisBudgetStore``):
+# still found here, with a DeprecationWarning, when the server's package is installed.
+_MOVED = dict.fromkeys(("RedisBudgetStore", "budget_store_for"), "token_server.stores.budget_redis")
+
+
+def __getattr__(name: str) -> Any:
+    home = _MOVED.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warnings.warn(
+        f"cometchat.budget.{name} moved to {home} (the [server,redis] extras)", DeprecationWarning, stacklevel=2
+    )
+    return getattr(importlib.import_module(home), name)
+
+
 DEFAULT_WINDOW_SECONDS = 60.0
 KEY_PREFIX = "cometchat-budget"
 # CometChat refused (429) or said nothing is left, without a usable time to wait: hold off

@@ -1,4 +1,4 @@
-"""Where the upstream budget keeps its figures: this process's memory, or Redis for the fleet.
+"""Where the upstream budget keeps its figures: the store protocol, and this process's memory.
 
 A store keeps, per bucket key: the block (until when CometChat said to wait), the freshest
 ``Remaining`` (the lowest heard within ``FRESH_SECONDS``), the last ``Limit``, and the calls in
@@ -7,21 +7,15 @@ in-flight count with its slot, the limit after ``LIMIT_SECONDS``. Times are comp
 ``now`` the budget passes in (its clock), so a test can move time without sleeping; Redis
 TTLs and the memory store's pruning only forget what no comparison can use any more.
 
-The Redis store goes through a :class:`~cometchat.breaker.StoreBreaker`: each call is bounded
-(``STORE_TIMEOUT``, no retries), a failed Redis is skipped for a while (the call goes ahead),
-its outage and recovery are logged once each.
+This module holds the store's protocol and the in-process store; the fleet's Redis store comes
+with the server (``token_server.stores.budget_redis``).
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 from dataclasses import dataclass
-from typing import Any, Protocol
-
-from .breaker import STORE_TIMEOUT, StoreBreaker
-
-log = logging.getLogger("cometchat.budget")
+from typing import Protocol
 
 # A Remaining heard longer ago than this no longer counts: CometChat's window may have reset
 # since, and the next answer says what is left now.
@@ -118,125 +112,3 @@ class MemoryBudgetStore:
                 if settlement.probe:  # one call in flight allowed, from the block's end
                     self._remaining[key] = (1, until, True)
             self._prune(now, settlement.slot)
-
-
-# KEYS: limit, remaining (hash v/at), in-flight of the slot, blocked.
-# ARGV: now, fresh seconds, busy wait, slot ttl.
-_BEGIN = """
-local now = tonumber(ARGV[1])
-local blocked = tonumber(redis.call('GET', KEYS[4]) or '')
-if blocked and now < blocked then return tostring(blocked - now) end
-local known = nil
-local heard = redis.call('HMGET', KEYS[2], 'v', 'at')
-if heard[1] and now - tonumber(heard[2]) < tonumber(ARGV[2]) and now >= tonumber(heard[2]) then
-  known = tonumber(heard[1])
-else
-  known = tonumber(redis.call('GET', KEYS[1]) or '')
-end
-local inflight = tonumber(redis.call('GET', KEYS[3]) or '0')
-if known and known - inflight <= 0 then return ARGV[3] end
-redis.call('INCR', KEYS[3])
-redis.call('EXPIRE', KEYS[3], ARGV[4])
-return false
-"""
-
-# ARGV: now, fresh seconds, counted (1/0), remaining, limit, blocked until ('' = none),
-# slot ttl, limit ttl, probe (1/0).
-_END = """
-local now, fresh = tonumber(ARGV[1]), tonumber(ARGV[2])
-if ARGV[3] == '1' then
-  local left = redis.call('DECR', KEYS[3])
-  if left <= 0 then redis.call('DEL', KEYS[3]) end
-end
-if ARGV[5] ~= '' then redis.call('SET', KEYS[1], ARGV[5], 'EX', ARGV[8]) end
-if ARGV[4] ~= '' then
-  local value = tonumber(ARGV[4])
-  local heard = redis.call('HMGET', KEYS[2], 'v', 'at', 'probe')
-  if not heard[1] or heard[3] == '1' or now - tonumber(heard[2]) >= fresh or value < tonumber(heard[1]) then
-    redis.call('HSET', KEYS[2], 'v', ARGV[4], 'at', ARGV[1], 'probe', '0')
-    redis.call('EXPIRE', KEYS[2], math.ceil(fresh) + 1)
-  end
-end
-if ARGV[6] ~= '' then
-  local untl = tonumber(ARGV[6])
-  redis.call('DEL', KEYS[2])
-  local current = tonumber(redis.call('GET', KEYS[4]) or '')
-  if not current or untl > current then
-    redis.call('SET', KEYS[4], ARGV[6], 'EX', math.max(math.ceil(untl - now), 0) + 1)
-  end
-  if ARGV[9] == '1' then
-    redis.call('HSET', KEYS[2], 'v', 1, 'at', ARGV[6], 'probe', '1')
-    redis.call('EXPIRE', KEYS[2], math.max(math.ceil(untl - now), 0) + math.ceil(fresh) + 1)
-  end
-end
-return 0
-"""
-
-
-class RedisBudgetStore:
-    """The fleet's budget in Redis: each step is one atomic script, bounded and behind a
-    breaker. While Redis fails, calls go ahead uncounted (minting must not stop with it)."""
-
-    def __init__(self, client: Any, *, breaker: StoreBreaker | None = None) -> None:
-        self._client = client
-        self._begin = client.register_script(_BEGIN)
-        self._end = client.register_script(_END)
-        self.breaker = breaker or StoreBreaker("upstream budget")
-
-    @classmethod
-    def from_url(cls, url: str, *, breaker: StoreBreaker | None = None) -> RedisBudgetStore:
-        import redis
-        from redis.backoff import NoBackoff
-        from redis.retry import Retry
-
-        client = redis.Redis.from_url(
-            url,
-            socket_timeout=STORE_TIMEOUT,
-            socket_connect_timeout=STORE_TIMEOUT,
-            retry=Retry(NoBackoff(), 0),  # one bounded try: a retry would double the wait
-            retry_on_timeout=False,
-        )
-        return cls(client, breaker=breaker)
-
-    def ping(self) -> bool:
-        """Redis answers (for readiness checks): bounded like every call, not behind the breaker."""
-        return bool(self._client.ping())
-
-    @staticmethod
-    def _keys(key: str, slot: int) -> list[str]:
-        return [f"{key}:limit", f"{key}:remaining", f"{key}:{slot}:inflight", f"{key}:blocked"]
-
-    def begin(self, key: str, slot: int, now: float, slot_ttl: int) -> float | None:
-        def run() -> float | None:
-            wait = self._begin(keys=self._keys(key, slot), args=[repr(now), FRESH_SECONDS, BUSY_WAIT, slot_ttl])
-            return float(wait) if wait is not None else None
-
-        return self.breaker.call(run, None)
-
-    def end(self, key: str, settlement: Settlement, now: float) -> None:
-        def text(value: float | None) -> str:
-            return "" if value is None else repr(value)
-
-        args = [
-            repr(now),
-            FRESH_SECONDS,
-            int(settlement.counted),
-            text(settlement.remaining),
-            text(settlement.limit),
-            text(settlement.blocked_until),
-            settlement.slot_ttl,
-            LIMIT_SECONDS,
-            int(settlement.probe),
-        ]
-        self.breaker.call(lambda: self._end(keys=self._keys(key, settlement.slot), args=args), None)
-
-
-def budget_store_for(storage_uri: str, *, breaker: StoreBreaker | None = None) -> BudgetStore:
-    """Redis when the rate-limit store is Redis (shared by the fleet), else this process."""
-    if storage_uri.startswith(("redis://", "rediss://")):
-        return RedisBudgetStore.from_url(storage_uri, breaker=breaker)
-    if storage_uri.startswith("redis+unix://"):
-        return RedisBudgetStore.from_url(storage_uri.removeprefix("redis+"), breaker=breaker)
-    if not storage_uri.startswith("memory://"):
-        log.warning("upstream budget kept per process: %s stores are not supported for it", storage_uri.split(":")[0])
-    return MemoryBudgetStore()

@@ -3,7 +3,9 @@ failure means, whether another attempt may help, how long to wait for it within 
 deadline, what an answer's rate-limit headers say, and what observers are told.
 
 ``transport.py`` (requests) and ``async_transport.py`` (httpx) only move bytes: each
-maps its library's exceptions to a ``FailureKind`` and drives a ``CallState``.
+maps its library's exceptions to a ``FailureKind`` and drives a ``CallState`` with its
+clock. The policy returns what it decides (a ``Verdict``, the figures heard); it never
+changes the errors or tickets it is given: the transports apply its answers.
 """
 
 from __future__ import annotations
@@ -12,11 +14,10 @@ import enum
 import json
 import logging
 import random
-import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Literal, Mapping
 
-from .budget import Ticket, UpstreamBudget
+from .budget import UpstreamBudget
 from .endpoints import Endpoint
 from .errors import (
     Answer,
@@ -29,7 +30,7 @@ from .errors import (
 )
 from .models import RateLimitInfo
 from .options import ClientOptions
-from .quota_headers import read_quota_headers
+from .quota_headers import QuotaHeaders, read_quota_headers
 
 log = logging.getLogger("cometchat.transport")
 
@@ -152,6 +153,17 @@ def tell(
             log.exception("an upstream observer failed")
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """What a failed attempt leaves: wait ``delay`` seconds and try again, or (``delay`` None)
+    end the call on the attempt's error, which then carries ``maybe_applied`` (any attempt may
+    have been acted on) and ``retry_after`` (the wait to tell the caller)."""
+
+    delay: float | None
+    maybe_applied: bool
+    retry_after: float | None
+
+
 def _jitter() -> float:
     return random.uniform(0.5, 1.0)
 
@@ -159,13 +171,14 @@ def _jitter() -> float:
 class CallState:
     """One call's attempts: the deadline, the attempt count, whether any attempt may have
     been acted on, what observers hear of each attempt, and the wait before the next attempt
-    (or the error to raise instead). Both transports drive one per call, the same way."""
+    (or the end of the call instead). Both transports drive one per call, the same way, with
+    their ``clock`` (monotonic seconds)."""
 
     def __init__(
         self,
         options: ClientOptions,
         *,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float],
         endpoint: Endpoint | None = None,
         params: Mapping[str, str] | None = None,
         observers: Iterable[UpstreamObserver] = (),
@@ -184,29 +197,37 @@ class CallState:
 
     def begin(self) -> None:
         self.attempt += 1
-        self._started = time.monotonic()
+        self._started = self._clock()
 
     def _tell(self, status: int | None, error: CometChatError | None, heard: RateLimitInfo | None) -> None:
         label = self._endpoint.label if self._endpoint is not None else ""
-        tell(self._observers, label, self.attempt, time.monotonic() - self._started, status, error, heard)
+        tell(self._observers, label, self.attempt, self._clock() - self._started, status, error, heard)
 
     def answered(self, status: int | None, heard: RateLimitInfo | None) -> None:
         """The attempt succeeded: observers hear it."""
         self._tell(status, None, heard)
 
-    def ended(self, error: CometChatError) -> None:
+    def ended(self, error: CometChatError) -> bool:
         """The call ends on ``error`` (the budget's refusal, the deadline, an unreadable answer):
-        it keeps what earlier attempts may have done, and observers hear it like any attempt."""
-        error.maybe_applied = error.maybe_applied or self.maybe_applied
+        observers hear it like any attempt; returns its ``maybe_applied``, which keeps what
+        earlier attempts may have done."""
         self._tell(error.status, error, None)
+        return error.maybe_applied or self.maybe_applied
 
-    def after_failure(self, failure: Failure, heard: RateLimitInfo | None) -> float:
-        """The attempt failed: observers hear it; the wait before the next attempt (a 429's never
-        over one quota window), logged; raises the failure's error when no retry is left."""
+    def after_failure(self, failure: Failure, heard: RateLimitInfo | None) -> Verdict:
+        """The attempt failed: observers hear it; the verdict says how long to wait before the
+        next attempt (logged), or that no retry is left and what the error then tells."""
         error = failure.error
         self._tell(error.status, error, heard)
-        cap_wait(error, self._budget)
-        delay = self.retry_delay(failure)
+        retry_after = error.retry_after
+        if self._budget is not None and isinstance(error, RateLimitedError) and retry_after is not None:
+            retry_after = self._budget.longest_wait(retry_after)  # a 429's wait: never over one quota window
+        self.maybe_applied = self.maybe_applied or failure.maybe_applied
+        delay = self._delay(retry_after) if failure.retryable else None
+        if delay is None:
+            if failure.retryable and (isinstance(error, RateLimitedError) or retry_after is not None):
+                retry_after = max(retry_after or 1.0, 1.0)
+            return Verdict(None, self.maybe_applied, retry_after)
         if self._endpoint is not None:
             log.warning(
                 "CometChat %s %s failed (%s); retry %d in %.2f s",
@@ -216,7 +237,7 @@ class CallState:
                 self.attempt,
                 delay,
             )
-        return delay
+        return Verdict(delay, self.maybe_applied, retry_after)
 
     def timeouts(self) -> tuple[float, float]:
         """This attempt's (connect, read) timeouts, within what is left of the deadline;
@@ -234,42 +255,24 @@ class CallState:
         error.maybe_applied = maybe_applied
         return error
 
-    def retry_delay(self, failure: Failure) -> float:
-        """The wait before the next attempt; raises the failure's error when there is none."""
-        error = failure.error
-        error.maybe_applied = self.maybe_applied = self.maybe_applied or failure.maybe_applied
-        delay = self._delay(error) if failure.retryable else None
-        if delay is None:
-            raise error
-        return delay
-
-    def _delay(self, error: CometChatError) -> float | None:
+    def _delay(self, retry_after: float | None) -> float | None:
         """How long to wait before the next attempt, or None to give up now."""
-        delay = error.retry_after
+        delay = retry_after
         if delay is None:
             delay = self.options.backoff * (2 ** (self.attempt - 1)) * _jitter()
         if self.attempt > self.options.max_retries or self._clock() + delay >= self.deadline:
-            if isinstance(error, RateLimitedError) or error.retry_after is not None:
-                error.retry_after = max(error.retry_after or 1.0, 1.0)
             return None
         return delay
 
 
-def note_rate_limit(headers: Mapping[str, str], status: int, ticket: Ticket | None) -> RateLimitInfo | None:
-    """What an answer's rate-limit headers say (None: nothing), told to the budget's ``ticket``
-    too: CometChat's own ``Retry-After`` / reset decide how long the bucket stays closed."""
+def rate_limit_of(headers: Mapping[str, str]) -> tuple[QuotaHeaders, RateLimitInfo | None]:
+    """What an answer's rate-limit headers say: every figure (for the budget's ticket:
+    CometChat's own ``Retry-After`` / reset decide how long the bucket stays closed), and the
+    limit and remaining count for callers (None: the answer named neither)."""
     figures = read_quota_headers(headers)
-    if ticket is not None:
-        ticket.hear(figures, rate_limited=status == 429)
     if figures.limit is not None or figures.remaining is not None:
-        return RateLimitInfo(limit=figures.limit, remaining=figures.remaining)
-    return None
-
-
-def cap_wait(error: CometChatError, budget: UpstreamBudget | None) -> None:
-    """A 429's ``Retry-After`` told to callers is never over one quota window."""
-    if budget is not None and isinstance(error, RateLimitedError) and error.retry_after is not None:
-        error.retry_after = budget.longest_wait(error.retry_after)
+        return figures, RateLimitInfo(limit=figures.limit, remaining=figures.remaining)
+    return figures, None
 
 
 def decode(status: int, content: bytes) -> dict[str, Any]:

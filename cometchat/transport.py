@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import time
-from contextvars import ContextVar
 from typing import Any, Callable, Iterable, Mapping
 from urllib.parse import urlencode
 
@@ -19,59 +18,17 @@ from urllib3.exceptions import NewConnectionError
 from . import egress, policy
 from .budget import Ticket, UpstreamBudget
 from .deadline import DeadlineAdapter, deadline_scope
-from .endpoints import Endpoint, path, segment
+from .endpoints import Endpoint
 from .errors import CometChatError
 from .models import RateLimitInfo
-from .options import (
-    DEFAULT_BACKOFF,
-    DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_MAX_RESPONSE_BYTES,
-    DEFAULT_MAX_RETRIES,
-    DEFAULT_READ_TIMEOUT,
-    DEFAULT_TOTAL_DEADLINE,
-    ClientOptions,
-)
-from .policy import Outcome, UpstreamAttempt, UpstreamObserver
+from .options import ClientOptions
+from .policy import UpstreamObserver
+from .wire import JSON_HEADERS, SESSION_HEADERS, request_headers
 
-__all__ = [
-    "DEFAULT_BACKOFF",
-    "DEFAULT_CONNECT_TIMEOUT",
-    "DEFAULT_MAX_RESPONSE_BYTES",
-    "DEFAULT_MAX_RETRIES",
-    "DEFAULT_READ_TIMEOUT",
-    "DEFAULT_TOTAL_DEADLINE",
-    "REQUEST_ID_HEADER",
-    "Outcome",
-    "Transport",
-    "UpstreamAttempt",
-    "UpstreamObserver",
-    "current_request_id",
-    "path",
-    "segment",
-]
+__all__ = ["Transport"]
 
 
 _CHUNK_BYTES = 64 * 1024
-_JSON_HEADERS = {"Content-Type": "application/json"}
-REQUEST_ID_HEADER = "X-Request-ID"
-# The id of the request a call serves, sent upstream as X-Request-ID so one login can be followed
-# from the caller through our logs to CometChat; a server sets it around each request it answers.
-current_request_id: ContextVar[str | None] = ContextVar("cometchat_request_id", default=None)
-SESSION_HEADERS = {
-    "Accept": "application/json",
-    "User-Agent": "cometchat-token-server/1.0 (python-requests)",
-}
-
-
-def request_headers(api_key: str, user_agent: str | None = None) -> dict[str, str]:
-    """What every request carries (both transports), the request id included when set."""
-    headers = {**SESSION_HEADERS, "apikey": api_key}
-    if user_agent:
-        headers["User-Agent"] = user_agent
-    request_id = current_request_id.get()
-    if request_id:
-        headers[REQUEST_ID_HEADER] = request_id
-    return headers
 
 
 def _failure_kind(exc: requests.RequestException) -> policy.FailureKind:
@@ -148,27 +105,6 @@ class Transport:
     def __repr__(self) -> str:  # never show the key
         return f"Transport(base_url={self.base_url!r})"
 
-    # Read-only views of the options, for callers of the old attributes.
-    @property
-    def connect_timeout(self) -> float:
-        return self.options.connect_timeout
-
-    @property
-    def read_timeout(self) -> float:
-        return self.options.read_timeout
-
-    @property
-    def total_deadline(self) -> float:
-        return self.options.total_deadline
-
-    @property
-    def max_retries(self) -> int:
-        return self.options.max_retries
-
-    @property
-    def max_response_bytes(self) -> int:
-        return self.options.max_response_bytes
-
     def _new_session(self) -> requests.Session:
         session = requests.Session()
         session.trust_env = False  # never .netrc; the environment's proxies and CAs are resolved here
@@ -196,7 +132,12 @@ class Transport:
         """One call of ``endpoint``, retried as the policy allows; the decoded ``{"data": ...}``."""
         prepared = self._prepare(endpoint.method, endpoint.path(params), body, query)
         call = policy.CallState(
-            self.options, endpoint=endpoint, params=params, observers=self.observers, budget=self.budget
+            self.options,
+            clock=time.monotonic,
+            endpoint=endpoint,
+            params=params,
+            observers=self.observers,
+            budget=self.budget,
         )
         while True:
             call.begin()
@@ -206,7 +147,7 @@ class Transport:
                 ticket = self._spend(endpoint)
                 result, status, heard = self._attempt(prepared, call, ticket)
             except CometChatError as exc:
-                call.ended(exc)
+                exc.maybe_applied = call.ended(exc)
                 raise
             finally:
                 if ticket is not None and self.budget is not None:
@@ -214,7 +155,11 @@ class Transport:
             if not isinstance(result, policy.Failure):
                 call.answered(status, heard)
                 return result
-            self._sleep(call.after_failure(result, heard))  # raises when no retry is left
+            verdict = call.after_failure(result, heard)
+            if verdict.delay is None:  # no retry left: the error tells what the policy concluded
+                result.error.maybe_applied, result.error.retry_after = verdict.maybe_applied, verdict.retry_after
+                raise result.error
+            self._sleep(verdict.delay)
 
     def _spend(self, endpoint: Endpoint) -> Ticket | None:
         if self.budget is None:
@@ -232,7 +177,7 @@ class Transport:
         prepared.headers = CaseInsensitiveDict(request_headers(self._api_key))
         if body is not None:
             prepared.body = json.dumps(body).encode("utf-8")
-            prepared.headers.update(_JSON_HEADERS)
+            prepared.headers.update(JSON_HEADERS)
             prepared.headers["Content-Length"] = str(len(prepared.body))
         elif method not in ("GET", "HEAD"):
             prepared.headers["Content-Length"] = "0"
@@ -271,7 +216,9 @@ class Transport:
                 return policy.failure_from_kind(kind, type(exc).__name__, timeout[1]), None, None
         if watch.fired:  # the answer ended where the watchdog cut it
             raise call.timed_out(True)
-        heard = policy.note_rate_limit(response.headers, response.status_code, ticket)
+        figures, heard = policy.rate_limit_of(response.headers)
+        if ticket is not None:  # the budget hears CometChat's own figures, a 429's wait included
+            ticket.hear(figures, rate_limited=response.status_code == 429)
         if heard is not None:
             self.rate_limit = heard
         if not response.ok:

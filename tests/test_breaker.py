@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from cometchat.breaker import StoreBreaker
+from token_server.stores.breaker import StoreBreaker
 
 
 class Clock:
@@ -51,7 +51,7 @@ def test_an_outage_is_logged_once_and_its_recovery_once(caplog) -> None:
 
 
 def test_breakers_on_one_server_open_together_and_others_stay_closed() -> None:
-    from cometchat.breaker import StoreGates, server_of
+    from token_server.stores.breaker import StoreGates, server_of
 
     assert server_of("redis://:secret@cache:6379/2") == "redis://cache:6379"
     assert server_of("sqlite:///tmp/x.db") is None and server_of("memory://") is None

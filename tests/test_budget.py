@@ -16,12 +16,12 @@ from cometchat.budget import (
     OTHER,
     MemoryBudgetStore,
     QuotaSpentError,
-    RedisBudgetStore,
     UpstreamBudget,
     bucket_of,
 )
 from cometchat.errors import RateLimitedError
 from token_server import create_app
+from token_server.stores.budget_redis import RedisBudgetStore
 
 from .conftest import EMULATOR_KEY
 from .helpers import app_env, service

@@ -11,8 +11,9 @@ import pytest
 import redis
 
 from cometchat import CometChatClient, RateLimitedError
-from cometchat.breaker import STORE_TIMEOUT, StoreBreaker
-from cometchat.budget import RedisBudgetStore, UpstreamBudget
+from cometchat.budget import UpstreamBudget
+from token_server.stores.breaker import STORE_TIMEOUT, StoreBreaker
+from token_server.stores.budget_redis import RedisBudgetStore
 
 from .conftest import EMULATOR_KEY
 from .procs import free_port

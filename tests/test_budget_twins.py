@@ -10,8 +10,9 @@ import time
 import pytest
 
 from cometchat import CometChatClient
-from cometchat.budget import MemoryBudgetStore, QuotaSpentError, RedisBudgetStore, UpstreamBudget
+from cometchat.budget import MemoryBudgetStore, QuotaSpentError, UpstreamBudget
 from cometchat.errors import RateLimitedError
+from token_server.stores.budget_redis import RedisBudgetStore
 
 from .conftest import EMULATOR_KEY
 from .helpers import service

@@ -14,11 +14,11 @@ from cometchat.budget import (
     BudgetStore,
     MemoryBudgetStore,
     QuotaSpentError,
-    RedisBudgetStore,
     UpstreamBudget,
 )
 from cometchat.errors import MAX_RETRY_AFTER
 from cometchat.quota_headers import MAX_COUNT, QuotaHeaders, read_quota_headers
+from token_server.stores.budget_redis import RedisBudgetStore
 
 from .stores import running_redis
 
@@ -275,3 +275,14 @@ def test_retry_after_as_an_http_date_is_honoured(clock) -> None:
 @pytest.mark.parametrize(("reset", "now", "seconds"), [(1_700_000_030.0, 1_700_000_000.0, 30.0), (7.0, 1e9, 7.0)])
 def test_a_reset_is_epoch_seconds_or_seconds_to_wait(reset, now, seconds) -> None:
     assert QuotaHeaders(reset=reset).reset_in(now) == seconds
+
+
+def test_the_redis_store_moved_to_the_server_and_its_old_name_still_answers_with_a_warning() -> None:
+    import cometchat.budget as budget
+    from token_server.stores import budget_redis
+
+    for name in ("RedisBudgetStore", "budget_store_for"):
+        with pytest.warns(DeprecationWarning, match=f"cometchat.budget.{name} moved to token_server.stores"):
+            assert getattr(budget, name) is getattr(budget_redis, name)
+    with pytest.raises(AttributeError):
+        budget.NoSuchName  # noqa: B018

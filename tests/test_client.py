@@ -25,6 +25,7 @@ from cometchat import (
     RateLimitedError,
     UidAlreadyExistsError,
     UidNotFoundError,
+    UpstreamAttempt,
     UpstreamAuthError,
     UpstreamBadResponseError,
     UpstreamRequestError,
@@ -32,11 +33,11 @@ from cometchat import (
     UpstreamUnavailableError,
     ValidationError,
     policy,
-    transport,
 )
 from cometchat.client import default_base_url
+from cometchat.endpoints import path
 from cometchat.errors import MAX_RETRY_AFTER, parse_retry_after
-from cometchat.transport import path
+from cometchat.options import DEFAULT_MAX_RESPONSE_BYTES
 
 BASE = "https://app123.api-eu.cometchat.io/v3"
 KEY = "rest-key-SECRET-123"
@@ -93,7 +94,7 @@ def test_an_app_id_that_is_not_letters_and_digits_builds_no_url(app_id) -> None:
 def test_default_timeouts_live_in_one_place_importable_from_the_client() -> None:
     from cometchat.client import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, DEFAULT_TOTAL_DEADLINE
 
-    sent = CometChatClient("app123", "us", "k").transport
+    sent = CometChatClient("app123", "us", "k").transport.options
     assert (sent.connect_timeout, sent.read_timeout, sent.total_deadline) == (
         DEFAULT_CONNECT_TIMEOUT,
         DEFAULT_READ_TIMEOUT,
@@ -107,7 +108,7 @@ def test_get_user_sends_key_and_timeout_and_returns_typed_user(rsps, client) -> 
     assert user.uid == "alice" and user.name == "Alice" and user.created_at == 1700000000
     assert user.avatar is None and user.metadata == {} and user.tags == ()
     sent = rsps.calls[0].request
-    assert sent.req_kwargs["timeout"] == (client.transport.connect_timeout, client.transport.read_timeout)
+    assert sent.req_kwargs["timeout"] == (client.options.connect_timeout, client.options.read_timeout)
     assert "appid" not in {k.lower() for k in sent.headers}
 
 
@@ -310,7 +311,7 @@ def test_retries_are_bounded(rsps, client, sleep) -> None:
         rsps.get(f"{BASE}/users/alice", status=503, json=envelope("ERR_DOWN"))
     with pytest.raises(UpstreamUnavailableError):
         client.get_user("alice")
-    assert len(rsps.calls) == 3 == client.transport.max_retries + 1
+    assert len(rsps.calls) == 3 == client.options.max_retries + 1
 
 
 def test_429_honours_retry_after(rsps, client, sleep) -> None:
@@ -561,7 +562,7 @@ def test_any_retry_after_gives_finite_sleeps_and_a_finite_error(rsps, client, sl
         )
     with pytest.raises(RateLimitedError) as info:
         client.get_user("alice")
-    assert all(math.isfinite(s) and 0 <= s < client.transport.total_deadline for s in sleep.calls)
+    assert all(math.isfinite(s) and 0 <= s < client.options.total_deadline for s in sleep.calls)
     assert math.isfinite(info.value.retry_after) and 1 <= info.value.retry_after <= MAX_RETRY_AFTER
 
 
@@ -577,7 +578,7 @@ def test_an_answer_past_the_size_cap_is_a_bad_response(rsps, sleep) -> None:
 
 
 def test_the_default_size_cap_is_one_megabyte(rsps, client) -> None:
-    padding = " " * (transport.DEFAULT_MAX_RESPONSE_BYTES + 1)
+    padding = " " * (DEFAULT_MAX_RESPONSE_BYTES + 1)
     rsps.get(f"{BASE}/users/alice", body=json.dumps({"data": USER}) + padding)
     with pytest.raises(UpstreamBadResponseError):
         client.get_user("alice")
@@ -610,7 +611,7 @@ def test_maybe_applied_tells_whether_cometchat_may_have_acted(rsps, client) -> N
 
 
 def test_observers_hear_every_attempt_with_templated_endpoints(rsps, client) -> None:
-    heard: list[transport.UpstreamAttempt] = []
+    heard: list[UpstreamAttempt] = []
     client.transport.observers.append(heard.append)
     rsps.post(f"{BASE}/users/alice/auth_tokens", status=503, json=envelope("ERR_SERVICE_UNAVAILABLE"))
     rsps.post(f"{BASE}/users/alice/auth_tokens", json={"data": TOKEN})
@@ -640,10 +641,10 @@ def test_observers_hear_every_attempt_with_templated_endpoints(rsps, client) -> 
 
 
 def test_a_failing_observer_never_breaks_the_call(rsps, client, caplog) -> None:
-    def broken(_attempt: transport.UpstreamAttempt) -> None:
+    def broken(_attempt: UpstreamAttempt) -> None:
         raise RuntimeError("observer bug")
 
-    heard: list[transport.UpstreamAttempt] = []
+    heard: list[UpstreamAttempt] = []
     client.transport.observers.extend([broken, heard.append])
     rsps.get(f"{BASE}/users/alice", json={"data": USER})
     assert client.get_user("alice").uid == "alice"
@@ -652,7 +653,7 @@ def test_a_failing_observer_never_breaks_the_call(rsps, client, caplog) -> None:
 
 
 def test_a_timed_out_attempt_is_told_as_a_timeout(rsps, client) -> None:
-    heard: list[transport.UpstreamAttempt] = []
+    heard: list[UpstreamAttempt] = []
     client.transport.observers.append(heard.append)
     rsps.get(f"{BASE}/users/alice", body=requests.ReadTimeout("slow"))
     with pytest.raises(UpstreamTimeoutError):
@@ -691,12 +692,12 @@ def test_the_constructor_hands_every_tuning_argument_to_the_transport() -> None:
     client = CometChatClient(
         base_url="http://127.0.0.1:1/v3", api_key=KEY, connect_timeout=1.5, read_timeout=2.5, adapter_factory=factory
     )
-    assert (client.transport.connect_timeout, client.transport.read_timeout) == (1.5, 2.5)
+    assert (client.options.connect_timeout, client.options.read_timeout) == (1.5, 2.5)
     assert client.transport.session.get_adapter("http://127.0.0.1:1/") is made[0]
 
 
 def test_every_method_is_told_to_observers_in_upper_case(rsps, client) -> None:
-    heard: list[transport.UpstreamAttempt] = []
+    heard: list[UpstreamAttempt] = []
     client.transport.observers.append(heard.append)
     rsps.post(f"{BASE}/users", json={"data": USER})
     rsps.put(f"{BASE}/users/alice", json={"data": USER})

@@ -13,6 +13,7 @@ from cometchat import (
     AsyncCometChatClient,
     AuthTokenNotFoundError,
     CometChatClient,
+    PushTokenNotFoundError,
     RateLimitedError,
     UidAlreadyExistsError,
     UidNotFoundError,
@@ -272,6 +273,41 @@ def test_a_spent_budget_refuses_before_any_call_and_a_valid_call_still_goes_thro
     allowed.close()
 
 
+class SpentAfter(MemoryBudgetStore):
+    """Lets ``allowed`` attempts through, then says the quota is spent."""
+
+    def __init__(self, allowed: int) -> None:
+        super().__init__()
+        self.allowed = allowed
+
+    def begin(self, key, window, now, window_end):
+        self.allowed -= 1
+        return None if self.allowed >= 0 else 30.0
+
+
+def test_a_call_the_budget_ends_after_an_attempt_that_may_have_landed_says_so(kind, upstream, slept) -> None:
+    upstream.add("POST", "/users/alice/auth_tokens", status=502, json=envelope("ERR_BAD_GATEWAY"))
+    client = upstream.client(kind, api_key=KEY, sleep=slept.append, budget=UpstreamBudget(SpentAfter(1), BASE))
+    with pytest.raises(QuotaSpentError) as info:
+        client.create_auth_token("alice")
+    # The 502 may hide a token CometChat minted: the refusal that ends the call carries it.
+    assert info.value.maybe_applied is True and len(upstream.sent) == 1 and len(slept) == 1
+    client.close()
+
+
+def test_the_budget_hears_a_429_and_refuses_the_next_call_until_its_wait_ends(kind, upstream, slept) -> None:
+    upstream.add(
+        "GET", "/users/alice", status=429, json=envelope("ERR_TOO_MANY_REQUESTS"), headers={"Retry-After": "30"}
+    )
+    client = upstream.client(kind, api_key=KEY, sleep=slept.append, budget=UpstreamBudget(MemoryBudgetStore(), BASE))
+    with pytest.raises(RateLimitedError):
+        client.get_user("alice")
+    with pytest.raises(QuotaSpentError) as info:
+        client.get_user("alice")
+    assert len(upstream.sent) == 1 and 0 < info.value.retry_after <= 30
+    client.close()
+
+
 def test_the_async_client_keeps_a_blocking_budget_store_off_the_event_loop(upstream) -> None:
     class BlockingStore:
         def __init__(self) -> None:
@@ -291,6 +327,57 @@ def test_the_async_client_keeps_a_blocking_budget_store_off_the_event_loop(upstr
     loop_thread = threading.get_ident()  # run_until_complete runs the loop in this thread
     assert len(store.threads) == 2 and loop_thread not in store.threads
     client.close()
+
+
+# ---- push tokens ------------------------------------------------------------------------
+
+PUSH = {
+    "authToken": TOKEN["authToken"],
+    "pushToken": "fcm:APA91b/x.y",
+    "platform": "fcm_android",
+    "providerId": "fcm-provider-2",
+    "uid": "alice",
+    "createdAt": "2024-03-11T07:27:59.412Z",
+    "updatedAt": "2024-03-13T11:24:47.776Z",
+}
+
+
+def test_push_tokens_are_listed_by_auth_token_and_typed(upstream, client) -> None:
+    stranger = {**PUSH, "authToken": "bob_1700000000bbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "pushToken": "other"}
+    upstream.add("GET", "/notifications/push/v1/tokens", json={"data": {"pushTokens": [PUSH, stranger]}})
+    tokens = client.list_push_tokens(TOKEN["authToken"])
+    assert [(t.push_token, t.platform, t.provider_id, t.uid) for t in tokens] == [
+        ("fcm:APA91b/x.y", "fcm_android", "fcm-provider-2", "alice")
+    ]  # an answer about another auth token never reaches this caller
+    assert tokens[0].created_at is not None and tokens[0].created_at.year == 2024
+    assert upstream.sent[0].query == {"authToken": TOKEN["authToken"]} and "fcm:" not in repr(tokens[0])
+
+
+def test_a_push_token_is_deleted_with_its_auth_token_in_the_body(upstream, client) -> None:
+    upstream.add("DELETE", "/notifications/push/v1/tokens/fcm%3AAPA91b%2Fx%2Ey", json={"data": {"pushTokens": []}})
+    client.delete_push_token("fcm:APA91b/x.y", TOKEN["authToken"])
+    assert upstream.sent[0].json == {"authToken": TOKEN["authToken"]}
+
+
+def test_an_unknown_push_token_is_its_own_error(upstream, client) -> None:
+    upstream.add("DELETE", "/notifications/push/v1/tokens/gone", status=404, json=envelope("ERR_TOKEN_NOT_FOUND"))
+    with pytest.raises(PushTokenNotFoundError):
+        client.delete_push_token("gone", TOKEN["authToken"])
+
+
+def test_a_push_token_is_registered_as_the_sdk_does(upstream, client) -> None:
+    upstream.add("POST", "/notifications/push/v1/tokens", json={"data": {"pushTokens": [PUSH]}})
+    client.register_push_token(TOKEN["authToken"], "fcm:APA91b/x.y", "fcm_android", provider_id="fcm-provider-2")
+    assert upstream.sent[0].json == {k: PUSH[k] for k in ("authToken", "pushToken", "platform", "providerId")}
+
+
+@pytest.mark.parametrize("push_token", ["", "has space", "x" * 4097, None])
+def test_a_bad_push_token_costs_no_call(upstream, client, push_token) -> None:
+    with pytest.raises(ValidationError):
+        client.delete_push_token(push_token, TOKEN["authToken"])
+    with pytest.raises(ValidationError):
+        client.list_push_tokens("../x")
+    assert upstream.sent == []
 
 
 # ---- the two clients stay one -------------------------------------------------------------

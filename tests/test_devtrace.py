@@ -7,7 +7,7 @@ import json
 
 from flask import Flask
 
-from cometchat.transport import UpstreamAttempt
+from cometchat.policy import UpstreamAttempt
 from token_server import create_app
 from token_server.config import load_settings
 from token_server.dev import devtrace

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from cometchat import endpoints, policy
-from cometchat.budget import bucket_of
+from cometchat.budget import MemoryBudgetStore, UpstreamBudget, bucket_of
 from cometchat.errors import RateLimitedError, UpstreamUnavailableError
+from cometchat.models import RateLimitInfo
 from cometchat.options import ClientOptions, options_from
 
 
@@ -27,6 +28,9 @@ def test_parameters_are_encoded_as_one_segment_and_a_token_never_logged() -> Non
     params = {"uid": "a.b/c", "authToken": "secret.token"}
     assert endpoints.DELETE_TOKEN.path(params) == "/users/a%2Eb%2Fc/auth_tokens/secret%2Etoken"
     assert endpoints.DELETE_TOKEN.loggable(params) == "/users/a%2Eb%2Fc/auth_tokens/***"
+    push = {"pushToken": "fcm:dev/ice"}
+    assert endpoints.DELETE_PUSH_TOKEN.path(push) == "/notifications/push/v1/tokens/fcm%3Adev%2Fice"
+    assert endpoints.DELETE_PUSH_TOKEN.loggable(push) == "/notifications/push/v1/tokens/***"
     with pytest.raises(ValueError, match="takes the path parameters uid"):
         endpoints.GET_USER.path({"uid": "a", "extra": "b"})
     with pytest.raises(ValueError, match="empty path segment"):
@@ -69,13 +73,12 @@ def test_retry_after_is_honoured_within_the_deadline_and_reported_past_it() -> N
     clock = Clock()
     call = policy.CallState(ClientOptions(total_deadline=10, max_retries=3), clock=clock)
     call.begin()
-    assert call.retry_delay(policy.Failure(RateLimitedError("x", status=429, retry_after=4.0), True, False)) == 4.0
+    verdict = call.after_failure(policy.Failure(RateLimitedError("x", status=429, retry_after=4.0), True, False), None)
+    assert verdict == policy.Verdict(delay=4.0, maybe_applied=False, retry_after=4.0)
     call.begin()
     clock.now += 7  # 3 s left: a 4 s wait would end past the deadline
     error = RateLimitedError("x", status=429, retry_after=4.0)
-    with pytest.raises(RateLimitedError) as info:
-        call.retry_delay(policy.Failure(error, True, False))
-    assert info.value.retry_after == 4.0
+    assert call.after_failure(policy.Failure(error, True, False), None) == policy.Verdict(None, False, 4.0)
     clock.now += 3
     with pytest.raises(Exception, match="no answer from CometChat within 10 s"):
         call.timeouts()
@@ -84,9 +87,37 @@ def test_retry_after_is_honoured_within_the_deadline_and_reported_past_it() -> N
 def test_maybe_applied_sticks_once_any_attempt_may_have_landed() -> None:
     call = policy.CallState(ClientOptions(max_retries=1), clock=Clock())
     call.begin()
-    call.retry_delay(policy.Failure(UpstreamUnavailableError("broke"), True, True))
+    assert call.after_failure(policy.Failure(UpstreamUnavailableError("broke"), True, True), None).delay is not None
     call.begin()
     later = UpstreamUnavailableError("refused")
-    with pytest.raises(UpstreamUnavailableError):
-        call.retry_delay(policy.Failure(later, True, False))
-    assert later.maybe_applied is True
+    verdict = call.after_failure(policy.Failure(later, True, False), None)
+    assert verdict.delay is None and verdict.maybe_applied is True
+    assert call.ended(UpstreamUnavailableError("budget")) is True
+
+
+def test_the_policy_returns_its_decisions_and_never_changes_the_error_it_is_given() -> None:
+    clock = Clock()
+    budget = UpstreamBudget(MemoryBudgetStore(), "app", window_seconds=60, clock=clock)
+    call = policy.CallState(ClientOptions(max_retries=0), clock=clock, budget=budget)
+    call.begin()
+    error = RateLimitedError("x", status=429, retry_after=500.0)
+    verdict = call.after_failure(policy.Failure(error, True, True), None)
+    # The wait told is capped at one quota window, and the call may have landed: said, not done.
+    assert verdict == policy.Verdict(None, True, 60.0)
+    assert (error.retry_after, error.maybe_applied) == (500.0, False)
+    unnamed = RateLimitedError("y", status=429)
+    assert call.after_failure(policy.Failure(unnamed, True, False), None).retry_after == 1.0
+    assert unnamed.retry_after is None
+    figures, heard = policy.rate_limit_of({"X-RateLimit-Limit": "100", "X-RateLimit-Remaining": "0", "Retry-After": "7"})
+    assert (figures.limit, figures.remaining, figures.retry_after) == (100, 0, 7.0)
+    assert heard == RateLimitInfo(limit=100, remaining=0)
+    assert policy.rate_limit_of({"Retry-After": "7"})[1] is None
+
+
+def test_each_attempt_is_timed_with_the_clock_the_call_is_given() -> None:
+    clock, heard = Clock(), []
+    call = policy.CallState(ClientOptions(), clock=clock, endpoint=endpoints.GET_USER, observers=[heard.append])
+    call.begin()
+    clock.now += 2.5
+    call.answered(200, None)
+    assert [a.seconds for a in heard] == [2.5] and heard[0].endpoint == "GET /users/{uid}"

@@ -7,9 +7,9 @@ import dataclasses
 import logging
 import threading
 
-from cometchat.breaker import StoreBreaker
 from cometchat.budget import MemoryBudgetStore, UpstreamBudget
 from token_server import create_app, limits, routes
+from token_server.stores.breaker import StoreBreaker
 
 from .helpers import app_env, as_user, service
 from .procs import free_port

@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from cometchat.emulator.faults import Fault
-from cometchat.transport import current_request_id
+from cometchat.wire import current_request_id
 from token_server import create_app
 from token_server.config import ConfigError, load_settings
 from token_server.ops.logformat import HANDLER_NAME, JsonFormatter, PlainFormatter, configure_logging

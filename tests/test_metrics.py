@@ -18,7 +18,7 @@ from prometheus_client.mmap_dict import MmapedDict, mmap_key
 from prometheus_client.parser import text_string_to_metric_families
 
 from cometchat.emulator.faults import Fault
-from cometchat.transport import UpstreamAttempt
+from cometchat.policy import UpstreamAttempt
 from token_server import create_app
 from token_server.config import ConfigError, load_settings
 from token_server.ops.metrics import code_label

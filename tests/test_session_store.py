@@ -17,10 +17,10 @@ import pytest
 import redis
 
 from cometchat import CometChatClient
-from cometchat.breaker import StoreBreaker
 from token_server.devices import DeviceTokens, MemorySessionStore, StoredSession, TokenCipher, store_for
 from token_server.devices.redis_store import RedisSessionStore
 from token_server.devices.sqlite import SqliteSessionStore
+from token_server.stores.breaker import StoreBreaker
 
 from .conftest import EMULATOR_KEY
 from .procs import Process, free_port

@@ -18,8 +18,7 @@ from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from cometchat import CometChatClient
-from cometchat.breaker import StoreGates
-from cometchat.budget import UpstreamBudget, budget_store_for
+from cometchat.budget import UpstreamBudget
 from cometchat.egress import proxy_mapping
 from cometchat.emulator import EmulatorState, create_emulator_app, register_emulator
 from cometchat.endpoints import resolve_base_url
@@ -38,6 +37,8 @@ from .ops import metrics, openapi, readiness
 from .ops.logformat import configure_logging
 from .ops.redaction import install_redaction
 from .pipeline import URL_PREFIX, store_gates
+from .stores.breaker import StoreGates
+from .stores.budget_redis import budget_store_for
 
 __all__ = ["configure_logging", "create_app"]
 

@@ -11,7 +11,7 @@
 
 The counts live in the ``RATELIMIT_STORAGE_URI`` store (moving windows, from the ``limits``
 library, the engine under Flask-Limiter). Every round trip to a shared store is bounded
-(250 ms) and goes through a :class:`~cometchat.breaker.StoreBreaker`: a store that failed is
+(250 ms) and goes through a :class:`~token_server.stores.breaker.StoreBreaker`: a store that failed is
 skipped for a while (the request goes on, unlimited), its outage logged once and its
 recovery once. A store down never refuses a login.
 
@@ -31,11 +31,10 @@ from limits import RateLimitItem, parse_many
 from limits.storage import Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
-from cometchat.breaker import STORE_TIMEOUT, StoreBreaker
-
 from . import caller, codes, pipeline
 from .config import LimitSettings
 from .errors import ApiError
+from .stores.breaker import STORE_TIMEOUT, StoreBreaker
 
 KEY_PREFIX = "cometchat-token-server"
 AUTH_FAILURE_SCOPE = "auth-failures"

@@ -21,7 +21,7 @@ from __future__ import annotations
 from flask import Flask
 from flask.typing import BeforeRequestCallable
 
-from cometchat.breaker import StoreGates
+from .stores.breaker import StoreGates
 
 URL_PREFIX = "/api/cometchat"
 BLUEPRINT = "cometchat_tokens"

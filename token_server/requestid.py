@@ -3,7 +3,7 @@
 The caller's ``X-Request-ID`` is kept when it is short and plain (a load balancer or the calling
 backend made it); anything else is replaced by a new one. The id goes back on every answer,
 errors and 404s included, onto every log line of the request, and with every CometChat call
-the request makes (``cometchat.transport.current_request_id``).
+the request makes (``cometchat.wire.current_request_id``).
 
 A WSGI middleware rather than Flask hooks: it wraps everything the app answers, before any
 hook can refuse a request, and leaves the id in the environ for gunicorn's access line. The
@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable
 
 from flask import Flask, request, request_started
 
-from cometchat.transport import REQUEST_ID_HEADER, current_request_id
+from cometchat.wire import REQUEST_ID_HEADER, current_request_id
 
 from .ops.redaction import redact
 

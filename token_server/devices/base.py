@@ -2,7 +2,7 @@
 
 A store never sees a usable token: the service seals it first (:mod:`.crypto`), so a store
 holds ``sealed`` text only. Every call may raise (the store is down, locked or slow); the
-service wraps each in a :class:`cometchat.breaker.StoreBreaker` and never lets one fail a login.
+service wraps each in a :class:`token_server.stores.breaker.StoreBreaker` and never lets one fail a login.
 """
 
 from __future__ import annotations

@@ -12,8 +12,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from cometchat.breaker import STORE_TIMEOUT
-
+from ..stores.breaker import STORE_TIMEOUT
 from .base import LOCK_TTL, StoredSession
 
 PREFIX = "cometchat:device-sessions"

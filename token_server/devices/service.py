@@ -41,10 +41,10 @@ from cometchat import (
     UpstreamTimeoutError,
     UpstreamUnavailableError,
 )
-from cometchat.breaker import StoreBreaker
 from cometchat.models import AuthToken
 
 from ..ops import metrics
+from ..stores.breaker import StoreBreaker
 from .base import SessionStore, StoreContention, StoredSession
 from .crypto import TokenCipher
 from .outage import OUTAGE_CACHE_SIZE, OutageCache
