@@ -69,6 +69,9 @@ _CONTENDED: Any = object()
 # calls a second), and a look at the breaker this often while the store is still down.
 SETTLE_PER_SECOND = 10.0
 SETTLE_IDLE = 0.25
+# The settler gives up after the store stayed down this long (seconds); the next outage login,
+# or a login of a device it left, starts it again.
+SETTLE_PATIENCE = 30.0
 
 
 # CometChat keeps a user's newest 100 tokens; past this many, other devices are close to being logged out.
@@ -247,6 +250,8 @@ class DeviceTokens:
         self._contended.on = False
         if self.outage.get(uid, device_id) is not None and self.breaker.available():
             self._settle(uid, device_id)
+        if len(self.outage):
+            self._start_settler()
         looked = self._look(uid, device_id)
         if looked is _FAILED or self.outage.get(uid, device_id) is not None:
             return self._outage_login(client, uid, device_id, fresh=fresh, name=name, avatar=avatar)
@@ -496,9 +501,17 @@ class DeviceTokens:
             self._settler.start()
 
     def _settle_loop(self) -> None:
-        while not self._stop.is_set() and len(self.outage):
+        left = len(self.outage)
+        since = time.monotonic()
+        while not self._stop.is_set() and left:
             if self.breaker.available():
-                self.settle_all()
+                now_left = self.settle_all()
+                if now_left < left:
+                    since = time.monotonic()
+                left = now_left
+            if time.monotonic() - since > SETTLE_PATIENCE:
+                log.warning("%d device tokens from a store outage wait for their devices' next logins", left)
+                return
             self._stop.wait(SETTLE_IDLE)
 
     # ---- revoke and forget ---------------------------------------------------------------
