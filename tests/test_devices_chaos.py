@@ -146,6 +146,7 @@ def test_64_concurrent_device_logins_over_two_workers_three_rounds(tmp_path, emu
         for _ in range(3):
             with ThreadPoolExecutor(len(calls)) as pool:
                 list(pool.map(lambda key: fleet.login(*key), calls))
+        print(f"{kind}: {3 * len(calls)} logins, {len(fleet.failures)} failed")
         assert fleet.failures == []
         one_live_token_per_device(fleet, emulator)
         assert "store failed" not in server.output()  # contention never opened the breaker
@@ -209,6 +210,7 @@ def test_two_servers_through_redis_killed_hung_and_restarted(tmp_path, emulator)
             finally:
                 os.kill(store.proc.pid, signal.SIGCONT)
             load.wait_for(60)
+        print(f"redis killed/hung/restarted: {load.count} logins, {len(fleet.failures)} failed")
         assert fleet.failures == []
         one_live_token_per_device(fleet, emulator)
     finally:
@@ -236,6 +238,7 @@ def test_chaos_servers_restarted_in_turn_and_redis_restarted(tmp_path, emulator)
             store.stop()
             store = start_redis(tmp_path, port, appendonly=True)  # back with its append-only file
             load.wait_for(120)
+        print(f"chaos: {load.count} logins, {len(fleet.failures)} failed")
         assert fleet.failures == [] and load.count > 0
         one_live_token_per_device(fleet, emulator)
     finally:

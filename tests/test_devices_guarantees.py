@@ -258,7 +258,11 @@ def test_a_record_the_server_cannot_open_is_reported_never_revoked_true(tmp_path
     assert token["authToken"] in live(emulator)  # nothing was revoked, and the answer says so
     assert metrics.UNREADABLE_DEVICE_TOKENS._value.get() == seen + 1
     assert any("sealed with a key this server does not hold" in r.getMessage() for r in caplog.records)
-    assert first.delete(f"/api/cometchat/users/{UID}/sessions/phone", headers=service()).json["revoked"] is True
+    # The twin: the device still logs in on the server without the key (a new token).
+    again = other.post(f"/api/cometchat/token/{UID}", json={"deviceId": "phone"}, headers=service())
+    assert again.status_code == 200 and again.json["reused"] is False
+    assert other.delete(f"/api/cometchat/users/{UID}/sessions/phone", headers=service()).json["revoked"] is True
+    assert again.json["authToken"] not in live(emulator)
 
 
 # ---- 4. every delete is a compare-and-set ----------------------------------------------------
