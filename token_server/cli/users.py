@@ -123,9 +123,12 @@ def update_user(
 def _shown(uid: str) -> str:
     """The uid as CometChat stores it; an invalid one as given (its row reports why)."""
     return uid_or_none(uid) or uid
-def _forgotten(ctx: Context, uid: str, outcome: str) -> str:
-    """Every token of ``uid`` was revoked: forget its devices in the session store too."""
-    ctx.sessions.forget_all(_shown(uid))
+def _deprovisioned(ctx: Context, uid: str, *, permanent: bool = False) -> str:
+    """Revoke every token of ``uid`` and deactivate (or delete) it, then forget the devices its
+    records held before (read first: a login that stores a token meanwhile keeps its record)."""
+    before = ctx.sessions.snapshot(_shown(uid))
+    outcome = lifecycle.deprovision(ctx.client, uid, permanent=permanent)
+    ctx.sessions.forget_all(_shown(uid), before)
     return outcome
 
 
@@ -151,7 +154,7 @@ def deactivate(ctx: Context, uids: tuple[str, ...], as_json: bool) -> None:
 
     The same steps, in the same order, as DELETE /api/cometchat/users/<uid>; a uid that is
     already deactivated or unknown counts as done."""
-    _each(uids, lambda uid: _forgotten(ctx, uid, lifecycle.deprovision(ctx.client, uid)), as_json=as_json)
+    _each(uids, lambda uid: _deprovisioned(ctx, uid), as_json=as_json)
 
 
 @users.command("reactivate")
@@ -200,5 +203,5 @@ def delete(ctx: Context, uids: tuple[str, ...], yes: bool, as_json: bool) -> Non
             raise click.UsageError("deleting for good needs --yes when not run from a terminal")
         click.confirm(f"Delete {len(uids)} user(s) permanently?", abort=True)
     _each(
-        uids, lambda uid: _forgotten(ctx, uid, lifecycle.deprovision(ctx.client, uid, permanent=True)), as_json=as_json
+        uids, lambda uid: _deprovisioned(ctx, uid, permanent=True), as_json=as_json
     )
