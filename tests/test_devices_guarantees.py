@@ -77,7 +77,10 @@ class Switchable(MemorySessionStore):
 
 
 def device_tokens(store, clock: Clock | None = None, **kwargs) -> DeviceTokens:
+    """Device tokens on ``store``; with ``clock``, settled only by logins and settle_all (the
+    background settler has its own test)."""
     if clock is not None:
+        kwargs.setdefault("settle_in_background", False)
         kwargs.update(breaker=StoreBreaker("session", clock=clock), clock=clock)
     return DeviceTokens(store, TokenCipher(["k" * 40]), **kwargs)
 
@@ -102,7 +105,7 @@ def test_after_an_outage_the_device_keeps_one_token_and_the_others_are_revoked(c
 
 def test_the_settler_stores_the_outage_token_without_waiting_for_a_login(client, emulator) -> None:
     clock, store = Clock(), Switchable()
-    tokens = device_tokens(store, clock, settle_per_second=1000)
+    tokens = device_tokens(store, clock, settle_per_second=1000, settle_in_background=True)
     store.down = True
     minted = tokens.login(client, UID, "tablet").token.auth_token
     store.down, clock.now = False, clock.now + 1.0

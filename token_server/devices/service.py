@@ -137,6 +137,7 @@ class DeviceTokens:
         keep_key: bool = False,
         outage_size: int = OUTAGE_CACHE_SIZE,
         settle_per_second: float = SETTLE_PER_SECOND,
+        settle_in_background: bool = True,
     ) -> None:
         self.store = store
         self.cipher = cipher
@@ -149,6 +150,8 @@ class DeviceTokens:
         self._keep_key = keep_key
         self.outage = OutageCache(outage_size)
         self.settle_per_second = settle_per_second
+        # False: only logins (and settle_all) settle what an outage left (deterministic tests).
+        self.settle_in_background = settle_in_background
         self._settler: threading.Thread | None = None
         self._settler_lock = threading.Lock()
         self._stop = threading.Event()
@@ -494,6 +497,8 @@ class DeviceTokens:
         return len(self.outage)
 
     def _start_settler(self) -> None:
+        if not self.settle_in_background:
+            return
         with self._settler_lock:
             if self._settler is not None and self._settler.is_alive():
                 return
