@@ -468,6 +468,8 @@ class DeviceTokens:
                 return True
             usable = self._usable(uid, current, mints)
             if usable is not None and current is not None and current.last_used_at > entry.handed_at:
+                # Counted although revoked: its mint pushed the user's oldest token out all the same.
+                self._call(lambda: self.store.count_mints(uid), None)
                 self.revoke_upstream(client, uid, mine, "a device token minted during a store outage")
                 metrics.count_outage_token("revoked")
                 self.outage.drop(uid, device_id, entry)
