@@ -28,9 +28,10 @@ class Clock:
 
 
 def app_on_store(url: str, clock: Clock | None = None):
-    """The server with its rate limits in ``url``; the upstream budget kept in process, so that
-    only the limits' store is under test here (test_guards_fail_safe covers both together)."""
-    app = create_app(app_env(RATELIMIT_STORAGE_URI=url))
+    """The server with its rate limits in ``url``; the upstream budget and the device store (with
+    deleted users' tombstones) kept in process, so that only the limits' store is under test here
+    (test_guards_fail_safe covers them together)."""
+    app = create_app(app_env(RATELIMIT_STORAGE_URI=url, SESSION_STORE_URI="memory://"))
     client = app.extensions[routes.CLIENT]
     client.transport.budget = UpstreamBudget(MemoryBudgetStore(), client.base_url)
     if clock is not None:

@@ -11,7 +11,7 @@ section                module                 variables
 UpstreamSettings       upstream.py, egress.py COMETCHAT_* (app, region, key, base URL,
                                               emulator, timeouts, quota window, proxy, CA)
 CallerAuthSettings     caller_auth.py         TOKEN_SERVER_API_KEYS, AUTH_JWT_*, AUTH_JWKS_URL,
-                                              TOKEN_SERVER_DEV
+                                              TOKEN_SERVER_DEV, DEPROVISION_RETENTION
 LimitSettings          ratelimits.py          RATE_LIMIT_*, RATELIMIT_STORAGE_URI,
                                               TRUSTED_PROXIES, CORS_ORIGINS
 SessionSettings        sessions.py            SESSION_STORE_URI, SESSION_STORE_KEY, TOKEN_MAX_AGE
