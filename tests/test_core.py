@@ -232,18 +232,18 @@ def test_device_failures_are_retryable_503s(error: Exception, code: str, retry_a
 
 
 class _GatedStore(MemorySessionStore):
-    """A store whose reads wait until the test's event loop opens the gate: a read run ON the
-    loop could never see it opened (the loop would be stuck in it), and the wait runs out."""
+    """A store whose mint lock waits until the test's event loop opens the gate: a call run ON
+    the loop could never see it opened (the loop would be stuck in it), and the wait runs out."""
 
     def __init__(self, gate: threading.Event) -> None:
         super().__init__()
         self.gate = gate
         self.read_threads: set[int] = set()
 
-    def get(self, uid: str, device_id: str) -> Any:
+    def acquire(self, *args: Any, **kwargs: Any) -> bool:  # every first login of a device takes it
         self.read_threads.add(threading.get_ident())
-        assert self.gate.wait(30), "the store's read blocked the event loop"
-        return super().get(uid, device_id)
+        assert self.gate.wait(30), "the store's call blocked the event loop"
+        return super().acquire(*args, **kwargs)
 
 
 def test_the_async_driver_keeps_store_calls_off_the_event_loop() -> None:

@@ -6,7 +6,6 @@ one of several."""
 from __future__ import annotations
 
 import logging
-import stat
 
 import pytest
 from flask import Flask
@@ -14,7 +13,7 @@ from flask import Flask
 from cometchat import CometChatClient
 from cometchat.emulator import EmulatorState, create_emulator_app
 from cometchat.inprocess import WSGIAdapter
-from token_server import routes, wiring
+from token_server import routes
 from token_server.auth import Caller
 from token_server.config import ConfigError
 from token_server.deprovisioned import SqliteTombstones
@@ -76,8 +75,6 @@ def test_two_workers_of_a_host_hand_a_device_one_token(host_env, tmp_path, upstr
     minted = login(first)
     again = login(second)  # the other worker: the same store, the same key
     assert (again["authToken"], again["reused"]) == (minted["authToken"], True)
-    key = tmp_path / "instance" / "device-sessions.key"
-    assert stat.S_IMODE(key.stat().st_mode) == 0o600
 
 
 def test_the_emulator_does_not_make_a_hosts_store_a_memory_one(host_env, upstream) -> None:
@@ -90,13 +87,6 @@ def test_session_store_uri_and_key_are_the_servers(host_env, tmp_path, upstream)
     host_env.setenv("SESSION_STORE_KEY", "a-session-store-key-of-enough-length-0123")
     tokens = routes.device_tokens_of(worker(upstream))
     assert tokens.store.path == tmp_path / "elsewhere.sqlite3"  # type: ignore[attr-defined]
-    assert not (tmp_path / "elsewhere.key").exists()  # the configured key seals, no key file
-
-
-def test_a_redis_store_without_any_key_is_refused_by_name(host_env, upstream) -> None:
-    host_env.setenv("SESSION_STORE_URI", "redis://127.0.0.1:16007/0")
-    with pytest.raises(ConfigError, match="SESSION_STORE_KEY"):
-        worker(upstream)
 
 
 def test_memory_is_chosen_explicitly_and_warns_among_several_workers(host_env, upstream, caplog) -> None:
@@ -125,19 +115,14 @@ def test_memory_in_a_single_process_is_quiet(host_env, upstream, caplog) -> None
     assert "memory://" not in caplog.text
 
 
-def test_the_key_file_is_made_once(host_env, tmp_path) -> None:
-    path = tmp_path / "instance" / "k.key"
-    first = wiring.shared_key(path)
-    assert wiring.shared_key(path) == first and len(first) >= 32
-    assert [p.name for p in path.parent.iterdir()] == ["k.key"]  # no draft left behind
-
-
-@pytest.mark.parametrize("key", ["SESSION_STORE_KEY", "COMETCHAT_API_KEY"])
-def test_a_redis_store_with_a_key_is_built(host_env, upstream, key) -> None:
+@pytest.mark.parametrize("key", ["SESSION_STORE_KEY", "COMETCHAT_API_KEY", None])
+def test_a_redis_store_is_built_with_or_without_a_key(host_env, upstream, key) -> None:
+    """Without SESSION_STORE_KEY the store keeps the sealing key itself, as the server's does."""
     from token_server.devices.redis_store import RedisSessionStore
 
     host_env.setenv("SESSION_STORE_URI", "redis://127.0.0.1:16007/0")  # not reached: built lazily
-    host_env.setenv(key, "a-key-of-enough-length-0123456789abcdef")
+    if key is not None:
+        host_env.setenv(key, "a-key-of-enough-length-0123456789abcdef")
     assert isinstance(routes.device_tokens_of(worker(upstream)).store, RedisSessionStore)
 
 

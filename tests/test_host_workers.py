@@ -90,5 +90,4 @@ def test_two_workers_of_a_host_hand_a_device_one_token(tmp_path, emulator) -> No
         host.release_all()
         output = proc.stop()
     assert (tmp_path / "instance" / "device-sessions.sqlite3").exists()
-    assert (tmp_path / "instance" / "device-sessions.key").exists()
     assert "memory://" not in output

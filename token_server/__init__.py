@@ -28,6 +28,8 @@ from .ops import metrics, openapi, readiness
 from .ops.logformat import configure_logging
 from .ops.redaction import install_redaction
 from .pipeline import URL_PREFIX
+from .webhooks import build as build_webhooks
+from .webhooks import flask_route as webhook_route
 from .wiring import EMULATOR_BASE_URL, build_client, build_deprovisioned, build_device_tokens, store_gates
 
 __all__ = ["EMULATOR_BASE_URL", "build_deprovisioned", "build_device_tokens", "configure_logging", "create_app"]
@@ -103,6 +105,8 @@ def _init_request_pipeline(
         device_tokens=build_device_tokens(settings, gates),  # (the token routes' device tokens)
         deprovisioned=build_deprovisioned(settings, gates),  # (deleted users stay deleted)
     )
+    # CometChat's webhooks: on the app, outside the routes' steps 2-4 (Basic Auth of their own).
+    webhook_route.init_app(app, build_webhooks(settings, settings.session_store_uri))
     errors.init_app(app)  # 6. every failure, this app's and upstream's, in one JSON shape
     return rate_limits
 

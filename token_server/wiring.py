@@ -7,10 +7,10 @@ build them here, so each is built one way."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import secrets
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from cometchat import CometChatClient
@@ -25,11 +25,12 @@ from cometchat.policy import UpstreamObserver
 from .config import ConfigError, LimitSettings, SessionSettings, Settings
 from .config.base import Env
 from .config.caller_auth import deprovision_retention
-from .config.sessions import DEFAULT_SESSION_SQLITE, MEMORY_URI, REDIS_SCHEMES
+from .config.sessions import DEFAULT_SESSION_SQLITE, MEMORY_URI
 from .deprovisioned import Deprovisioned, tombstones_for
 from .devices import DeviceTokens, TokenCipher, store_for
 from .limits import RateLimits
 from .pipeline import store_gates
+from .pushtokens import PushTokenCleanup
 from .stores.breaker import StoreGates
 from .stores.budget_redis import budget_store_for
 
@@ -83,7 +84,9 @@ def build_client(
 ) -> tuple[CometChatClient, EmulatorState | None]:
     """The one client, with its options and observers, and (for a server, not the CLI, which
     paces itself) the app's upstream budget. With the emulator configured, the client answers
-    from an emulator in this process, returned beside it (else None)."""
+    from an emulator in this process, returned beside it (else None). A
+    :class:`~token_server.pushtokens.PushTokenCleanup`: every revoke deletes the token's push
+    registrations first."""
     base_url = upstream_base_url(settings)
     budget = None
     if with_budget:
@@ -97,11 +100,11 @@ def build_client(
         "observers": observers,
     }
     if not settings.emulator:
-        return CometChatClient(api_key=settings.api_key or "", **wiring), None
+        return PushTokenCleanup(api_key=settings.api_key or "", **wiring), None
     key = secrets.token_urlsafe(24)  # the embedded emulator's own REST key, never shown
     state = EmulatorState(api_keys=[key])
     emulator_app = create_emulator_app(state)
-    return CometChatClient(api_key=key, adapter_factory=lambda: WSGIAdapter(emulator_app), **wiring), state
+    return PushTokenCleanup(api_key=key, adapter_factory=lambda: WSGIAdapter(emulator_app), **wiring), state
 
 
 def build_rate_limits(settings: LimitSettings, gates: StoreGates | None = None) -> RateLimits:
@@ -110,13 +113,17 @@ def build_rate_limits(settings: LimitSettings, gates: StoreGates | None = None) 
 
 
 def build_device_tokens(settings: SessionSettings, gates: StoreGates | None = None) -> DeviceTokens:
-    """Device tokens in the configured store, sealed with the configured (or derived) key; with
-    no key at all (the embedded emulator), a key of this process only."""
-    keys = settings.session_store_keys
-    cipher = TokenCipher(keys) if keys else TokenCipher.ephemeral()
+    """Device sessions in the configured store, sealed with SESSION_STORE_KEY, else with a key
+    kept in the store itself (created there once, so every worker sharing the store shares it);
+    the REST key's derived key still opens the records sealed with it before (docs/devices.md,
+    "Keys"). In process memory without a key: a key of this process only."""
     uri = settings.session_store_uri
+    opening = settings.session_store_opening_keys
+    keys = (*settings.session_store_keys, *opening)
+    keep_key = not settings.session_store_keys and uri != MEMORY_URI
+    cipher = TokenCipher(keys) if keys else TokenCipher.ephemeral()
     breaker = (gates or StoreGates()).breaker("session", uri)
-    return DeviceTokens(store_for(uri), cipher, max_age=settings.token_max_age, breaker=breaker)
+    return DeviceTokens(store_for(uri), cipher, max_age=settings.token_max_age, breaker=breaker, keep_key=keep_key)
 
 
 def build_deprovisioned(settings: Settings, gates: StoreGates | None = None) -> Deprovisioned:
@@ -163,12 +170,10 @@ def host_device_tokens(env: Mapping[str, str] | None = None, gates: StoreGates |
     ``env`` (default: the environment) under the server's names. ``SESSION_STORE_URI``, else the
     rate-limit store's Redis, else the SQLite file the workers of one host share; in-process
     memory only when ``SESSION_STORE_URI=memory://`` asks for it (a warning when this process is
-    one of several). The key: ``SESSION_STORE_KEY``, else ``COMETCHAT_API_KEY``, else (SQLite
-    only) a key file beside the database, made once and read by every worker."""
+    one of several). Sealed as the server's (:func:`build_device_tokens`)."""
     env = os.environ if env is None else env
     settings = _host_session_settings(env)
     uri = host_store_uri(env, settings)
-    keys = settings.session_store_keys
     if uri == MEMORY_URI:
         several = one_of_several(env)
         if several:
@@ -177,14 +182,7 @@ def host_device_tokens(env: Mapping[str, str] | None = None, gates: StoreGates |
                 "each process hands a device its own token. Use a SQLite file or Redis.",
                 several,
             )
-    elif not keys:
-        if uri.startswith(REDIS_SCHEMES):
-            raise ConfigError(["SESSION_STORE_KEY: set it (or COMETCHAT_API_KEY) to seal device tokens in Redis"])
-        from .devices.sqlite import path_of
-
-        keys = (shared_key(path_of(uri).with_suffix(".key")),)
-    settings = SessionSettings(session_store_uri=uri, session_store_keys=keys, token_max_age=settings.token_max_age)
-    return build_device_tokens(settings, gates)
+    return build_device_tokens(dataclasses.replace(settings, session_store_uri=uri), gates)
 
 
 def one_of_several(env: Mapping[str, str]) -> str | None:
@@ -197,24 +195,3 @@ def one_of_several(env: Mapping[str, str]) -> str | None:
     if (env.get("SERVER_SOFTWARE") or "").startswith("gunicorn/"):
         return "a gunicorn worker"
     return None
-
-
-def shared_key(path: Path) -> str:
-    """The sealing key in ``path``, made by whichever process comes first (written aside, then
-    linked into place, so no process ever reads half a key); owner-only."""
-    try:
-        return path.read_text("ascii").strip()
-    except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as out:
-        out.write(secrets.token_urlsafe(48))
-    try:
-        os.link(draft, path)  # fails when another process linked its key first: that one wins
-    except FileExistsError:
-        pass
-    finally:
-        draft.unlink()
-    return path.read_text("ascii").strip()

@@ -149,4 +149,4 @@ def main(prog_name: str = CONSOLE_SCRIPT) -> None:
 
 
 # The command groups register themselves on ``cli``.
-from . import importing, pruning, serving, tokens, users  # noqa: E402, F401
+from . import importing, pruning, serving, tokens, users, webhooks  # noqa: E402, F401

@@ -18,6 +18,7 @@ SessionSettings        sessions.py            SESSION_STORE_URI, SESSION_STORE_K
 ObservabilitySettings  observability.py       LOG_FORMAT, LOG_LEVEL, METRICS_TOKEN
 DemoSettings           callsdk.py             COMETCHAT_CALLS_SDK_URL, COMETCHAT_CALLS_SDK_INTEGRITY
 ProcessSettings        process.py             PORT, WEB_CONCURRENCY, GUNICORN_THREADS
+WebhookSettings        webhooks.py            WEBHOOK_CREDENTIALS, WEBHOOK_HANDLER
 =====================  =====================  ===========================================
 
 :class:`Settings` is all of them at once: it inherits every section, so its fields stay flat
@@ -48,6 +49,7 @@ from .ratelimits import (
 )
 from .sessions import SessionSettings
 from .upstream import DEADLINE_HEADROOM, WORKER_TIMEOUT, UpstreamSettings
+from .webhooks import WebhookSettings
 
 __all__ = [
     "ALLOWED_JWT_ALGORITHMS",
@@ -74,6 +76,7 @@ __all__ = [
     "SessionSettings",
     "Settings",
     "UpstreamSettings",
+    "WebhookSettings",
     "dotenv_path",
     "is_exact_origin",
     "load_dotenv_file",
@@ -89,11 +92,13 @@ SECTIONS = (
     ObservabilitySettings,
     DemoSettings,
     ProcessSettings,
+    WebhookSettings,
 )
 
 
 @dataclasses.dataclass(frozen=True)
 class Settings(
+    WebhookSettings,
     ProcessSettings,
     DemoSettings,
     ObservabilitySettings,
@@ -127,6 +132,7 @@ class Settings(
             proxy_password(self.proxy),
             *self.service_keys,
             *self.session_store_keys,
+            *self.webhook_passwords,
         )
         return tuple(s for s in values if s)
 

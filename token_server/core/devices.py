@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..devices import StoreUnavailable
-from ..devices.service import TOKEN_LIMIT, note_token_count
+from ..devices import DeviceBusy, StoreUnavailable
+from ..devices.service import TOKEN_LIMIT, TokenUnreadable, note_token_count
 from .answers import Answer, ok
 from .checks import authorize, check_device_id
 from .drive import CountTokens, Devices, Rule
-from .errors import store_unavailable
+from .errors import device_busy, session_unreadable, store_unavailable
 from .inputs import Request, json_object
+
+SIGN_OUT_BUSY = "Logins of this device kept replacing its token during the sign-out; try again shortly."
 
 
 def list_sessions(request: Request, uid: Any) -> Rule[Answer]:
@@ -35,4 +37,8 @@ def delete_session(request: Request, uid: Any, device_id: Any) -> Rule[Answer]:
         yield Devices("revoke_device", (uid, device_id), with_client=True)
     except StoreUnavailable:
         raise store_unavailable() from None
+    except TokenUnreadable:
+        raise session_unreadable() from None
+    except DeviceBusy:
+        raise device_busy(SIGN_OUT_BUSY) from None
     return ok({"uid": uid, "deviceId": device_id, "revoked": True})

@@ -58,13 +58,19 @@ class ApiError(Exception):
 MAPPED_ERRORS: tuple[type[Exception], ...] = (ApiError, upstream.CometChatError)
 
 
-def device_busy() -> ApiError:
+def device_busy(message: str = "Other logins of this device are replacing its token; try again shortly.") -> ApiError:
     """Concurrent logins of one device kept replacing its token (``DeviceBusy``)."""
+    return ApiError(503, codes.ERR_DEVICE_BUSY, message, headers={"Retry-After": BUSY_RETRY_AFTER})
+
+
+def session_unreadable() -> ApiError:
+    """A device's token sealed with a key this server does not hold (``TokenUnreadable``): it was
+    not revoked, so never ``"revoked": true``; it is still live upstream."""
     return ApiError(
-        503,
-        codes.ERR_DEVICE_BUSY,
-        "Other logins of this device are replacing its token; try again shortly.",
-        headers={"Retry-After": BUSY_RETRY_AFTER},
+        409,
+        codes.ERR_SESSION_UNREADABLE,
+        "The device's token was sealed with a key this server does not hold (SESSION_STORE_KEY): "
+        "it was not revoked. Add the older key to SESSION_STORE_KEY, or revoke the user's tokens.",
     )
 
 

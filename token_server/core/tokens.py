@@ -56,6 +56,7 @@ def _mint(uid: str, *, name: str | None, avatar: str | None) -> Rule[Answer]:
     token, created = yield Upstream("mint_token", (uid,), {"name": name, "avatar": avatar})
     yield from deleted.settle_mint(uid)  # a login that raced a delete: undone, 404
     metrics.count_mint(user_created=created)
+    yield Devices("note_mint", (uid,))  # it pushes the user's oldest device tokens toward archival
     return ok({"uid": token.uid, "authToken": token.auth_token})
 
 
@@ -97,7 +98,9 @@ def revoke(request: Request, uid: Any) -> Rule[Answer]:
         yield Devices("forget_token", (uid, token))
         return ok({"uid": uid, "revoked": "token"})
     if set(body) == {"all"} and body["all"] is True:  # not 1, not "true"
+        # The records are read before the revoke: a login that stores a new token after it keeps it.
+        before = yield Devices("snapshot", (uid,))
         yield Upstream("flush_auth_tokens", (uid,))
-        yield Devices("forget_all", (uid,))
+        yield Devices("forget_all", (uid, before))
         return ok({"uid": uid, "revoked": "all"})
     raise bad_request('Send {"authToken": "<token>"} to revoke one token, or {"all": true} to revoke all.')

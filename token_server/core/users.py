@@ -80,6 +80,7 @@ def delete_user(request: Request, uid: Any) -> Rule[Answer]:
     mode = delete_mode(request.query)
     refuse_body(request.body, "Send no body: the options go in the query string.")
     yield from deleted.mark(uid, mode)  # before upstream: a login racing the delete sees it
+    before = yield Devices("snapshot", (uid,))  # read before the revoke: later records stay
     yield from lifecycle.deprovision_steps(uid, permanent=mode == "permanent")
-    yield Devices("forget_all", (uid,))
+    yield Devices("forget_all", (uid, before))
     return ok({"uid": uid, "deleted": mode})
