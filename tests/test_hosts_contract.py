@@ -355,3 +355,11 @@ def test_a_host_with_no_caller_auth_refuses_to_start_naming_the_variables(tmp_pa
     assert proc.proc.returncode == 3, output
     assert "refusing to start" in output
     assert all(name in output for name in ("TOKEN_SERVER_API_KEYS", "AUTH_JWT_SECRET", "AUTH_JWKS_URL"))
+
+
+def test_presence_nothing_heard_is_404_and_another_users_is_403(api) -> None:
+    unheard = requests.get(f"{api}/users/cometchat-uid-1/presence", headers=service(), timeout=15)
+    assert unheard.status_code == 404 and error_code(unheard) == "ERR_PRESENCE_UNKNOWN"
+    assert unheard.headers["Cache-Control"] == "no-store"
+    other = requests.get(f"{api}/users/cometchat-uid-1/presence", headers=jwt_for("cometchat-uid-2"), timeout=15)
+    assert other.status_code == 403 and error_code(other) == "ERR_FORBIDDEN"

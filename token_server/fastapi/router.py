@@ -34,6 +34,7 @@ from ..auth import Caller
 from ..core import devices as device_rules
 from ..core import tokens, users
 from ..core.answers import Answer
+from ..core.checks import authorize
 from ..core.drive import Rule, run_async
 from ..core.errors import ApiError, answer_for
 from ..core.inputs import DEFAULT_MAX_BODY, Body, body_too_large
@@ -163,6 +164,15 @@ class Door:
         return _forwarded(request.headers.get("x-forwarded-proto"), self.trusted_proxies) or request.url.scheme
 
 
+def _presence_unheard(request: CoreRequest, uid: Any) -> Rule[Answer]:
+    """``GET /users/<uid>/presence`` in a host: CometChat's webhooks come to the stand-alone
+    server only, so nothing is ever heard here; authorised as every user route, then 404, as the
+    Flask blueprint answers in a host app."""
+    authorize(request.caller, uid)
+    raise ApiError(404, codes.ERR_PRESENCE_UNKNOWN, "No connection status was heard for this user.")
+    yield  # unreachable: it makes this function a rule  # noqa: B901
+
+
 def _too_large() -> bytes:
     raise body_too_large()
 
@@ -246,6 +256,7 @@ def cometchat_router(
     route("POST", "/users", users.create_user)
     route("DELETE", "/users/{uid:path}/sessions/{device_id}", device_rules.delete_session, "uid", "device_id")
     route("GET", "/users/{uid:path}/sessions", device_rules.list_sessions, "uid")
+    route("GET", "/users/{uid:path}/presence", _presence_unheard, "uid")
     route("GET", "/users/{uid:path}", users.get_user, "uid")
     route("PATCH", "/users/{uid:path}", users.update_user, "uid")
     route("DELETE", "/users/{uid:path}", users.delete_user, "uid")
