@@ -1,0 +1,127 @@
+"""The per-user and per-address limits hold on every route that calls upstream."""
+
+from __future__ import annotations
+
+from tests.helpers import app_env, as_user, service
+from token_server import create_app
+
+UID = "cometchat-uid-1"
+UPSTREAM_ROUTES = [
+    ("POST", f"/api/cometchat/token/{UID}", None),
+    ("POST", "/api/cometchat/token", None),
+    ("GET", f"/api/cometchat/users/{UID}", None),
+    ("POST", f"/api/cometchat/token/{UID}/revoke", {"all": True}),
+    ("POST", "/api/cometchat/users", {"uid": UID, "name": "Again"}),
+]
+
+
+def limited_app(**env: str):
+    app = create_app(app_env(**env))
+    return app, app.test_client(), app.extensions["token_server.emulator"]
+
+
+def test_a_user_limited_on_mint_is_limited_on_every_upstream_route() -> None:
+    app, http, upstream = limited_app(RATE_LIMIT_PER_USER="2 per minute")
+    headers = as_user(UID)
+    assert [http.post(f"/api/cometchat/token/{UID}", headers=headers).status_code for _ in range(2)] == [200, 200]
+    before = upstream.requests
+    for method, path, body in UPSTREAM_ROUTES:
+        answer = http.open(path, method=method, json=body, headers=headers)
+        assert answer.status_code == 429, (method, path, answer.json)
+        assert answer.json["error"]["code"] == "ERR_TOO_MANY_REQUESTS" and int(answer.headers["Retry-After"]) >= 1
+    assert upstream.requests == before
+    # The budget is the user's: another user and a trusted backend still get through.
+    assert http.get("/api/cometchat/users/cometchat-uid-2", headers=as_user("cometchat-uid-2")).status_code == 200
+    assert http.get(f"/api/cometchat/users/{UID}", headers=service()).status_code == 200
+
+
+def test_reads_and_revokes_spend_the_same_budget_as_mints() -> None:
+    _, http, _ = limited_app(RATE_LIMIT_PER_USER="2 per minute")
+    headers = as_user(UID)
+    assert http.get(f"/api/cometchat/users/{UID}", headers=headers).status_code == 200
+    revoke = http.post(f"/api/cometchat/token/{UID}/revoke", json={"all": True}, headers=headers)
+    assert revoke.status_code == 200
+    assert http.post(f"/api/cometchat/token/{UID}", headers=headers).status_code == 429
+
+
+def test_an_address_limited_on_mint_is_limited_on_every_upstream_route() -> None:
+    _, http, upstream = limited_app(RATE_LIMIT_PER_ADDRESS="1 per minute")
+    assert http.post(f"/api/cometchat/token/{UID}", headers=as_user(UID)).status_code == 200
+    before = upstream.requests
+    for n, (method, path, body) in enumerate(UPSTREAM_ROUTES):
+        # Other users, same address: the address's budget is spent.
+        answer = http.open(
+            path.replace(UID, f"user-{n}"),
+            method=method,
+            json=body and {**body, "uid": f"user-{n}"},
+            headers=as_user(f"user-{n}"),
+        )
+        assert answer.status_code == 429, (method, path, answer.json)
+    assert upstream.requests == before
+
+
+def test_healthz_is_never_limited() -> None:
+    _, http, _ = limited_app(RATE_LIMIT_PER_ADDRESS="1 per minute")
+    assert [http.get("/healthz").status_code for _ in range(3)] == [200] * 3
+
+
+MINT = f"/api/cometchat/token/{UID}"
+ATTACKER, NEIGHBOUR = "203.0.113.7", "198.51.100.2"
+
+
+def from_address(http, address: str, headers: dict[str, str]):
+    return http.post(MINT, headers=headers, environ_base={"REMOTE_ADDR": address})
+
+
+def test_failed_authentication_is_limited_per_address_but_valid_credentials_are_answered() -> None:
+    """300 wrong keys in a row used to be 300 401s: now 30 a minute (the default), then 429 for
+    further wrong credentials. A valid credential from the same address is still answered."""
+    _, http, upstream = limited_app()
+    wrong = {"Authorization": "Bearer not-the-key-0123456789"}
+    answers = [from_address(http, ATTACKER, wrong).status_code for _ in range(30)]
+    assert answers == [401] * 30
+    before = upstream.requests
+    for headers in (wrong, as_user(UID, secret="a-guessed-secret-that-is-long-enough-0")):
+        answer = from_address(http, ATTACKER, headers)
+        assert answer.status_code == 429 and answer.json["error"]["code"] == "ERR_TOO_MANY_REQUESTS"
+        assert 1 <= int(answer.headers["Retry-After"]) <= 60
+    assert upstream.requests == before
+    assert from_address(http, ATTACKER, service()).status_code == 200
+    assert from_address(http, ATTACKER, as_user(UID)).status_code == 200
+    # Another address has its own count: wrong keys there are plain 401s.
+    assert from_address(http, NEIGHBOUR, wrong).status_code == 401
+
+
+def test_only_failures_count_and_the_limit_is_configurable() -> None:
+    _, http, _ = limited_app(RATE_LIMIT_AUTH_FAILURES="3 per minute")
+    assert all(from_address(http, ATTACKER, service()).status_code == 200 for _ in range(10))
+    bad_jwt = as_user(UID, secret="a-guessed-secret-that-is-long-enough-0")
+    assert [from_address(http, ATTACKER, bad_jwt).status_code for _ in range(4)] == [401, 401, 401, 429]
+
+
+def test_a_junk_bearer_behind_a_shared_address_never_locks_out_valid_callers() -> None:
+    """Behind a proxy without TRUSTED_PROXIES every caller is 127.0.0.1: 100 junk bearers,
+    each followed by a valid service-key mint and a valid JWT mint, all from that address."""
+    _, http, _ = limited_app(RATE_LIMIT_PER_USER="1000 per minute", RATE_LIMIT_PER_ADDRESS="1000 per minute")
+    junk = {"Authorization": "Bearer junk-junk-junk-junk"}
+    shared = "127.0.0.1"
+    refused, valid = [], []
+    for n in range(100):
+        refused.append(from_address(http, shared, junk).status_code)
+        valid.append(from_address(http, shared, service()).status_code)
+        valid.append(from_address(http, shared, as_user(UID)).status_code)
+    assert valid == [200] * 200
+    assert refused == [401] * 30 + [429] * 70
+
+
+def test_metrics_authentication_failures_count_against_the_address() -> None:
+    app, http, _ = limited_app(METRICS_TOKEN="metrics-token-0123456789", RATE_LIMIT_AUTH_FAILURES="2 per minute")
+
+    def scrape(token: str) -> int:
+        headers = {"Authorization": f"Bearer {token}"}
+        return http.get("/metrics", headers=headers, environ_base={"REMOTE_ADDR": ATTACKER}).status_code
+
+    assert [scrape("wrong-token") for _ in range(3)] == [401, 401, 429]
+    assert scrape("metrics-token-0123456789") == 200  # the scraper itself is still answered
+    wrong_key = from_address(http, ATTACKER, {"Authorization": "Bearer not-the-key-0123456789"})
+    assert wrong_key.status_code == 429  # one count for the address, whichever route failed
