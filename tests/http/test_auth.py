@@ -21,7 +21,7 @@ from jwt.algorithms import ECAlgorithm
 
 import token_server.auth
 from cometchat import to_cometchat_uid
-from tests.helpers import JWT_SECRET, ROTATED_KEY, SERVICE_KEY, app_env, as_user, bearer, service, user_jwt
+from tests.helpers import JWT_SECRET, ROTATED_KEY, SERVICE_KEY, app_env, as_user, bearer, http_client, service, user_jwt
 from token_server import create_app
 from token_server.auth import Authenticator, Caller
 from token_server.config import ConfigError, Settings, load_settings
@@ -506,7 +506,7 @@ def test_strict_mapping_refuses_an_id_that_is_not_a_uid_and_names_the_fix(http) 
 
 
 def test_cometchat_mapping_maps_the_claim() -> None:
-    http = create_app(app_env(AUTH_JWT_UID_MAPPING="cometchat")).test_client()
+    http = http_client(AUTH_JWT_UID_MAPPING="cometchat")
     subject = "auth0|5f7c8ec7c33c6c004bbafe82"
     uid = to_cometchat_uid(subject)
     assert uid == "auth0_5f7c8ec7c33c6c004bbafe82_1jlak5h"
@@ -575,7 +575,7 @@ def test_dev_mode_is_never_on_by_default_in_production() -> None:
 
 
 def test_per_user_limit_answers_429_json_with_retry_after() -> None:
-    http = create_app(app_env(RATE_LIMIT_PER_USER="2 per minute")).test_client()
+    http = http_client(RATE_LIMIT_PER_USER="2 per minute")
     headers = as_user("cometchat-uid-1")
     assert [http.post(MINT, headers=headers).status_code for _ in range(2)] == [200, 200]
     limited = http.post(MINT, headers=headers)
@@ -587,7 +587,7 @@ def test_per_user_limit_answers_429_json_with_retry_after() -> None:
 
 
 def test_per_address_limit_and_trusted_proxies() -> None:
-    http = create_app(app_env(RATE_LIMIT_PER_ADDRESS="2 per minute", TRUSTED_PROXIES="1")).test_client()
+    http = http_client(RATE_LIMIT_PER_ADDRESS="2 per minute", TRUSTED_PROXIES="1")
     for n in range(2):
         headers = {**as_user(f"user-{n}"), "X-Forwarded-For": "203.0.113.7"}
         assert http.post(f"/api/cometchat/token/user-{n}", headers=headers).status_code == 200
@@ -598,7 +598,7 @@ def test_per_address_limit_and_trusted_proxies() -> None:
 
 
 def test_forwarded_for_is_ignored_without_trusted_proxies() -> None:
-    http = create_app(app_env(RATE_LIMIT_PER_ADDRESS="1 per minute")).test_client()
+    http = http_client(RATE_LIMIT_PER_ADDRESS="1 per minute")
     assert (
         http.post("/api/cometchat/token/u1", headers={**as_user("u1"), "X-Forwarded-For": "1.1.1.1"}).status_code == 200
     )
@@ -615,7 +615,7 @@ def test_cors_is_off_by_default(http) -> None:
 
 
 def test_cors_allow_list_and_preflight() -> None:
-    http = create_app(app_env(CORS_ORIGINS="https://app.example.com,https://admin.example.com")).test_client()
+    http = http_client(CORS_ORIGINS="https://app.example.com,https://admin.example.com")
     allowed = http.post(MINT, headers={**service(), "Origin": "https://app.example.com"})
     assert allowed.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
     assert "Access-Control-Allow-Credentials" not in allowed.headers

@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 
 from cometchat.deadline import _WatchedHTTPConnection
-from tests.helpers import app_env, as_user, service
+from tests.helpers import as_user, http_client, service
 
 
 def test_a_small_request_leaves_in_one_write() -> None:
@@ -36,12 +36,12 @@ def test_a_small_request_leaves_in_one_write() -> None:
 
 def test_service_callers_skip_the_limiters_bookkeeping(monkeypatch) -> None:
     """A trusted backend costs the limits no store round trip (and /healthz never meets them)."""
-    from token_server import create_app, limits
+    from token_server import limits
 
     asked = []
     original = limits.LimitStore.hit
     monkeypatch.setattr(limits.LimitStore, "hit", lambda self, *a: asked.append(a) or original(self, *a))
-    http = create_app(app_env()).test_client()
+    http = http_client()
     assert http.post("/api/cometchat/token/cometchat-uid-1", headers=service()).status_code == 200
     assert http.get("/healthz").status_code == 200
     assert asked == []

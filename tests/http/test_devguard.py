@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import app_env, service
+from tests.helpers import app_env, http_client, service
 from token_server import create_app
 
 MINT = "/api/cometchat/token/cometchat-uid-1"
@@ -79,7 +79,7 @@ def test_a_cross_site_text_plain_post_cannot_act(dev, upstream) -> None:
 
 
 def test_production_answers_on_any_host_name() -> None:
-    http = create_app(app_env()).test_client()
+    http = http_client()
     assert http.post(MINT, headers={**service(), "Host": "tokens.example.com"}).status_code == 200
 
 

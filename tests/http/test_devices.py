@@ -11,7 +11,7 @@ import pytest
 
 from cometchat import UpstreamUnavailableError
 from cometchat.emulator.state import MAX_VALID_TOKENS
-from tests.helpers import app_env, as_user, service
+from tests.helpers import Clock, app_env, as_user, service
 from token_server import create_app
 from token_server.devices.views import SESSIONS
 from token_server.ops import metrics
@@ -31,12 +31,6 @@ def device_tokens(app):
     return app.extensions[SESSIONS]
 
 
-class FakeClock:
-    def __init__(self, now: float = 2_000_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_a_returning_device_gets_its_token_back_without_an_upstream_call(http, upstream) -> None:
@@ -142,7 +136,7 @@ def test_the_longest_device_id_is_taken(http) -> None:
 def test_a_token_older_than_the_max_age_is_replaced_and_revoked() -> None:
     app = create_app(app_env(TOKEN_MAX_AGE="12h"), announce=False)
     http, upstream = app.test_client(), app.extensions["token_server.emulator"]
-    clock = device_tokens(app).clock = FakeClock(float(__import__("time").time()))
+    clock = device_tokens(app).clock = Clock(float(__import__("time").time()))
     first = login(http, deviceId="d1").get_json()
     clock.now = first["createdAt"] + 12 * 3600 - 1
     assert login(http, deviceId="d1").get_json()["reused"] is True
@@ -154,7 +148,7 @@ def test_a_token_older_than_the_max_age_is_replaced_and_revoked() -> None:
 
 def test_without_a_max_age_a_token_is_reused_however_old(app, http) -> None:
     first = login(http, deviceId="d1").get_json()
-    device_tokens(app).clock = FakeClock(first["createdAt"] + 10 * 365 * 86400)
+    device_tokens(app).clock = Clock(first["createdAt"] + 10 * 365 * 86400)
     assert login(http, deviceId="d1").get_json()["reused"] is True
 
 

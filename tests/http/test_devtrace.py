@@ -8,7 +8,7 @@ import json
 from flask import Flask
 
 from cometchat.policy import UpstreamAttempt
-from tests.helpers import app_env, service
+from tests.helpers import app_env, http_client, service
 from token_server import create_app
 from token_server.config import load_settings
 from token_server.dev import devtrace
@@ -58,7 +58,7 @@ def test_a_request_without_upstream_calls_says_so() -> None:
 
 
 def test_a_production_server_sends_no_trace() -> None:
-    http = create_app(app_env()).test_client()
+    http = http_client()
     answer = http.post("/api/cometchat/token/cometchat-uid-1", headers=service())
     assert answer.status_code == 200
     assert devtrace.HEADER not in answer.headers

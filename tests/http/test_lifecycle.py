@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cometchat.emulator import Fault
-from tests.helpers import app_env, as_user, service
+from tests.helpers import as_user, http_client, service
 
 USER = "/api/cometchat/users/"
 
@@ -189,9 +189,8 @@ def test_delete_needs_credentials(http) -> None:
 
 
 def test_both_routes_are_rate_limited_per_user() -> None:
-    from token_server import create_app
 
-    http = create_app(app_env(RATE_LIMIT_PER_USER="2 per minute")).test_client()
+    http = http_client(RATE_LIMIT_PER_USER="2 per minute")
     headers = as_user("cometchat-uid-1")
     codes = [http.patch(USER + "cometchat-uid-1", json={"name": "N"}, headers=headers).status_code for _ in range(2)]
     limited = http.delete(USER + "cometchat-uid-1", headers=headers)

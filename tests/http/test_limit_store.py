@@ -8,9 +8,8 @@ import logging
 import threading
 
 from cometchat.budget import MemoryBudgetStore, UpstreamBudget
-from tests.helpers import app_env, as_user, service
-from tests.procs import free_port
-from tests.stores import closed_port_url, running_redis, silent_server
+from tests.helpers import Clock, app_env, as_user, service
+from tests.stores import closed_port_url, silent_server
 from token_server import create_app, limits, routes
 from token_server.stores.breaker import StoreBreaker
 
@@ -18,12 +17,6 @@ UID = "cometchat-uid-1"
 MINT = f"/api/cometchat/token/{UID}"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def app_on_store(url: str, clock: Clock | None = None):
@@ -60,25 +53,6 @@ def test_bad_credentials_while_the_store_is_down_are_still_401(caplog) -> None:
     assert len(store_records(caplog)) == 1
 
 
-def test_the_store_is_tried_again_after_the_cooldown_and_its_recovery_logged_once(tmp_path, caplog) -> None:
-    caplog.set_level(logging.INFO, logger="cometchat.stores")
-    port = free_port()
-    clock = Clock()
-    app = app_on_store(f"redis://127.0.0.1:{port}/0", clock)
-    http = app.test_client()
-    assert http.post(MINT, headers=as_user(UID)).status_code == 200  # down: unlimited, logged
-    with running_redis(tmp_path, port) as url:
-        assert http.post(MINT, headers=as_user(UID)).status_code == 200  # still skipped: breaker open
-        assert [r.getMessage() for r in store_records(caplog)][-1].startswith("rate-limit store failed")
-        clock.now += 60
-        for _ in range(3):
-            assert http.post(MINT, headers=as_user(UID)).status_code == 200
-        import redis
-
-        counted = redis.Redis.from_url(url).keys(f"*{limits.USER_SCOPE}*{UID}*")
-        assert counted  # the user's window lives in Redis again
-    messages = [r.getMessage() for r in store_records(caplog)]
-    assert len(messages) == 2 and messages[1] == "rate-limit store recovered"
 
 
 def mint_in_thread(http, headers) -> tuple[threading.Thread, list[int]]:

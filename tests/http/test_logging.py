@@ -8,18 +8,13 @@ import io
 import json
 import logging
 import re
-import sys
-import time
 from typing import Iterator
 
 import pytest
-import requests
 
 from cometchat.emulator.faults import Fault
 from cometchat.wire import current_request_id
-from tests.helpers import JWT_SECRET, SERVICE_KEY, app_env, as_user, bearer, service, user_jwt
-from tests.procs import EMULATOR_KEY, Process, free_port, server_env, start_emulator, start_gunicorn
-from token_server import create_app
+from tests.helpers import JWT_SECRET, SERVICE_KEY, app_env, as_user, http_client, service, user_jwt
 from token_server.config import ConfigError, load_settings
 from token_server.ops.logformat import HANDLER_NAME, JsonFormatter, PlainFormatter, configure_logging
 from token_server.ops.redaction import RedactingFilter
@@ -104,13 +99,13 @@ def test_every_answer_carries_a_request_id(http, upstream, monkeypatch) -> None:
     }
     upstream.faults.extend([Fault("status", status=503)] * 3)
     answers["503"] = http.post("/api/cometchat/token/cometchat-uid-1", headers=service())
-    limited = create_app(app_env(RATE_LIMIT_PER_USER="1 per minute")).test_client()
+    limited = http_client(RATE_LIMIT_PER_USER="1 per minute")
     limited.post("/api/cometchat/token", headers=as_user("one-per-minute"))
     answers["429"] = limited.post("/api/cometchat/token", headers=as_user("one-per-minute"))
     client = http.application.extensions["token_server.client"]
     monkeypatch.setattr(client, "mint_token", lambda *a, **k: 1 / 0)
     answers["500"] = http.post("/api/cometchat/token/cometchat-uid-1", headers=service())
-    dev = create_app(app_env(TOKEN_SERVER_API_KEYS=None, AUTH_JWT_SECRET=None, TOKEN_SERVER_DEV="1")).test_client()
+    dev = http_client(TOKEN_SERVER_API_KEYS=None, AUTH_JWT_SECRET=None, TOKEN_SERVER_DEV="1")
     answers["400 bad host"] = dev.get("/healthz", headers={"Host": "evil.example"})
     for expected, answer in answers.items():
         assert str(answer.status_code) == expected.split()[0], expected
@@ -119,7 +114,7 @@ def test_every_answer_carries_a_request_id(http, upstream, monkeypatch) -> None:
 
 def test_a_cross_origin_page_may_read_the_request_id() -> None:
     origin = "https://app.example.com"
-    http = create_app(app_env(CORS_ORIGINS=origin)).test_client()
+    http = http_client(CORS_ORIGINS=origin)
     answer = http.post("/api/cometchat/token/cometchat-uid-1", headers={**service(), "Origin": origin})
     assert answer.headers["Access-Control-Allow-Origin"] == origin
     assert "x-request-id" in answer.headers["Access-Control-Expose-Headers"].lower()
@@ -215,70 +210,5 @@ def test_configure_logging_lays_out_its_own_handler() -> None:
 # ---- gunicorn with LOG_FORMAT=json -------------------------------------------------------
 
 
-def test_gunicorn_logs_json_lines_with_the_request_id(tmp_path) -> None:
-    emulator, emulator_root = start_emulator(tmp_path, api_key=EMULATOR_KEY)
-    env = server_env(emulator_root, GUNICORN_THREADS="4", LOG_FORMAT="json")
-    try:
-        server, root = start_gunicorn(tmp_path, env)
-        try:
-            ok = requests.post(
-                root + "/api/cometchat/token/cometchat-uid-3",
-                headers={**service(), "X-Request-ID": "json-login-1"},
-                timeout=10,
-            )
-            assert ok.status_code == 200 and ok.headers["X-Request-ID"] == "json-login-1"
-            token = ok.json()["authToken"]
-            requests.post(
-                emulator_root + "/_emulator/faults", json={"queue": [{"kind": "status", "status": 500}]}, timeout=5
-            )
-            failed = requests.post(
-                root + "/api/cometchat/token/cometchat-uid-3",
-                headers={**service(), "X-Request-ID": "json-fail-2"},
-                timeout=10,
-            )
-            assert failed.status_code == 502
-            requests.get(root + "/x%0aFORGED", headers=bearer(token), timeout=10)
-            assert "json-login-1" in requests.get(emulator_root + "/_emulator/stats", timeout=5).json()["request_ids"]
-            deadline = time.monotonic() + 10
-            while "json-fail-2" not in server.output() and time.monotonic() < deadline:
-                time.sleep(0.1)
-        finally:
-            output = server.stop()
-    finally:
-        emulator.stop()
-    entries = [json.loads(line) for line in output.splitlines() if line.strip()]  # every line parses
-    assert all(JSON_FIELDS <= set(entry) for entry in entries)
-    assert any(entry["logger"] == "gunicorn.error" and "Booting worker" in entry["message"] for entry in entries)
-    [access] = [e for e in entries if e["logger"] == "gunicorn.access" and e["request_id"] == "json-login-1"]
-    assert access["route"] == MINT_ROUTE and access["status"] == 200 and access["duration_ms"] > 0
-    assert "cometchat-uid-3" in access["message"]
-    failure = [e for e in entries if e["request_id"] == "json-fail-2"]
-    assert {e["logger"] for e in failure} >= {"gunicorn.access", "token_server"}
-    assert all(e["route"] == MINT_ROUTE for e in failure)
-    assert not any(e["message"].startswith("FORGED") for e in entries)
-    for secret in (EMULATOR_KEY, SERVICE_KEY, token):
-        assert secret not in output
 
 
-def test_python_server_py_logs_json_too(tmp_path) -> None:
-    port = free_port()
-    env = {"PORT": str(port), "LOG_FORMAT": "json"}
-    proc = Process([sys.executable, "server.py"], env=env, log_path=tmp_path / "embedded-json.log")
-    try:
-        proc.wait_http(f"http://127.0.0.1:{port}/healthz")
-        answer = requests.post(
-            f"http://127.0.0.1:{port}/api/cometchat/token/cometchat-uid-1",
-            headers={"X-Request-ID": "dev-1"},
-            timeout=10,
-        )
-        assert answer.status_code == 200 and answer.headers["X-Request-ID"] == "dev-1"
-        time.sleep(0.3)
-    finally:
-        output = proc.stop()
-    # The start-up block is printed for the person who started it; every log line is an object.
-    block, stop, logged = output.partition("  stop       Ctrl+C\n")
-    assert stop and "DEV MODE" in block, output
-    entries = [json.loads(line) for line in logged.splitlines()]
-    assert any(
-        e["logger"] == "werkzeug" and "POST /api/cometchat/token/cometchat-uid-1" in e["message"] for e in entries
-    )

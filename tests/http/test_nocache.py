@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import Response
 
-from tests.helpers import app_env, bearer, service
+from tests.helpers import bearer, http_client, service
 from token_server import create_app
 from token_server.dev.devjwt import DEV_JWT_PATH
 from token_server.nocache import NO_STORE_HEADERS, no_store
@@ -26,7 +26,7 @@ def test_the_helper_sets_both_headers_and_keeps_the_status_unless_told() -> None
 
 
 def test_tokens_users_errors_and_metrics_are_never_stored() -> None:
-    http = create_app(app_env(METRICS_TOKEN=METRICS_TOKEN)).test_client()
+    http = http_client(METRICS_TOKEN=METRICS_TOKEN)
     answers = [
         http.post("/api/cometchat/token/nocache-user", headers=service()),  # a token
         http.get("/api/cometchat/users/nocache-user", headers=service()),  # a user

@@ -12,6 +12,7 @@ import redis
 
 from cometchat import CometChatClient, RateLimitedError
 from cometchat.budget import UpstreamBudget
+from tests.helpers import Clock
 from tests.procs import EMULATOR_KEY, free_port
 from tests.stores import closed_port_url, running_redis, silent_server
 from token_server.stores.breaker import STORE_TIMEOUT, StoreBreaker
@@ -26,12 +27,6 @@ def redis_url(tmp_path):
         yield url
 
 
-class Clock:
-    def __init__(self, now: float = 0.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def budgeted(emulator, store, **options) -> CometChatClient:
@@ -71,7 +66,7 @@ def test_the_budgets_redis_client_is_bounded_and_never_retries() -> None:
 def test_a_hung_redis_costs_one_bounded_call_then_nothing_while_the_breaker_is_open(emulator, caplog) -> None:
     """Redis accepts and never answers: the first mint waits one bounded call, the breaker
     opens, and the next mints do not even connect; every mint is answered (the twin)."""
-    clock = Clock()
+    clock = Clock(0.0)
     breaker = StoreBreaker("upstream budget", clock=clock)
     emulator.faults(core_per_minute=100)  # near the limit: every call would ask Redis
     with silent_server() as silent, caplog.at_level(logging.INFO):
@@ -91,7 +86,7 @@ def test_a_hung_redis_costs_one_bounded_call_then_nothing_while_the_breaker_is_o
 
 def test_a_redis_that_comes_back_is_used_again_and_its_recovery_logged_once(emulator, tmp_path, caplog) -> None:
     port = free_port()
-    clock = Clock()
+    clock = Clock(0.0)
     breaker = StoreBreaker("upstream budget", clock=clock)
     client = budgeted(emulator, RedisBudgetStore.from_url(f"redis://127.0.0.1:{port}/0", breaker=breaker))
     emulator.faults(core_per_minute=100)

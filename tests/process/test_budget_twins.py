@@ -12,7 +12,7 @@ import pytest
 from cometchat import CometChatClient
 from cometchat.budget import MemoryBudgetStore, QuotaSpentError, UpstreamBudget
 from cometchat.errors import RateLimitedError
-from tests.helpers import service
+from tests.helpers import Clock, service
 from tests.process.test_budget import mint_all
 from tests.procs import EMULATOR_KEY
 from tests.stores import running_redis
@@ -21,12 +21,6 @@ from token_server.stores.budget_redis import RedisBudgetStore
 # ---- CometChat's own figures are the authority (a clock injected, never a sleep) ----------
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def too_many(retry_after: str, **headers: str) -> dict:
@@ -54,7 +48,7 @@ def clocked(emulator, store, clock: Clock, **options) -> CometChatClient:
 
 
 def test_a_valid_mint_after_cometchats_retry_after_is_answered(emulator, store) -> None:
-    clock = Clock()
+    clock = Clock(time.time())
     client = clocked(emulator, store, clock, max_retries=0)
     emulator.faults(too_many("1"))
     with pytest.raises(RateLimitedError) as upstream:
@@ -69,7 +63,7 @@ def test_a_valid_mint_after_cometchats_retry_after_is_answered(emulator, store) 
 
 
 def test_300_mints_right_after_a_retry_after_of_one_second_are_answered(emulator, store) -> None:
-    clock = Clock()
+    clock = Clock(time.time())
     client = clocked(emulator, store, clock, max_retries=0)
     emulator.faults(too_many("1"))
     with pytest.raises(RateLimitedError):
@@ -80,7 +74,7 @@ def test_300_mints_right_after_a_retry_after_of_one_second_are_answered(emulator
 
 
 def test_a_huge_retry_after_blocks_one_quota_window_at_most(emulator, store) -> None:
-    clock = Clock()
+    clock = Clock(time.time())
     client = clocked(emulator, store, clock, max_retries=0)
     emulator.faults(too_many("99999999"))
     with pytest.raises(RateLimitedError) as upstream:
@@ -99,7 +93,7 @@ def test_a_budget_refusal_on_a_retry_keeps_maybe_applied_and_is_told(emulator) -
     429. The retry is refused by the budget: the error still says maybe_applied, and the
     observers hear that attempt too."""
     store = MemoryBudgetStore()
-    clock = Clock()
+    clock = Clock(time.time())
     other = UpstreamBudget(store, emulator.base_url, window_seconds=60.0, clock=clock)
 
     def another_worker_hears_a_429(_seconds: float) -> None:
@@ -121,7 +115,7 @@ def test_a_budget_refusal_on_a_retry_keeps_maybe_applied_and_is_told(emulator) -
 
 def test_a_retry_after_a_maybe_applied_failure_goes_ahead_when_the_budget_allows(emulator) -> None:
     """The twin: the same 502 without a 429 elsewhere: the retry mints."""
-    client = clocked(emulator, MemoryBudgetStore(), Clock(), sleep=lambda _s: None)
+    client = clocked(emulator, MemoryBudgetStore(), Clock(time.time()), sleep=lambda _s: None)
     heard: list = []
     client.transport.observers.append(heard.append)
     emulator.faults({"kind": "status", "status": 502})
@@ -133,7 +127,7 @@ def test_the_route_tells_callers_one_window_at_most_and_answers_after_it(app, ht
     from cometchat.emulator.faults import Fault
     from token_server.routes import CLIENT
 
-    clock = Clock()
+    clock = Clock(time.time())
     transport = app.extensions[CLIENT].transport
     transport.budget = UpstreamBudget(MemoryBudgetStore(), transport.base_url, window_seconds=60.0, clock=clock)
     upstream.faults.append(Fault(kind="status", status=429, retry_after=99999999))

@@ -12,6 +12,7 @@ import requests
 from click.testing import CliRunner
 
 from tests.procs import EMULATOR_KEY
+from tests.unit.token_server.test_input_hardening import EVIL_NAME, RAW_CONTROLS
 from token_server.cli import cli
 
 SKIP_DOTENV = {"TOKEN_SERVER_SKIP_DOTENV": "1"}
@@ -216,3 +217,80 @@ def test_help_names_the_command_the_operator_typed(argv, shown) -> None:
     result = subprocess.run(argv, capture_output=True, text=True, timeout=60, env={**os.environ, **SKIP_DOTENV})
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(shown)
+
+
+def test_the_import_reports_the_deep_row_by_line_and_sends_the_rest(emulator, tmp_path) -> None:
+    path = tmp_path / "users.jsonl"
+    deep = "[" * 3000 + "]" * 3000
+    path.write_text(
+        '{"uid": "hard-ann", "name": "Ann"}\n'
+        f'{{"uid": "hard-deep", "name": "D", "metadata": {{"k": {deep}}}}}\n'
+        '{"uid": "hard-bob", "name": "Bob"}\n',
+        encoding="utf-8",
+    )
+    result = _cli(emulator, "users", "import", str(path), "--no-progress", "--json")
+    assert result.exit_code == 1, result.output
+    report = json.loads(path.with_name("users.jsonl.failures.json").read_text())
+    assert [(f["line"], f["status"]) for f in report["failures"]] == [(2, "invalid")]
+    assert report["summary"]["created"] == 2
+
+
+def _cli(emulator, *args: str, **env: str):
+    base = {
+        "TOKEN_SERVER_SKIP_DOTENV": "1",
+        "COMETCHAT_BASE_URL": emulator.base_url,
+        "COMETCHAT_API_KEY": EMULATOR_KEY,
+        "COMETCHAT_APP_ID": None,
+        "COMETCHAT_REGION": None,
+        "COMETCHAT_EMULATOR": None,
+        "TOKEN_SERVER_DEV": None,
+        "PORT": None,
+        **env,
+    }
+    return CliRunner().invoke(cli, list(args), env=base, catch_exceptions=False)
+
+
+@pytest.mark.parametrize("which", ["journal", "report"])
+def test_a_symlink_at_the_journal_or_report_is_refused_before_anything_is_sent(emulator, tmp_path, which) -> None:
+    path = tmp_path / "users.csv"
+    path.write_text("uid,name\nlink-ann,Ann\n", encoding="utf-8")
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    planted = tmp_path / f"planted-{which}"
+    planted.symlink_to(victim)
+    before = emulator.stats()["requests"]
+    result = _cli(emulator, "users", "import", str(path), f"--{which}", str(planted), "--no-progress")
+    assert result.exit_code == 2 and "symbolic link" in result.stderr
+    assert victim.read_text() == "precious\n" and planted.is_symlink()
+    assert emulator.stats()["requests"] == before
+    # The twin: the same import with ordinary paths runs.
+    fine = _cli(emulator, "users", "import", str(path), "--no-progress")
+    assert fine.exit_code == 0, fine.output
+
+
+def test_the_cli_escapes_every_control_character_it_prints(emulator, emulator_client) -> None:
+    emulator_client.create_user(
+        "evil-user", EVIL_NAME, tags=["t\x1b[1A", "ok\nforged-row"], metadata={"note": "\x1b[31mred\n\x85"}
+    )
+    for args in (("users", "get", "evil-user"), ("users", "list"), ("users", "list", "--search", "evil")):
+        out = _cli(emulator, *args)
+        assert out.exit_code == 0, out.output
+        assert not any(char in out.stdout for char in RAW_CONTROLS), (args, out.stdout)
+        assert "\\x1b]0;owned\\x07" in out.stdout
+    detail = _cli(emulator, "users", "get", "evil-user").stdout
+    assert "\\x1b[2K\\rcometchat-uid-9" in detail and "\\x85" in detail
+    assert "ok\\nforged-row" in detail and not any(line.startswith("forged-row") for line in detail.splitlines())
+    as_json = _cli(emulator, "users", "get", "evil-user", "--json").stdout
+    assert not any(char in as_json for char in (*RAW_CONTROLS, "\x85")) and "\\u202e" in as_json
+    assert json.loads(as_json)["name"] == EVIL_NAME  # escaped, not altered
+    assert json.loads(as_json)["metadata"] == {"note": "\x1b[31mred\n\x85"}
+
+
+def test_cli_error_messages_are_escaped_too(emulator, tmp_path) -> None:
+    path = tmp_path / "users.csv"
+    path.write_text("uid,name\nesc-ann,Ann\n", encoding="utf-8")
+    journal = tmp_path / "missing\x1b[2K\rdir" / "j.jsonl"
+    result = _cli(emulator, "users", "import", str(path), "--journal", str(journal), "--no-progress")
+    assert result.exit_code == 2
+    assert "\x1b" not in result.stderr and "\r" not in result.stderr
+    assert "missing\\x1b[2K\\rdir" in result.stderr

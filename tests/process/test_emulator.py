@@ -603,3 +603,23 @@ def test_a_status_fault_sends_its_headers_over_the_emulators_own(emulator) -> No
     assert answer.status_code == 429
     assert answer.headers["X-RateLimit-Remaining"] == "0" and answer.headers["Retry-After"] == "1"
     assert answer.headers["X-RateLimit-Limit"] == "10000"  # the emulator's own figure, not overridden
+
+
+def test_one_session_pools_a_connection_per_call_in_flight_up_to_pool_size(emulator) -> None:
+    """One session, one adapter: concurrent calls each take a keep-alive connection of its
+    pool; up to ``pool_size`` stay open for the next calls, the others close when done."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.procs import EMULATOR_KEY
+
+    def burst(client: CometChatClient) -> int:
+        before = emulator.stats()["connections"]
+        with ThreadPoolExecutor(3) as pool:
+            list(pool.map(lambda _i: client.get_user("cometchat-uid-1"), range(3)))
+        return emulator.stats()["connections"] - before
+
+    emulator.faults(latency_ms=800)  # the three calls of a burst are in flight together
+    for pool_size, reopened in ((1, 2), (3, 0)):
+        with CometChatClient(base_url=emulator.base_url, api_key=EMULATOR_KEY, pool_size=pool_size) as client:
+            assert burst(client) == 3
+            assert burst(client) == reopened

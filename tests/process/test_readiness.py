@@ -8,7 +8,7 @@ import json
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from cometchat import CometChatClient
-from tests.helpers import SERVICE_KEY, app_env
+from tests.helpers import SERVICE_KEY, app_env, http_client
 from tests.http.test_auth import AUDIENCE, JwksServer
 from tests.procs import EMULATOR_KEY
 from tests.stores import closed_port_url, running_redis
@@ -74,7 +74,7 @@ def test_a_refusal_is_cached_as_long(emulator) -> None:
 
 
 def test_a_store_down_is_not_ready() -> None:
-    answer = create_app(app_env(RATELIMIT_STORAGE_URI=closed_port_url())).test_client().get("/readyz")
+    answer = http_client(RATELIMIT_STORAGE_URI=closed_port_url()).get("/readyz")
     assert answer.status_code == 503
     assert answer.json["failing"] == ["rate_limit_store", "budget_store", "session_store"]
     assert answer.json["checks"]["rate_limit_store"] == "the rate-limit store is not reachable"
@@ -82,7 +82,7 @@ def test_a_store_down_is_not_ready() -> None:
 
 def test_the_stores_in_redis_are_ready(tmp_path) -> None:
     with running_redis(tmp_path) as url:
-        answer = create_app(app_env(RATELIMIT_STORAGE_URI=url)).test_client().get("/readyz")
+        answer = http_client(RATELIMIT_STORAGE_URI=url).get("/readyz")
     assert answer.status_code == 200, answer.json
 
 

@@ -8,6 +8,7 @@ import shutil
 import sys
 import textwrap
 
+import pytest
 import requests
 from dotenv import dotenv_values
 
@@ -67,3 +68,27 @@ def test_python_server_py_prints_the_readme_block_and_nothing_else(tmp_path) -> 
     assert "\n".join(block) == expected
     assert all('"GET /healthz HTTP/1.1" 200' in line for line in printed[len(block) :]), before_requests
     assert "development server" not in output.lower()
+
+
+@pytest.mark.parametrize("name", ["PORT", "WEB_CONCURRENCY", "GUNICORN_THREADS"])
+def test_a_non_numeric_process_setting_is_the_one_refusal_not_a_traceback(tmp_path, name) -> None:
+    from tests.procs import Process, procfile_command
+
+    env = {"COMETCHAT_EMULATOR": "1", "TOKEN_SERVER_API_KEYS": "k" * 20, "PORT": "8000", name: "eight"}
+    proc = Process(procfile_command(), env=env, log_path=tmp_path / "refused.log")
+    proc.proc.wait(timeout=60)
+    output = proc.stop()
+    assert proc.proc.returncode == 3, output
+    assert f"refusing to start: token server configuration: {name} must be a whole number" in output
+    assert "Traceback" not in output
+
+
+def test_python_server_py_refuses_a_non_numeric_port_in_one_line(tmp_path) -> None:
+    import sys
+
+    from tests.procs import Process
+
+    proc = Process([sys.executable, "server.py"], env={"PORT": "http"}, log_path=tmp_path / "refused.log")
+    proc.proc.wait(timeout=60)
+    output = proc.stop()
+    assert proc.proc.returncode == 2 and "PORT must be a whole number" in output and "Traceback" not in output

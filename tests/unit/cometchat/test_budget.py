@@ -18,6 +18,7 @@ from cometchat.budget import (
 )
 from cometchat.errors import MAX_RETRY_AFTER
 from cometchat.quota_headers import MAX_COUNT, QuotaHeaders, read_quota_headers
+from tests.helpers import Clock
 from tests.stores import running_redis
 from token_server.stores.budget_redis import RedisBudgetStore
 
@@ -27,17 +28,11 @@ WINDOW = 60.0
 START = 1_800_000_000.0 - 55.0
 
 
-class Clock:
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(START)
 
 
 @pytest.fixture(scope="module")

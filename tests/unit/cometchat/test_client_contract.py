@@ -377,21 +377,6 @@ def test_the_budget_is_asked_for_the_bucket_of_the_endpoint_table(kind, upstream
     assert asked == [("POST", "/users/{uid}/auth_tokens", "core"), ("POST", "/data_import/users", "import")]
 
 
-def test_the_blocking_client_needs_no_httpx() -> None:
-    """httpx comes with the [async] extra only: the package and its blocking client import
-    without it, and asking for the async client says what is missing."""
-    import subprocess
-    import sys
-
-    script = (
-        "import sys; sys.modules['httpx'] = None\n"
-        "import cometchat\n"
-        "cometchat.CometChatClient(base_url='http://127.0.0.1:1/v3', api_key='k')\n"
-        "try:\n    cometchat.AsyncCometChatClient\nexcept ImportError as exc:\n    print('needs', exc.name)\n"
-    )
-    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
-    assert run.returncode == 0, run.stderr
-    assert run.stdout.strip() == "needs httpx"
 
 
 def test_an_answer_that_cannot_be_decoded_is_a_bad_response(upstream, client) -> None:

@@ -9,6 +9,7 @@ from cometchat.budget import MemoryBudgetStore, UpstreamBudget, bucket_of
 from cometchat.errors import RateLimitedError, UpstreamUnavailableError
 from cometchat.models import RateLimitInfo
 from cometchat.options import ClientOptions, options_from
+from tests.helpers import Clock
 
 
 @pytest.mark.parametrize("endpoint", endpoints.ENDPOINTS, ids=lambda e: e.name)
@@ -58,16 +59,10 @@ def test_keyword_tuning_overrides_the_options_object() -> None:
     assert options_from(None, {}) == ClientOptions()
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_retry_after_is_honoured_within_the_deadline_and_reported_past_it() -> None:
-    clock = Clock()
+    clock = Clock(100.0)
     call = policy.CallState(ClientOptions(total_deadline=10, max_retries=3), clock=clock)
     call.begin()
     verdict = call.after_failure(policy.Failure(RateLimitedError("x", status=429, retry_after=4.0), True, False), None)
@@ -82,7 +77,7 @@ def test_retry_after_is_honoured_within_the_deadline_and_reported_past_it() -> N
 
 
 def test_maybe_applied_sticks_once_any_attempt_may_have_landed() -> None:
-    call = policy.CallState(ClientOptions(max_retries=1), clock=Clock())
+    call = policy.CallState(ClientOptions(max_retries=1), clock=Clock(100.0))
     call.begin()
     assert call.after_failure(policy.Failure(UpstreamUnavailableError("broke"), True, True), None).delay is not None
     call.begin()
@@ -93,7 +88,7 @@ def test_maybe_applied_sticks_once_any_attempt_may_have_landed() -> None:
 
 
 def test_the_policy_returns_its_decisions_and_never_changes_the_error_it_is_given() -> None:
-    clock = Clock()
+    clock = Clock(100.0)
     budget = UpstreamBudget(MemoryBudgetStore(), "app", window_seconds=60, clock=clock)
     call = policy.CallState(ClientOptions(max_retries=0), clock=clock, budget=budget)
     call.begin()
@@ -112,7 +107,7 @@ def test_the_policy_returns_its_decisions_and_never_changes_the_error_it_is_give
 
 
 def test_each_attempt_is_timed_with_the_clock_the_call_is_given() -> None:
-    clock, heard = Clock(), []
+    clock, heard = Clock(100.0), []
     call = policy.CallState(ClientOptions(), clock=clock, endpoint=endpoints.GET_USER, observers=[heard.append])
     call.begin()
     clock.now += 2.5

@@ -4,15 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from tests.helpers import Clock
 from token_server.stores.breaker import StoreBreaker
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def boom() -> int:
@@ -20,7 +13,7 @@ def boom() -> int:
 
 
 def test_a_failure_opens_the_breaker_for_the_cooldown_then_the_store_is_tried_again() -> None:
-    clock = Clock()
+    clock = Clock(100.0)
     breaker = StoreBreaker("test", cooldown=5, clock=clock)
     calls = []
 
@@ -36,7 +29,7 @@ def test_a_failure_opens_the_breaker_for_the_cooldown_then_the_store_is_tried_ag
 
 
 def test_an_outage_is_logged_once_and_its_recovery_once(caplog) -> None:
-    clock = Clock()
+    clock = Clock(100.0)
     breaker = StoreBreaker("test", cooldown=1, clock=clock)
     with caplog.at_level(logging.INFO, logger="cometchat.stores"):
         for _ in range(5):
@@ -55,7 +48,7 @@ def test_breakers_on_one_server_open_together_and_others_stay_closed() -> None:
 
     assert server_of("redis://:secret@cache:6379/2") == "redis://cache:6379"
     assert server_of("sqlite:///tmp/x.db") is None and server_of("memory://") is None
-    clock, gates = Clock(), StoreGates()
+    clock, gates = Clock(100.0), StoreGates()
     limits = StoreBreaker("rate-limit", gate=gates.for_uri("redis://cache:6379/0"), clock=clock)
     sessions = StoreBreaker("session", gate=gates.for_uri("redis://cache:6379/1"), clock=clock)
     elsewhere = StoreBreaker("budget", gate=gates.for_uri("redis://other:6379/0"), clock=clock)
