@@ -85,9 +85,13 @@ def test_other_requests_are_served_while_the_upstream_hangs(stack, upstream) -> 
 
 
 def test_a_5xx_burst_is_retried(stack, upstream) -> None:
-    root, _ = stack
+    root, emulator_root = stack
     upstream({"kind": "status", "status": 503}, {"kind": "status", "status": 502})
-    assert mint(root).status_code == 200
+    answer = mint(root)
+    assert answer.status_code == 200 and answer.json()["authToken"]
+    # The 503, the 502, then the answer: three attempts of this one request reached CometChat.
+    seen = requests.get(emulator_root + "/_emulator/stats", timeout=5).json()["request_ids"]
+    assert seen.count(answer.headers["X-Request-Id"]) == 3
 
 
 @pytest.mark.parametrize(
