@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from flask import Flask
 
@@ -9,6 +11,7 @@ from cometchat import CometChatClient
 from cometchat.emulator import EmulatorState, Fault, create_emulator_app
 from cometchat.inprocess import WSGIAdapter
 from tests.helpers import as_user, service
+from tests.procs import ROOT
 from token_server import routes
 from token_server.auth import Caller
 from token_server.routes import URL_PREFIX
@@ -474,3 +477,62 @@ def test_answers_with_a_token_forbid_caching_for_old_caches_too(host) -> None:
     ):
         assert answer.status_code in (200, 201)
         assert (answer.headers["Cache-Control"], answer.headers["Pragma"]) == ("no-store", "no-cache")
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e999", "-1e999"])
+def test_a_non_finite_number_in_metadata_is_400_without_an_upstream_call(http, upstream, number) -> None:
+    before = upstream.requests
+    body = '{"uid": "nan-user", "name": "N", "metadata": {"score": ' + number + '}}'
+    answer = http.post("/api/cometchat/users", data=body, headers=service(), content_type="application/json")
+    assert answer.status_code == 400 and answer.json["error"]["code"] == "ERR_BAD_REQUEST"
+    assert "NaN" in answer.json["error"]["message"]
+    assert upstream.requests == before
+    json.loads(answer.get_data(), parse_constant=pytest.fail)  # the answer itself is strict JSON
+
+
+def test_large_finite_numbers_still_pass(http) -> None:
+    body = '{"uid": "big-number", "name": "B", "metadata": {"score": 1.7e308, "tiny": 1e-320, "n": -12}}'
+    answer = http.post("/api/cometchat/users", data=body, headers=service(), content_type="application/json")
+    assert answer.status_code == 201, answer.json
+    assert answer.json["user"]["metadata"]["score"] == 1.7e308
+
+
+def _readme_backend_example() -> str:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    after = text.split("A backend with a service key", 1)[1]
+    return after.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+@pytest.mark.parametrize(("user_id", "expected_status"), [("cometchat-uid-1#x", 400), ("cometchat-uid-1", 200)])
+def test_the_readme_backend_example_keeps_the_id_one_path_segment(http, monkeypatch, user_id, expected_status) -> None:
+    import types
+
+    import requests
+
+    sent: list[str] = []
+
+    def post(url: str, **kwargs):
+        sent.append(url)
+        path = url.removeprefix("http://token-server")
+        answer = http.post(path, headers=kwargs["headers"], json=kwargs["json"])
+        def raise_for_status() -> None:
+            if answer.status_code >= 400:
+                raise requests.HTTPError(f"{answer.status_code}: {answer.json}")
+
+        return types.SimpleNamespace(status_code=answer.status_code, json=lambda: answer.json, raise_for_status=raise_for_status)
+
+    monkeypatch.setattr(requests, "post", post)
+    user = types.SimpleNamespace(id=user_id, display_name="Andrew")
+    from tests.helpers import SERVICE_KEY
+
+    namespace = {
+        "TOKEN_SERVER": "http://token-server", "TOKEN_SERVER_API_KEY": SERVICE_KEY, "user": user, "device_id": "laptop-1"
+    }
+    code = compile(_readme_backend_example(), "README.md", "exec")
+    if expected_status == 200:
+        exec(code, namespace)  # noqa: S102
+        assert namespace["auth_token"]
+    else:  # the whole id reached the server, which refused it: no token for cometchat-uid-1
+        with pytest.raises(requests.HTTPError, match="400"):
+            exec(code, namespace)  # noqa: S102
+    assert sent == ["http://token-server/api/cometchat/token/" + user_id.replace("#", "%23")]

@@ -12,7 +12,6 @@ import requests
 from click.testing import CliRunner
 
 from tests.procs import EMULATOR_KEY
-from tests.unit.token_server.test_input_hardening import EVIL_NAME, RAW_CONTROLS
 from token_server.cli import cli
 
 SKIP_DOTENV = {"TOKEN_SERVER_SKIP_DOTENV": "1"}
@@ -27,6 +26,11 @@ NO_CONFIG = {
     "AUTH_JWT_SECRET": None,
     "AUTH_JWKS_URL": None,
 }
+
+
+# Terminal escapes in what the CLI prints.
+EVIL_NAME = "Eve\x1b]0;owned\x07\x1b[2K\rcometchat-uid-9  Mallory\x9b31m\u202e"
+RAW_CONTROLS = ("\x1b", "\x07", "\r", "\x9b", "\u202e")
 
 
 @pytest.fixture

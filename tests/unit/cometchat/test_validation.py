@@ -4,10 +4,11 @@ refusal tells the caller (many of these were found by mutation testing, scripts/
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
-from cometchat import ValidationError
+from cometchat import CometChatClient, ValidationError
 from cometchat import validation as v
 
 
@@ -118,3 +119,20 @@ def test_uid_or_none_is_normalize_uid_without_the_error() -> None:
     assert v.uid_or_none("Alice_1") == v.normalize_uid("Alice_1") == "alice_1"
     for bad in ("a b", "", None, 7, "x" * 101, "\u212a"):  # "\u212a".lower() would be a plain "k"
         assert v.uid_or_none(bad) is None
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+def test_the_client_refuses_non_finite_metadata_locally(value) -> None:
+    client = CometChatClient(base_url="http://127.0.0.1:9/v3", api_key="k", max_retries=0)  # never reached
+    with pytest.raises(ValidationError) as info:
+        client.create_user("nan-user", "N", metadata={"x": [value]})
+    assert info.value.status is None and "metadata" in info.value.details
+
+
+def test_the_client_refuses_metadata_nested_too_deep_locally() -> None:
+    client = CometChatClient(base_url="http://127.0.0.1:9/v3", api_key="k", max_retries=0)
+    deep: dict = {}
+    for _ in range(3000):
+        deep = {"k": deep}
+    with pytest.raises(ValidationError, match="Failed to validate"):
+        client.create_user("deep-user", "D", metadata=deep)

@@ -4,6 +4,8 @@ reading of every failure, against the in-process emulator."""
 from __future__ import annotations
 
 import json
+import os
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,9 @@ from cometchat.inprocess import WSGIAdapter
 from token_server.user_import import BadRow, Importer, InputError, Journal, Row, read_rows
 from token_server.user_import.journal import Entry
 from token_server.user_import.pacing import Pacer
-from token_server.user_import.runner import MAX_OUTAGE_ATTEMPTS, OUTAGE_PAUSE
+from token_server.user_import.report import write_failures
+from token_server.user_import.rows import MAX_LINE_CHARS
+from token_server.user_import.runner import MAX_OUTAGE_ATTEMPTS, OUTAGE_PAUSE, Summary
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:
@@ -412,3 +416,84 @@ def test_the_users_api_path_sends_every_profile_field(upstream, tmp_path) -> Non
     assert importer.summary.created == 1
     stored = upstream.users["ada"].data
     assert {key: stored[key] for key in fields} == fields
+
+
+def _rows(path: Path) -> list[Row | BadRow]:
+    return list(read_rows(path))
+
+
+def test_a_row_nested_3000_deep_is_a_row_error_and_the_others_go_on(tmp_path) -> None:
+    deep = "[" * 3000 + "]" * 3000
+    jsonl = tmp_path / "users.jsonl"
+    jsonl.write_text(
+        '{"uid": "ann", "name": "Ann"}\n'
+        f'{{"uid": "deep", "name": "D", "metadata": {{"k": {deep}}}}}\n'
+        '{"uid": "bob", "name": "Bob", "metadata": {"k": ' + "[" * 40 + "]" * 40 + "}}\n"
+        '{"uid": "cy", "name": "Cy"}\n',
+        encoding="utf-8",
+    )
+    rows = _rows(jsonl)
+    assert [(type(row).__name__, row.line) for row in rows] == [("Row", 1), ("BadRow", 2), ("BadRow", 3), ("Row", 4)]
+    assert "nested too deep" in rows[1].reason and "nest more than" in rows[2].reason
+    csv_file = tmp_path / "users.csv"
+    csv_file.write_text(f'uid,name,metadata\nann,Ann,\ndeep,D,"{deep}"\ncy,Cy,\n', encoding="utf-8")
+    rows = _rows(csv_file)
+    assert [(type(row).__name__, row.line) for row in rows] == [("Row", 2), ("BadRow", 3), ("Row", 4)]
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_a_file_without_line_breaks_is_read_in_bounded_memory(tmp_path, fmt) -> None:
+    path = tmp_path / f"users.{fmt}"
+    good = '{"uid": "ann", "name": "Ann"}\n' if fmt == "jsonl" else "uid,name\nann,Ann\n"
+    size = 24 * 1024 * 1024
+    with open(path, "w", encoding="utf-8") as out:
+        out.write(good)
+        piece = "x" * (1024 * 1024)
+        for _ in range(size // len(piece)):
+            out.write(piece)
+        out.write("\n" + ('{"uid": "bob", "name": "Bob"}\n' if fmt == "jsonl" else "bob,Bob\n"))
+    tracemalloc.start()
+    try:
+        rows = _rows(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < size / 3  # a line is never held whole: a few MAX_LINE_CHARS at most
+    assert [type(row).__name__ for row in rows] == ["Row", "BadRow", "Row"]
+    assert f"longer than {MAX_LINE_CHARS} characters" in rows[1].reason
+    assert [row.uid for row in rows if isinstance(row, Row)] == ["ann", "bob"]
+
+
+def test_the_journal_never_reads_or_appends_through_a_link(tmp_path) -> None:
+    victim = tmp_path / "victim.jsonl"
+    victim.write_text("")
+    link = tmp_path / "journal.jsonl"
+    link.symlink_to(victim)
+    with pytest.raises(InputError, match="symbolic link"):
+        Journal(link)
+    dangling = tmp_path / "dangling.jsonl"
+    dangling.symlink_to(tmp_path / "not-yet")
+    with pytest.raises(InputError, match="symbolic link"):
+        Journal(dangling)
+    assert not (tmp_path / "not-yet").exists()
+    journal = Journal(tmp_path / "real.jsonl")  # the twin: a plain path
+    journal.path.unlink(missing_ok=True)
+    link2 = tmp_path / "real.jsonl"
+    link2.symlink_to(victim)  # planted between start and the first append
+    with pytest.raises(InputError, match="symbolic link"):
+        journal.record([Entry("ann", "created", 1)])
+    assert victim.read_text() == ""
+
+
+def test_the_report_replaces_a_link_and_never_writes_through_one(tmp_path) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    report = tmp_path / "users.failures.json"
+    report.symlink_to(victim)
+    (tmp_path / "users.failures.json.partial").symlink_to(victim)  # the old fixed temporary name
+    summary = Summary()
+    summary.failed.append(Entry("ann", "invalid", 3, "bad"))
+    write_failures(report, summary)
+    assert victim.read_text() == "precious\n"
+    assert not report.is_symlink() and json.loads(report.read_text())["failures"][0]["line"] == 3
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".users.failures.json.")]  # no temp left
