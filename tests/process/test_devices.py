@@ -17,11 +17,12 @@ from werkzeug.serving import make_server
 
 from tests.conftest import EMULATOR_KEY, RunningEmulator
 from tests.helpers import SERVICE_KEY, service
-from tests.http.test_devices_races import DEVICE, UID
 from tests.process.test_device_stores import start_redis
 from tests.procs import free_port, start_emulator, start_gunicorn
 from token_server import create_app
 
+UID = "cometchat-uid-1"
+DEVICE = "w2"
 
 def login(root: str, device: str, **body) -> dict:
     answer = requests.post(

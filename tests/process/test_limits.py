@@ -6,7 +6,7 @@ import logging
 
 from tests.helpers import Clock, as_user
 from tests.http.test_caller import host_app, mix_strangers_in
-from tests.http.test_limit_store import MINT, UID, app_on_store, store_records
+from tests.http.test_limits import MINT, UID, app_on_store, store_records
 from tests.procs import free_port
 from tests.stores import running_redis
 from token_server import limits
