@@ -1,5 +1,7 @@
-"""The upstream budget: the app's CometChat quota, kept from the X-RateLimit-* headers, in
-process or shared through Redis, refuses at once instead of earning upstream 429s."""
+"""The upstream budget against the emulator over real HTTP, in process or shared through a real
+Redis: a spent quota is refused at once without an upstream call, and CometChat's Retry-After is
+the authority (an injected clock: a valid mint after it is answered, a huge one blocks one quota
+window at most, a refusal on a retry keeps maybe_applied and is told to observers)."""
 
 from __future__ import annotations
 
@@ -12,17 +14,14 @@ import pytest
 
 from cometchat import CometChatClient
 from cometchat.budget import (
-    CORE,
-    OTHER,
     MemoryBudgetStore,
     QuotaSpentError,
     UpstreamBudget,
-    bucket_of,
 )
 from cometchat.errors import RateLimitedError
-from tests.helpers import app_env, service
+from tests.helpers import Clock
 from tests.procs import EMULATOR_KEY, Process, free_port
-from token_server import create_app
+from tests.stores import running_redis
 from token_server.stores.budget_redis import RedisBudgetStore
 
 # A quota "minute" of a day, for the emulator and the budget alike: no window resets while a
@@ -49,20 +48,6 @@ def mint_all(client: CometChatClient, calls: int) -> tuple[int, list[QuotaSpentE
     return minted, refused
 
 
-@pytest.mark.parametrize(
-    ("method", "path", "bucket"),
-    [
-        ("POST", "/users", CORE),
-        ("DELETE", "/users/alice", CORE),
-        ("POST", "/users/alice/auth_tokens", CORE),
-        ("GET", "/users/alice", OTHER),
-        ("DELETE", "/users/alice/auth_tokens", OTHER),
-        ("PUT", "/users/alice", OTHER),
-        ("POST", "/data_import/users", "import"),
-    ],
-)
-def test_calls_are_counted_in_cometchats_buckets(method, path, bucket) -> None:
-    assert bucket_of(method, path) == bucket
 
 
 def test_a_spent_quota_is_refused_at_once_without_calling_upstream(emulator) -> None:
@@ -113,17 +98,6 @@ def test_an_upstream_429_closes_the_budget_until_its_reset(emulator) -> None:
     assert 15 <= second.value.retry_after <= 20 and emulator.stats()["requests"] == calls
 
 
-def test_the_route_answers_503_with_retry_after_when_the_quota_is_spent() -> None:
-    app = create_app(app_env(COMETCHAT_QUOTA_WINDOW_SECONDS=str(WINDOW)))
-    http, upstream = app.test_client(), app.extensions["token_server.emulator"]
-    upstream.quota.minute_seconds = WINDOW
-    upstream.set_limits(core=2)
-    for _ in range(2):
-        assert http.post("/api/cometchat/token/cometchat-uid-1", headers=service()).status_code == 200
-    answer = http.post("/api/cometchat/token/cometchat-uid-1", headers=service())
-    assert answer.status_code == 503 and answer.json["error"]["code"] == "ERR_UPSTREAM_RATE_LIMITED"
-    assert 1 <= int(answer.headers["Retry-After"]) <= WINDOW
-    assert upstream.rate_limited == 0 and upstream.requests == 2
 
 
 def test_a_failing_redis_lets_calls_through(emulator, caplog) -> None:
@@ -168,35 +142,101 @@ def test_hosts_share_one_budget_through_redis(emulator, redis_url) -> None:
     assert emulator.stats()["rate_limited"] == 0
 
 
-class CountingStore(MemoryBudgetStore):
-    def __init__(self) -> None:
-        super().__init__()
-        self.begins = self.ends = 0
-
-    def begin(self, *args):
-        self.begins += 1
-        return super().begin(*args)
-
-    def end(self, *args):
-        self.ends += 1
-        return super().end(*args)
+def too_many(retry_after: str, **headers: str) -> dict:
+    """CometChat's 429, as the issue saw it: its Retry-After and Remaining 0."""
+    return {
+        "kind": "status",
+        "status": 429,
+        "headers": {"Retry-After": retry_after, "X-RateLimit-Remaining": "0", **headers},
+    }
 
 
-def test_the_store_is_skipped_while_the_quota_is_far_from_spent() -> None:
-    """Far from the limit, each call costs no store round trip (a Redis call per mint would
-    cost more CPU than the mint); near it, every call is counted in the store."""
-    store = CountingStore()
-    budget = UpstreamBudget(store, "https://app.example/v3", window_seconds=60, clock=lambda: 6000.0)
+@pytest.fixture(params=["memory", "redis"])
+def store(request, tmp_path):
+    if request.param == "memory":
+        yield MemoryBudgetStore()
+        return
+    with running_redis(tmp_path) as url:
+        yield RedisBudgetStore.from_url(url)
 
-    def call(remaining: int) -> bool:
-        ticket = budget.spend("POST", "/users/alice/auth_tokens")
-        ticket.limit, ticket.remaining = 10_000, remaining
-        budget.settle(ticket)
-        return ticket.counted
 
-    assert call(9_999)  # nothing heard yet in this window: counted
-    assert [call(9_000 - i) for i in range(5)] == [False] * 5
-    assert (store.begins, store.ends) == (1, 1)
-    assert not call(4_000)  # allowed on the host's view, but the store now hears how low it is
-    assert store.ends == 2
-    assert call(3_999) and store.begins == 2  # below half the limit: counted in the store
+def clocked(emulator, store, clock: Clock, **options) -> CometChatClient:
+    client = CometChatClient(base_url=emulator.base_url, api_key=EMULATOR_KEY, backoff=0.01, **options)
+    client.transport.budget = UpstreamBudget(store, emulator.base_url, window_seconds=60.0, clock=clock)
+    return client
+
+
+def test_a_valid_mint_after_cometchats_retry_after_is_answered(emulator, store) -> None:
+    clock = Clock(time.time())
+    client = clocked(emulator, store, clock, max_retries=0)
+    emulator.faults(too_many("1"))
+    with pytest.raises(RateLimitedError) as upstream:
+        client.create_auth_token("cometchat-uid-1")
+    assert not isinstance(upstream.value, QuotaSpentError) and upstream.value.status == 429
+    calls = emulator.stats()["requests"]
+    with pytest.raises(QuotaSpentError) as held:  # the guard trips: no upstream call
+        client.create_auth_token("cometchat-uid-1")
+    assert held.value.retry_after == 1.0 and emulator.stats()["requests"] == calls
+    clock.now += 1.5  # the twin: CometChat's second is over, a valid mint is answered
+    assert client.create_auth_token("cometchat-uid-1").auth_token
+
+
+def test_300_mints_right_after_a_retry_after_of_one_second_are_answered(emulator, store) -> None:
+    clock = Clock(time.time())
+    client = clocked(emulator, store, clock, max_retries=0)
+    emulator.faults(too_many("1"))
+    with pytest.raises(RateLimitedError):
+        client.create_auth_token("cometchat-uid-1")
+    clock.now += 1.0
+    minted, refused = mint_all(client, 300)
+    assert (minted, len(refused)) == (300, 0)
+
+
+def test_a_huge_retry_after_blocks_one_quota_window_at_most(emulator, store) -> None:
+    clock = Clock(time.time())
+    client = clocked(emulator, store, clock, max_retries=0)
+    emulator.faults(too_many("99999999"))
+    with pytest.raises(RateLimitedError) as upstream:
+        client.create_auth_token("cometchat-uid-1")
+    assert upstream.value.retry_after == 60.0  # the first caller is told one window, not years
+    clock.now += 59.5
+    with pytest.raises(QuotaSpentError) as held:
+        client.create_auth_token("cometchat-uid-1")
+    assert 1 <= held.value.retry_after <= 60.0
+    clock.now += 0.5
+    assert client.create_auth_token("cometchat-uid-1").auth_token
+
+
+def test_a_budget_refusal_on_a_retry_keeps_maybe_applied_and_is_told(emulator) -> None:
+    """Attempt 1 ends in a 502 (CometChat may have minted); meanwhile another worker hears a
+    429. The retry is refused by the budget: the error still says maybe_applied, and the
+    observers hear that attempt too."""
+    store = MemoryBudgetStore()
+    clock = Clock(time.time())
+    other = UpstreamBudget(store, emulator.base_url, window_seconds=60.0, clock=clock)
+
+    def another_worker_hears_a_429(_seconds: float) -> None:
+        ticket = other.spend("POST", "/users/x/auth_tokens")
+        ticket.rate_limited, ticket.retry_after = True, 30.0
+        other.settle(ticket)
+
+    client = clocked(emulator, store, clock, sleep=another_worker_hears_a_429)
+    heard: list = []
+    client.transport.observers.append(heard.append)
+    # Near the limit (100 a minute), so each call asks the shared store, where the block is.
+    emulator.faults({"kind": "status", "status": 502}, core_per_minute=100)
+    with pytest.raises(QuotaSpentError) as refused:
+        client.create_auth_token("cometchat-uid-1")
+    assert refused.value.maybe_applied
+    assert [(a.attempt, a.outcome, a.status) for a in heard] == [(1, "server_error", 502), (2, "rate_limited", None)]
+    assert heard[1].endpoint == "POST /users/{uid}/auth_tokens"
+
+
+def test_a_retry_after_a_maybe_applied_failure_goes_ahead_when_the_budget_allows(emulator) -> None:
+    """The twin: the same 502 without a 429 elsewhere: the retry mints."""
+    client = clocked(emulator, MemoryBudgetStore(), Clock(time.time()), sleep=lambda _s: None)
+    heard: list = []
+    client.transport.observers.append(heard.append)
+    emulator.faults({"kind": "status", "status": 502})
+    assert client.create_auth_token("cometchat-uid-1").auth_token
+    assert [(a.attempt, a.outcome) for a in heard] == [(1, "server_error"), (2, "ok")]

@@ -9,12 +9,15 @@ from requests.structures import CaseInsensitiveDict
 
 from cometchat.budget import (
     BUSY_WAIT,
+    CORE,
     FRESH_SECONDS,
+    OTHER,
     PROBE_SECONDS,
     BudgetStore,
     MemoryBudgetStore,
     QuotaSpentError,
     UpstreamBudget,
+    bucket_of,
 )
 from cometchat.errors import MAX_RETRY_AFTER
 from cometchat.quota_headers import MAX_COUNT, QuotaHeaders, read_quota_headers
@@ -280,3 +283,53 @@ def test_the_redis_store_moved_to_the_server_and_its_old_name_still_answers_with
             assert getattr(budget, name) is getattr(budget_redis, name)
     with pytest.raises(AttributeError):
         budget.NoSuchName  # noqa: B018
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "bucket"),
+    [
+        ("POST", "/users", CORE),
+        ("DELETE", "/users/alice", CORE),
+        ("POST", "/users/alice/auth_tokens", CORE),
+        ("GET", "/users/alice", OTHER),
+        ("DELETE", "/users/alice/auth_tokens", OTHER),
+        ("PUT", "/users/alice", OTHER),
+        ("POST", "/data_import/users", "import"),
+    ],
+)
+def test_calls_are_counted_in_cometchats_buckets(method, path, bucket) -> None:
+    assert bucket_of(method, path) == bucket
+
+
+class CountingStore(MemoryBudgetStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.begins = self.ends = 0
+
+    def begin(self, *args):
+        self.begins += 1
+        return super().begin(*args)
+
+    def end(self, *args):
+        self.ends += 1
+        return super().end(*args)
+
+
+def test_the_store_is_skipped_while_the_quota_is_far_from_spent() -> None:
+    """Far from the limit, each call costs no store round trip (a Redis call per mint would
+    cost more CPU than the mint); near it, every call is counted in the store."""
+    store = CountingStore()
+    budget = UpstreamBudget(store, "https://app.example/v3", window_seconds=60, clock=lambda: 6000.0)
+
+    def call(remaining: int) -> bool:
+        ticket = budget.spend("POST", "/users/alice/auth_tokens")
+        ticket.limit, ticket.remaining = 10_000, remaining
+        budget.settle(ticket)
+        return ticket.counted
+
+    assert call(9_999)  # nothing heard yet in this window: counted
+    assert [call(9_000 - i) for i in range(5)] == [False] * 5
+    assert (store.begins, store.ends) == (1, 1)
+    assert not call(4_000)  # allowed on the host's view, but the store now hears how low it is
+    assert store.ends == 2
+    assert call(3_999) and store.begins == 2  # below half the limit: counted in the store
