@@ -34,7 +34,7 @@ from cometchat import (
     ValidationError,
     policy,
 )
-from cometchat.client import default_base_url
+from cometchat.client import MAX_IMPORT_USERS, MAX_REACTIVATE_UIDS, default_base_url
 from cometchat.endpoints import path
 from cometchat.errors import MAX_RETRY_AFTER, parse_retry_after
 from cometchat.options import DEFAULT_MAX_RESPONSE_BYTES
@@ -854,3 +854,75 @@ def test_an_import_answer_counts_only_the_uids_sent(rsps, client) -> None:
     rsps.post(f"{BASE}/data_import/users", json={"data": {"IMP-1": created, "stranger": created, "a b": created}})
     outcomes = client.import_users({"imp-1": {"name": "I"}})
     assert list(outcomes) == ["imp-1"] and outcomes["imp-1"].ok
+
+
+def user(uid: str) -> dict:
+    return {"uid": uid, "name": uid.title(), "role": "default", "status": "offline", "createdAt": 1700000000}
+
+
+@responses.activate
+def test_import_sends_one_users_map_and_reads_each_row(client) -> None:
+    answer = {
+        "data": {
+            "ann": {"success": True, "data": user("ann")},
+            "bob": {"success": False, "error": {"code": "ERR_UID_ALREADY_EXISTS", "message": "exists"}},
+            "cyd": {"success": False, "error": {"code": "ERR_BAD_REQUEST", "message": "bad", "details": {"x": ["y"]}}},
+            "intruder": {"success": True, "data": user("intruder")},
+        }
+    }
+    responses.post(BASE + "/data_import/users", json=answer)
+    outcomes = client.import_users(
+        {"Ann": {"name": "Ann", "tags": ["a"]}, "bob": {"name": "Bob"}, "cyd": {"name": "Cyd"}, "dee": {"name": "D"}}
+    )
+    sent = json.loads(responses.calls[0].request.body)
+    assert sent == {
+        "users": {
+            "ann": {"uid": "ann", "name": "Ann", "tags": ["a"]},
+            "bob": {"uid": "bob", "name": "Bob"},
+            "cyd": {"uid": "cyd", "name": "Cyd"},
+            "dee": {"uid": "dee", "name": "D"},
+        }
+    }
+    assert set(outcomes) == {"ann", "bob", "cyd"}  # dee's fate unknown; intruder never sent
+    assert outcomes["ann"].ok and outcomes["ann"].user.uid == "ann"
+    assert isinstance(outcomes["bob"].error, UidAlreadyExistsError)
+    assert isinstance(outcomes["cyd"].error, ValidationError) and outcomes["cyd"].error.details == {"x": ["y"]}
+
+
+@pytest.mark.parametrize(
+    "users",
+    [
+        {},
+        {f"u{n}": {"name": "N"} for n in range(MAX_IMPORT_USERS + 1)},
+        {"Ann": {"name": "A"}, "ann": {"name": "B"}},  # the same uid once lowercased
+        {"bad uid": {"name": "N"}},
+        {"ann": {"name": ""}},
+    ],
+)
+@responses.activate
+def test_import_refuses_bad_batches_locally(client, users) -> None:
+    with pytest.raises(ValidationError):
+        client.import_users(users)
+    assert not responses.calls
+
+
+@responses.activate
+def test_import_row_of_the_wrong_shape_is_a_bad_response(client) -> None:
+    responses.post(BASE + "/data_import/users", json={"data": {"ann": "yes"}})
+    with pytest.raises(UpstreamBadResponseError):
+        client.import_users({"ann": {"name": "Ann"}})
+
+
+@responses.activate
+def test_reactivate_sends_uids_to_activate(client) -> None:
+    responses.put(BASE + "/users", json={"data": {"nonDeactivatedUids": ["ann"]}})
+    assert client.reactivate_users(["Ann", "bob"]) == ["ann"]
+    assert json.loads(responses.calls[0].request.body) == {"uidsToActivate": ["ann", "bob"]}
+
+
+@pytest.mark.parametrize("uids", [[], [f"u{n}" for n in range(MAX_REACTIVATE_UIDS + 1)], ["no spaces"]])
+@responses.activate
+def test_reactivate_refuses_bad_input_locally(client, uids) -> None:
+    with pytest.raises(ValidationError):
+        client.reactivate_users(uids)
+    assert not responses.calls
