@@ -1,6 +1,6 @@
 """One contract, two clients: every case runs against ``CometChatClient`` and
 ``AsyncCometChatClient`` (the ``kind`` parameter) on a scripted upstream (``responses`` or
-``httpx.MockTransport``). The same contract over real sockets: test_client_contract_wire.py."""
+``httpx.MockTransport``). The same contract over real sockets: tests/process/test_client.py."""
 
 from __future__ import annotations
 
