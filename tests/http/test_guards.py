@@ -23,7 +23,7 @@ from cometchat.budget import MemoryBudgetStore, UpstreamBudget
 from cometchat.emulator import EmulatorState, create_emulator_app
 from cometchat.inprocess import WSGIAdapter
 from tests.helpers import app_env, as_user, bearer, http_client, service
-from tests.http.test_auth import AUDIENCE, JwksServer, sign
+from tests.jwks import AUDIENCE, JwksServer, sign
 from tests.stores import closed_port_url, silent_server
 from token_server import create_app, routes
 

@@ -5,48 +5,23 @@ sealed so a copy of the store holds none, and a store down, hung or locked never
 from __future__ import annotations
 
 import logging
-import os
-import shutil
-import socket
 import sqlite3
 import threading
-import time
 
 import pytest
 import redis
 
 from cometchat import CometChatClient
-from tests.procs import EMULATOR_KEY, Process, free_port
+from tests.procs import EMULATOR_KEY
+from tests.stores import SilentServer, closed_port_url, start_redis
 from token_server.devices import DeviceTokens, MemorySessionStore, StoredSession, TokenCipher, store_for
 from token_server.devices.redis_store import RedisSessionStore
 from token_server.devices.sqlite import SqliteSessionStore
 from token_server.stores.breaker import StoreBreaker
 
-REDIS = shutil.which("redis-server")
 # A hung store must release a login well within this (its calls are bounded at 0.25 s); a
 # generous bound on a busy machine, against redis-py's and sqlite3's own 5 s defaults.
 HANG_BOUND = 2.0
-
-
-def start_redis(tmp_path) -> tuple[Process, str]:
-    if not REDIS:
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI must install redis-server")
-        pytest.skip("redis-server is not installed")
-    port = free_port()
-    server = Process(
-        [REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        log_path=tmp_path / f"redis-{port}.log",
-    )
-    client = redis.Redis(port=port)
-    for _ in range(100):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    client.close()
-    return server, f"redis://127.0.0.1:{port}/0"
 
 
 @pytest.fixture
@@ -145,33 +120,6 @@ def test_nothing_readable_in_redis(redis_url, client) -> None:
     assert b"laptop" in dumped and token.encode() not in dumped and token[-30:].encode() not in dumped
 
 
-class SilentServer:
-    """Accepts TCP connections and never answers: a hung Redis."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        self.held: list[socket.socket] = []
-        self._stop = False
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while not self._stop:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.held.append(conn)
-
-    def close(self) -> None:
-        self._stop = True
-        self.sock.close()
-        for conn in self.held:
-            conn.close()
-
-
 def bounded_login(tokens: DeviceTokens, client, device: str = "d1"):
     """A login in a thread, given HANG_BOUND seconds: a store that hangs must not hold it."""
     result: list = []
@@ -187,7 +135,7 @@ def store_warnings(caplog) -> list[logging.LogRecord]:
 
 
 def test_a_redis_that_is_down_mints_fresh_and_logs_once(client, emulator, caplog) -> None:
-    tokens = tokens_for(RedisSessionStore.from_url(f"redis://127.0.0.1:{free_port()}/0"))
+    tokens = tokens_for(RedisSessionStore.from_url(closed_port_url()))
     with caplog.at_level(logging.WARNING, "cometchat.stores"):
         answers = [bounded_login(tokens, client) for _ in range(3)]
     assert all(not a.reused and a.token.auth_token for a in answers)
@@ -204,7 +152,7 @@ def test_a_redis_that_hangs_mints_fresh_within_the_bound(client, caplog) -> None
         silent.close()
     assert all(not a.reused and a.token.auth_token for a in answers)
     assert len(store_warnings(caplog)) == 1 and "Timeout" in store_warnings(caplog)[0].getMessage()
-    assert len(silent.held) == 1  # one bounded attempt, then skipped: no retries (redis-py retries 3 times by default)
+    assert silent.connections == 1  # one bounded attempt, then skipped: no retries (redis-py retries 3 times by default)
 
 
 def test_a_device_token_that_landed_just_before_the_lock_is_reused(client, emulator) -> None:

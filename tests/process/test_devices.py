@@ -15,10 +15,9 @@ import pytest
 import requests
 from werkzeug.serving import make_server
 
-from tests.conftest import EMULATOR_KEY, RunningEmulator
 from tests.helpers import SERVICE_KEY, service
-from tests.process.test_device_stores import start_redis
-from tests.procs import free_port, start_emulator, start_gunicorn
+from tests.procs import EMULATOR_KEY, RunningEmulator, free_port, start_emulator, start_gunicorn
+from tests.stores import start_redis
 from token_server import create_app
 
 UID = "cometchat-uid-1"

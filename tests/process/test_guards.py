@@ -5,7 +5,7 @@ from __future__ import annotations
 import requests
 
 from tests.helpers import JWT_SECRET, SERVICE_KEY, app_env, as_user, service
-from tests.http.test_guards_fail_safe import JUNK, UID, Ledger, mint_path
+from tests.http.test_guards import JUNK, UID, Ledger, mint_path
 from tests.procs import EMULATOR_KEY, start_gunicorn
 from tests.stores import closed_port_url
 from token_server import create_app

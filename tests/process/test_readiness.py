@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from cometchat import CometChatClient
 from tests.helpers import SERVICE_KEY, app_env, http_client
-from tests.http.test_auth import AUDIENCE, JwksServer
+from tests.jwks import AUDIENCE, JwksServer
 from tests.procs import EMULATOR_KEY
 from tests.stores import closed_port_url, running_redis
 from token_server import create_app

@@ -12,9 +12,8 @@ import time
 import pytest
 import requests
 
-from tests.conftest import EMULATOR_KEY, RunningEmulator
 from tests.helpers import SERVICE_KEY, service
-from tests.procs import start_stack
+from tests.procs import EMULATOR_KEY, RunningEmulator, start_stack
 
 DEADLINE = 3.0
 SLACK = 3.0  # a busy 2-core machine
