@@ -3,13 +3,8 @@ stores and the JWKS keys are usable; else 503 naming what failed, without a secr
 
 from __future__ import annotations
 
-import json
-
-from cryptography.hazmat.primitives.asymmetric import rsa
-
 from cometchat import CometChatClient
 from tests.helpers import SERVICE_KEY, app_env, http_client
-from tests.jwks import AUDIENCE, JwksServer
 from tests.procs import EMULATOR_KEY
 from tests.stores import closed_port_url, running_redis
 from token_server import create_app
@@ -73,11 +68,6 @@ def test_a_refusal_is_cached_as_long(emulator) -> None:
     assert check() is not None and check.calls == 2
 
 
-def test_a_store_down_is_not_ready() -> None:
-    answer = http_client(RATELIMIT_STORAGE_URI=closed_port_url()).get("/readyz")
-    assert answer.status_code == 503
-    assert answer.json["failing"] == ["rate_limit_store", "budget_store", "session_store"]
-    assert answer.json["checks"]["rate_limit_store"] == "the rate-limit store is not reachable"
 
 
 def test_the_stores_in_redis_are_ready(tmp_path) -> None:
@@ -86,33 +76,8 @@ def test_the_stores_in_redis_are_ready(tmp_path) -> None:
     assert answer.status_code == 200, answer.json
 
 
-def test_jwks_keys_not_loaded_is_not_ready_until_they_are() -> None:
-    server = JwksServer()
-    server.publish(rsa.generate_private_key(public_exponent=65537, key_size=2048), "k1", "RS256")
-    try:
-        server.status = 500
-        app = create_app(app_env(AUTH_JWT_SECRET=None, AUTH_JWKS_URL=server.url, AUTH_JWT_AUDIENCE=AUDIENCE))
-        keys = app.extensions["token_server.authenticator"].jwks
-        http = app.test_client()
-        answer = http.get("/readyz")
-        assert answer.status_code == 503 and answer.json["failing"] == ["jwks"]
-        assert server.url not in json.dumps(answer.json)
-        keys._fetched.wait(5)  # the check started a fetch (it never waits for it)
-        assert server.fetches == 1
-        server.status = 200
-        keys._attempted_at -= 60  # the next fetch is due (JWKS_MIN_REFRESH)
-        http.get("/readyz")
-        keys._fetched.wait(5)
-        assert http.get("/readyz").status_code == 200
-    finally:
-        server.close()
 
 
-def test_another_module_adds_a_check_in_one_line() -> None:
-    app = create_app(app_env())
-    readiness.add_check(app, "session_store", lambda: "the session store is not reachable")
-    answer = app.test_client().get("/readyz")
-    assert answer.status_code == 503 and answer.json["failing"] == ["session_store"]
 
 
 def test_a_session_store_that_does_not_answer_is_named(emulator, tmp_path) -> None:
