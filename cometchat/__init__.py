@@ -12,6 +12,7 @@ from .errors import (
     AuthTokenNotFoundError,
     CometChatError,
     NotFoundError,
+    PushTokenNotFoundError,
     RateLimitedError,
     UidAlreadyExistsError,
     UidNotFoundError,
@@ -23,7 +24,7 @@ from .errors import (
     ValidationError,
     error_from_response,
 )
-from .models import AuthToken, ImportOutcome, Profile, RateLimitInfo, User
+from .models import AuthToken, ImportOutcome, Profile, PushToken, RateLimitInfo, User
 from .options import ClientOptions
 from .policy import UpstreamAttempt
 from .uids import to_cometchat_uid
@@ -50,6 +51,8 @@ __all__ = [
     "ImportOutcome",
     "NotFoundError",
     "Profile",
+    "PushToken",
+    "PushTokenNotFoundError",
     "RateLimitInfo",
     "RateLimitedError",
     "UidAlreadyExistsError",

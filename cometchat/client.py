@@ -16,7 +16,7 @@ from .budget import UpstreamBudget
 from .client_state import ClientState
 from .endpoints import APP_ID, MAX_IMPORT_USERS, MAX_REACTIVATE_UIDS, REGIONS, default_base_url, resolve_base_url
 from .errors import CometChatError
-from .models import AuthToken, ImportOutcome, User
+from .models import AuthToken, ImportOutcome, PushToken, User
 from .operations import Op
 from .options import (
     DEFAULT_CONNECT_TIMEOUT,
@@ -239,6 +239,23 @@ class CometChatClient(ClientState):
         Concurrent first logins of one uid all succeed: the loser of the create race mints.
         """
         return self._run(operations.mint_token(uid, name=name, avatar=avatar))
+
+    # ---- push tokens -----------------------------------------------------------------
+
+    def register_push_token(
+        self, auth_token: str, push_token: str, platform: str, *, provider_id: str | None = None
+    ) -> None:
+        """Register a device's push token against its auth token, as the SDK does after login."""
+        self._run(operations.register_push_token(auth_token, push_token, platform, provider_id=provider_id))
+
+    def list_push_tokens(self, auth_token: str) -> list[PushToken]:
+        """The push registrations of one auth token (CometChat keeps at most one)."""
+        return self._run(operations.list_push_tokens(auth_token))
+
+    def delete_push_token(self, push_token: str, auth_token: str) -> None:
+        """Drop a push registration: do it before revoking its auth token (whether CometChat
+        drops it with the token is not documented)."""
+        self._run(operations.delete_push_token(push_token, auth_token))
 
     # ---- data import -----------------------------------------------------------------
 

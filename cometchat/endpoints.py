@@ -25,8 +25,10 @@ APP_ID = re.compile(r"[A-Za-z0-9]{1,63}")
 # CometChat's caps: users a data-import request carries, uids a reactivate call takes.
 MAX_IMPORT_USERS = 50
 MAX_REACTIVATE_UIDS = 25
-# Path parameters that are credentials: never logged, never a label.
-SECRET_PARAMS = frozenset({"authToken"})
+# CometChat's cap on one push token's length.
+MAX_PUSH_TOKEN = 4096
+# Path parameters that are credentials (a push token addresses a device): never logged, never a label.
+SECRET_PARAMS = frozenset({"authToken", "pushToken"})
 _PARAM = re.compile(r"\{([A-Za-z]+)\}")
 
 
@@ -108,6 +110,10 @@ FLUSH_TOKENS = Endpoint("flush_tokens", "DELETE", "/users/{uid}/auth_tokens", OT
 GET_TOKEN = Endpoint("get_token", "GET", "/users/{uid}/auth_tokens/{authToken}", OTHER)
 DELETE_TOKEN = Endpoint("delete_token", "DELETE", "/users/{uid}/auth_tokens/{authToken}", OTHER)
 IMPORT_USERS = Endpoint("import_users", "POST", "/data_import/users", IMPORT, cap=MAX_IMPORT_USERS)
+# Push notifications: registrations are tied to an auth token (the REST key still authenticates).
+REGISTER_PUSH_TOKEN = Endpoint("register_push_token", "POST", "/notifications/push/v1/tokens", OTHER)
+LIST_PUSH_TOKENS = Endpoint("list_push_tokens", "GET", "/notifications/push/v1/tokens", OTHER)
+DELETE_PUSH_TOKEN = Endpoint("delete_push_token", "DELETE", "/notifications/push/v1/tokens/{pushToken}", OTHER)
 
 ENDPOINTS: tuple[Endpoint, ...] = (
     CREATE_USER,
@@ -122,4 +128,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     GET_TOKEN,
     DELETE_TOKEN,
     IMPORT_USERS,
+    REGISTER_PUSH_TOKEN,
+    LIST_PUSH_TOKENS,
+    DELETE_PUSH_TOKEN,
 )

@@ -92,6 +92,10 @@ class AuthTokenNotFoundError(NotFoundError):
     default_code = "ERR_AUTH_TOKEN_NOT_FOUND"
 
 
+class PushTokenNotFoundError(NotFoundError):
+    default_code = "ERR_TOKEN_NOT_FOUND"
+
+
 class UpstreamAuthError(CometChatError):
     """CometChat rejected OUR REST key: a server misconfiguration, never the caller's fault."""
 
@@ -131,6 +135,7 @@ class UpstreamRequestError(CometChatError):
 _NOT_FOUND_BY_CODE: dict[str, type[NotFoundError]] = {
     "ERR_UID_NOT_FOUND": UidNotFoundError,
     "ERR_AUTH_TOKEN_NOT_FOUND": AuthTokenNotFoundError,
+    "ERR_TOKEN_NOT_FOUND": PushTokenNotFoundError,
 }
 
 

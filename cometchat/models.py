@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from datetime import datetime
 from typing import Any, ClassVar, Mapping, Sequence
 
 from .errors import CometChatError, UpstreamBadResponseError
@@ -118,6 +119,43 @@ class AuthToken:
 
     def __repr__(self) -> str:  # a token is a credential: keep it out of reprs and logs
         return f"AuthToken(uid={self.uid!r}, auth_token='***', created_at={self.created_at!r})"
+
+
+def _iso_or_none(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class PushToken:
+    """A device's push registration, tied to one auth token (times: ISO-8601 in CometChat's answer)."""
+
+    push_token: str = field(repr=False)
+    auth_token: str = field(repr=False)
+    uid: str | None = None
+    platform: str | None = None
+    provider_id: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> PushToken:
+        try:
+            return cls(
+                push_token=str(data["pushToken"]),
+                auth_token=str(data["authToken"]),
+                uid=str(data["uid"]) if data.get("uid") is not None else None,
+                platform=data.get("platform"),
+                provider_id=data.get("providerId"),
+                created_at=_iso_or_none(data.get("createdAt")),
+                updated_at=_iso_or_none(data.get("updatedAt")),
+            )
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise UpstreamBadResponseError(f"unexpected push token object from CometChat ({exc!r})") from exc
 
 
 @dataclass(frozen=True)

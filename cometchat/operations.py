@@ -17,12 +17,13 @@ from .endpoints import MAX_IMPORT_USERS, MAX_REACTIVATE_UIDS, Endpoint
 from .errors import (
     AuthTokenNotFoundError,
     CometChatError,
+    PushTokenNotFoundError,
     UidAlreadyExistsError,
     UidNotFoundError,
     UpstreamBadResponseError,
     ValidationError,
 )
-from .models import AuthToken, ImportOutcome, Profile, User
+from .models import AuthToken, ImportOutcome, Profile, PushToken, User
 
 T = TypeVar("T")
 
@@ -215,6 +216,46 @@ def mint_token(uid: str, *, name: str | None = None, avatar: str | None = None) 
     if not user.auth_token:
         raise UpstreamBadResponseError("CometChat created the user but returned no authToken")
     return AuthToken(uid=user.uid, auth_token=user.auth_token, created_at=user.created_at), True
+
+
+# ---- push tokens -------------------------------------------------------------------------
+
+
+def _push_tokens(auth_token: str, answer: Mapping[str, Any]) -> list[PushToken]:
+    """The registrations of ``auth_token`` in an answer: one about another token is dropped."""
+    items = data_object(answer).get("pushTokens")
+    if not isinstance(items, list):
+        raise UpstreamBadResponseError("CometChat answered a push token call without a pushTokens list")
+    tokens = [PushToken.from_api(item) for item in items if isinstance(item, dict)]
+    return [token for token in tokens if token.auth_token == auth_token]
+
+
+def register_push_token(auth_token: str, push_token: str, platform: str, *, provider_id: str | None = None) -> Op[None]:
+    """What the SDK's ``registerPushToken`` does for a signed-in device (tests and tools)."""
+    body = {
+        "authToken": validation.check_auth_token(auth_token),
+        "pushToken": validation.check_push_token(push_token),
+        "platform": validation.check_push_name("platform", platform),
+    }
+    if provider_id is not None:
+        body["providerId"] = validation.check_push_name("providerId", provider_id)
+    yield Call(endpoints.REGISTER_PUSH_TOKEN, body=body)
+
+
+def list_push_tokens(auth_token: str) -> Op[list[PushToken]]:
+    auth_token = validation.check_auth_token(auth_token)
+    answer = yield Call(endpoints.LIST_PUSH_TOKENS, query={"authToken": auth_token})
+    return _push_tokens(auth_token, answer)
+
+
+def delete_push_token(push_token: str, auth_token: str) -> Op[None]:
+    push_token = validation.check_push_token(push_token)
+    auth_token = validation.check_auth_token(auth_token)
+    try:
+        yield Call(endpoints.DELETE_PUSH_TOKEN, {"pushToken": push_token}, body={"authToken": auth_token})
+    except PushTokenNotFoundError as exc:
+        if not exc.maybe_applied:  # else our own earlier attempt deleted it
+            raise
 
 
 # ---- data import -------------------------------------------------------------------------

@@ -25,6 +25,11 @@ USER_STATUSES = ("available", "offline")
 # CometChat's tokens are letters, digits, '_' and '-' (uid + '_' + digits + hex, seen so far).
 # Nothing else is accepted: '.', '..' or '/' in a path would change which resource a call hits.
 AUTH_TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,512}")
+# Push tokens (FCM, APNs) are printable ASCII without spaces, at most 4096 characters (CometChat's
+# cap); the segment encoder keeps '/', '.' and ':' inside one path segment.
+PUSH_TOKEN_PATTERN = re.compile(r"[!-~]{1,4096}")
+# Push platforms are CometChat's names (fcm_android, apns_ios_device, ...); providers are ids.
+PUSH_NAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 
 UNSETTABLE = ("avatar", "link", "metadata")
 
@@ -148,6 +153,19 @@ def check_auth_token(token: Any) -> str:
     if not isinstance(token, str) or not AUTH_TOKEN_PATTERN.fullmatch(token):
         raise invalid("authToken", "The authToken must be 1 to 512 characters of letters, digits, '_' or '-'.")
     return token
+
+
+def check_push_token(token: Any) -> str:
+    if not isinstance(token, str) or not PUSH_TOKEN_PATTERN.fullmatch(token):
+        raise invalid("pushToken", "The pushToken must be 1 to 4096 printable characters without spaces.")
+    return token
+
+
+def check_push_name(field: str, value: Any) -> str:
+    """A push platform or provider id."""
+    if not isinstance(value, str) or not PUSH_NAME_PATTERN.fullmatch(value):
+        raise invalid(field, f"The {field} must be 1 to 100 letters, digits, '_', '.' or '-'.")
+    return value
 
 
 def check_per_page(per_page: Any) -> int:

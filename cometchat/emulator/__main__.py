@@ -11,6 +11,7 @@ from gunicorn.app.base import BaseApplication
 from .api import create_emulator_app
 from .quota import CORE, DEFAULT_LIMITS, IMPORT, MINUTE_SECONDS, OTHER
 from .state import EmulatorState
+from .webhooks import ENV_URL, WebhookConfig
 
 
 class _StandaloneServer(BaseApplication):
@@ -102,6 +103,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    try:
+        webhooks = WebhookConfig.from_env(os.environ)
+    except ValueError as exc:
+        raise SystemExit(f"{ENV_URL}: {exc}") from exc
     state = EmulatorState(
         api_keys=[args.api_key] if args.api_key else None,
         rate_limit_per_minute=args.rate_limit,
@@ -111,13 +116,15 @@ def main(argv: list[str] | None = None) -> None:
         minute_seconds=args.minute_seconds,
         latency=args.latency_ms / 1000.0,
         connect_delay=args.connect_delay_ms / 1000.0,
+        webhooks=webhooks,
     )
     app = create_emulator_app(state)
     tls = (args.certfile, args.keyfile) if args.certfile else None
     scheme = "https" if tls else "http"
     print(
         f"CometChat emulator on {scheme}://{args.host}:{args.port}/v3 "
-        f"({'one REST key' if args.api_key else 'any non-empty REST key'})",
+        f"({'one REST key' if args.api_key else 'any non-empty REST key'}"
+        f"{'; webhooks to ' + webhooks.url if webhooks else ''})",
         flush=True,
     )
     _StandaloneServer(app, f"{args.host}:{args.port}", args.threads, tls).run()

@@ -181,6 +181,18 @@ def create_emulator_blueprint(state: EmulatorState, *, name: str = "cometchat_em
         state.import_users(users, limit=fault.applied)  # part of the batch lands, then it fails
         return drop_connection() if fault.drop else error_response(fault)
 
+    @bp.post("/notifications/push/v1/tokens")
+    def register_push_token() -> Response:
+        return _ok(state.register_push_token(_json_body()))
+
+    @bp.get("/notifications/push/v1/tokens")
+    def list_push_tokens() -> Response:
+        return _ok(state.list_push_tokens(request.args.get("authToken")))
+
+    @bp.delete("/notifications/push/v1/tokens/<path:push_token>")
+    def delete_push_token(push_token: str) -> Response:
+        return _ok(state.delete_push_token(push_token, _json_body()))
+
     @bp.route("/<path:unknown>", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
     def not_found(unknown: str) -> tuple[Response, int]:
         return jsonify(rules.error_body("ERR_API_NOT_FOUND", "The requested API does not exist.")), 404

@@ -1,6 +1,8 @@
 """What CometChat's SDKs call with a user's auth token (no REST key): the chat SDK's and the
 Calls SDK v5's login (``PUT /me``), their logout (``DELETE /me``), the Calls SDK's telemetry
-(``POST /user_sessions``) and its call tokens (``POST`` and ``GET /call_tokens``).
+(``POST /user_sessions``) and its call tokens (``POST`` and ``GET /call_tokens``); and the
+chat stand-in's substitute for its WebSocket (``PUT``/``DELETE /me/connection``), whose
+opening and closing are the ``user_connection_status_changed`` webhooks.
 
 Every answer is JSON in CometChat's envelope; errors are ``{"error": {"message",
 "devMessage", "source", "code"}}`` (the Calls SDK reads the body's ``error`` and ignores the
@@ -30,6 +32,8 @@ ALLOWED_HEADERS = "appId, authToken, calltoken, Content-Type, Accept, X-Request-
 ALLOWED_METHODS = "GET, POST, PUT, DELETE"
 MAX_CALL_TOKENS = 10_000  # the oldest is forgotten past this: the emulator's memory stays bounded
 MAX_SESSION_ID = 255
+MAX_PLATFORM = 32
+DEFAULT_PLATFORM = "javascript"  # what the chat SDK for the web reports
 
 
 class CallsState:
@@ -111,11 +115,7 @@ def create_calls_blueprint(state: EmulatorState, calls: CallsState, *, name: str
     def me() -> Response:
         token = _auth_token()
         if request.method == "DELETE":
-            user = user_for_token(state, token)
-            with state.lock:
-                record = state.users.get(user["uid"])
-                if record is not None:
-                    record.data["status"] = "offline"
+            state.logout(token)
             with calls.lock:
                 calls.logouts += 1
             return jsonify({"data": {"success": True, "message": "Logged out successfully."}})
@@ -124,6 +124,18 @@ def create_calls_blueprint(state: EmulatorState, calls: CallsState, *, name: str
         if device is not None and (not isinstance(device, str) or len(device) > MAX_SESSION_ID):
             raise rules.bad_request("deviceId", "The deviceId must be a string of at most 255 characters.")
         return jsonify({"data": state.login(token)})
+
+    @bp.route("/me/connection", methods=["PUT", "DELETE", "OPTIONS"])
+    def connection() -> Response:
+        # Not CometChat's: the stand-in SDK's WebSocket. The real chat SDK opens a socket after
+        # login and CometChat sees the user connect (and disconnect when it closes).
+        platform = _body().get("platform", DEFAULT_PLATFORM)
+        if not isinstance(platform, str) or not 0 < len(platform) <= MAX_PLATFORM:
+            raise rules.bad_request("platform", f"The platform must be a string of at most {MAX_PLATFORM} characters.")
+        if request.method == "DELETE":
+            closed = state.disconnect(_auth_token(), platform=platform)
+            return jsonify({"data": {"success": True, "disconnected": closed}})
+        return jsonify({"data": state.connect(_auth_token(), platform=platform)})
 
     @bp.route("/user_sessions", methods=["POST", "OPTIONS"])
     def user_sessions() -> Response:

@@ -1,8 +1,9 @@
 """Fault injection for tests and benchmarks, and the ``/_emulator`` control API.
 
-``POST /_emulator/faults`` queues faults (each taken by one later REST call) and sets the
-latency and the quotas; ``POST /_emulator/reset`` brings the data back to the five test
-users and the settings back to the start; ``GET /_emulator/stats`` counts.
+``POST /_emulator/faults`` queues faults (each taken by one later REST call; ``webhook_queue``:
+each taken by one later webhook delivery) and sets the latency and the quotas;
+``POST /_emulator/reset`` brings the data back to the five test users and the settings back
+to the start; ``GET /_emulator/stats`` counts.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 from flask import Blueprint, Response, jsonify, request
 
 from .rules import error_body
+from .webhooks import WebhookFault
 
 if TYPE_CHECKING:
     from .state import EmulatorState
@@ -169,6 +171,9 @@ def create_control_blueprint(state: EmulatorState, *, name: str = "cometchat_emu
             offset = body.get("clock_offset_s")
             if offset is not None and (isinstance(offset, bool) or not isinstance(offset, int)):
                 raise ValueError("clock_offset_s must be a whole number of seconds")
+            hook_faults = [WebhookFault.from_json(f) for f in body.get("webhook_queue", [])]
+            if hook_faults and state.webhooks is None:
+                raise ValueError("webhook_queue needs a configured webhook")
             minute = body.get("minute_seconds")
             if minute is not None and seconds_value(minute, "minute_seconds") <= 0:
                 raise ValueError("minute_seconds must be positive")
@@ -178,6 +183,8 @@ def create_control_blueprint(state: EmulatorState, *, name: str = "cometchat_emu
             if body.get("clear"):
                 state.faults.clear()
             state.faults.extend(faults)
+            if state.webhooks is not None:
+                state.webhooks.add_faults(hook_faults, clear=bool(body.get("clear")))
             if latency is not None:
                 state.latency = float(latency) / 1000.0
             state.set_limits(**limits)
@@ -211,6 +218,9 @@ def create_control_blueprint(state: EmulatorState, *, name: str = "cometchat_emu
                     "users": sum(1 for r in state.users.values() if r.deactivated_at is None),
                     "rate_limited": state.rate_limited,
                     "request_ids": list(state.request_ids),
+                    "push_tokens": state.push.count(),
+                    "sdk_connections": len(state.sessions),
+                    "webhooks": state.webhooks.stats.as_dict() if state.webhooks is not None else None,
                 }
             )
 

@@ -12,7 +12,9 @@ from typing import Any, Iterable
 
 from . import rules
 from .faults import IMPORT_ONLY_KINDS, Fault
+from .push import PushRegistry, check_registration
 from .quota import CORE, IMPORT, OTHER, Quota, Verdict
+from .webhooks import CONNECTION_TRIGGER, WebhookConfig, WebhookSender, connection_event
 
 TEST_USERS = tuple(
     (f"cometchat-uid-{n}", name, f"https://data-us.cometchat.io/assets/images/avatars/{avatar}.png")
@@ -33,6 +35,10 @@ PROFILE_KEYS = ("avatar", "link", "metadata", "tags", "statusMessage")
 
 def _now() -> int:
     return int(time.time())
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 @dataclass
@@ -57,6 +63,7 @@ class EmulatorState:
         minute_seconds: float = 60.0,
         latency: float = 0.0,
         connect_delay: float = 0.0,
+        webhooks: WebhookConfig | None = None,
     ) -> None:
         # None: any non-empty key is accepted; a missing key is always refused.
         self.api_keys = frozenset(api_keys) if api_keys else None
@@ -64,6 +71,10 @@ class EmulatorState:
         self.lock = threading.RLock()
         self.users: dict[str, _UserRecord] = {}
         self.tokens: dict[str, str] = {}  # token -> uid, for /me
+        self.push = PushRegistry()
+        # Each open SDK connection: auth token -> (uid, when it connected, in ms).
+        self.sessions: dict[str, tuple[str, int]] = {}
+        self.webhooks = WebhookSender(webhooks) if webhooks is not None else None
         self.faults: deque[Fault] = deque()
         self.quota = Quota(minute_seconds=minute_seconds)
         self.set_limits(
@@ -89,7 +100,11 @@ class EmulatorState:
         with self.lock:
             self.users.clear()
             self.tokens.clear()
+            self.push.clear()
+            self.sessions.clear()
             self.faults.clear()
+            if self.webhooks is not None:
+                self.webhooks.add_faults([], clear=True)
             limits, self.quota.minute_seconds, self.latency = self._settings
             self.quota.limits = dict(limits)
             self.quota.reset_counts()
@@ -343,10 +358,91 @@ class EmulatorState:
 
         Only a token still among its user's newest 100, of a user still active, logs in."""
         with self.lock:
-            uid = self.tokens.get(token)
-            record = self.users.get(uid) if uid is not None else None
-            if record is None or record.deactivated_at is not None:
-                raise rules.EmulatorError(401, "AUTH_ERR_AUTH_TOKEN_NOT_FOUND", "The auth token does not exist.")
+            record = self._record_for(token)
             record.data["status"] = "available"
             record.data["lastActiveAt"] = _now()
             return dict(record.data)
+
+    def logout(self, token: str) -> None:
+        """The SDK's ``DELETE /v3.0/me``: the user goes offline; the token stays valid
+        (revoking is the REST API's job)."""
+        with self.lock:
+            self._record_for(token).data["status"] = "offline"
+
+    def _record_for(self, token: str) -> _UserRecord:
+        uid = self.tokens.get(token) if token else None
+        record = self.users.get(uid) if uid is not None else None
+        if record is None or record.deactivated_at is not None:
+            raise rules.EmulatorError(401, "AUTH_ERR_AUTH_TOKEN_NOT_FOUND", "The auth token does not exist.")
+        return record
+
+    # ---- SDK connections (the chat SDK's WebSocket) ----------------------------------------
+
+    def connect(self, token: str, *, platform: str) -> dict[str, Any]:
+        """A signed-in SDK opened its connection: the user is online, and a webhook says so."""
+        with self.lock:
+            record = self._record_for(token)
+            uid = record.data["uid"]
+            changed = not any(owner == uid for owner, _ in self.sessions.values())
+            now = _now_ms()
+            self.sessions[token] = (uid, now)
+            record.data["status"] = "available"
+            record.data["lastActiveAt"] = _now()
+            self._connection_event(record, True, True, platform, now, now, changed)
+            return dict(record.data)
+
+    def disconnect(self, token: str, *, platform: str) -> bool:
+        """The connection of this token closed (even if the token was revoked meanwhile, as a
+        socket closes regardless); False when it had none."""
+        with self.lock:
+            session = self.sessions.pop(token, None)
+            if session is None:
+                return False
+            uid, since = session
+            record = self.users.get(uid)
+            if record is None:
+                return True
+            online = any(owner == uid for owner, _ in self.sessions.values())
+            if not online:
+                record.data["status"] = "offline"
+            self._connection_event(record, False, online, platform, since, _now_ms(), not online)
+            return True
+
+    def _connection_event(
+        self, record: _UserRecord, connected: bool, online: bool, platform: str, since: int, now: int, changed: bool
+    ) -> None:
+        if self.webhooks is not None:
+            data = connection_event(
+                record.data,
+                connected=connected,
+                online=online,
+                platform=platform,
+                connected_at_ms=since,
+                now_ms=now,
+                changed=changed,
+            )
+            self.webhooks.send(CONNECTION_TRIGGER, data)
+
+    # ---- push tokens -------------------------------------------------------------------
+
+    def register_push_token(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A push token registered against a valid auth token (see ``push.py`` for the limits)."""
+        auth_token, push_token, platform, provider = check_registration(body)
+        with self.lock:
+            uid = self.tokens.get(auth_token)
+            record = self.users.get(uid) if uid is not None else None
+            if record is None or record.deactivated_at is not None:
+                raise rules.token_not_found()
+            self.push.register(record.data["uid"], auth_token, push_token, platform, provider)
+            return {"pushTokens": self.push.listed(auth_token)}
+
+    def list_push_tokens(self, auth_token: str | None) -> dict[str, Any]:
+        with self.lock:
+            return {"pushTokens": self.push.listed(auth_token or None)}
+
+    def delete_push_token(self, push_token: str, body: dict[str, Any]) -> dict[str, Any]:
+        auth_token = body.get("authToken")
+        if not isinstance(auth_token, str) or not auth_token:
+            raise rules.bad_request("authToken", "The authToken field is required.")
+        with self.lock:
+            return {"pushTokens": self.push.delete(push_token, auth_token)}

@@ -5,6 +5,7 @@ routes the SDKs call with a user's token (over real HTTP), and the live page's C
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 import requests
@@ -64,6 +65,30 @@ def test_calls_surface_signs_in_with_an_auth_token(harness, stack) -> None:
     h.js("CometChatCalls.removeLoginListener('t')")
     calls(h, "CometChatCalls.loginWithAuthToken(arg)", token)
     assert h.js("events") == ["out"]  # removed: no more events
+
+
+def open_connections(stack, expected: int) -> int:
+    """The emulator's open SDK connections, once they reach ``expected`` (or after 10 s)."""
+    deadline = time.monotonic() + 10
+    while True:
+        count = requests.get(stack.emulator + "/_emulator/stats", timeout=5).json()["sdk_connections"]
+        if count == expected or time.monotonic() > deadline:
+            return count
+        time.sleep(0.05)
+
+
+def test_the_chat_stand_in_opens_its_socket_after_login_and_closes_it_on_logout(harness, stack) -> None:
+    uid = stack.new_user()
+    token = stack.rest("POST", f"/users/{uid}/auth_tokens", json={"force": True}).json()["data"]["authToken"]
+    h = harness.open(calls=False)
+    before = open_connections(stack, 0)
+    assert calls(h, "CometChat.login(arg).then((u) => u.getUid())", token) == {"ok": True, "value": uid}
+    assert open_connections(stack, before + 1) == before + 1  # where the real SDK opens its WebSocket
+    [opened] = [r for r in h.requests if r.method == "PUT" and r.url.endswith("/v3.0/me/connection")]
+    assert opened.headers["authtoken"] == token
+    assert calls(h, "CometChat.logout()")["ok"] is True
+    assert open_connections(stack, before) == before
+    assert [r.method for r in h.requests if r.url.endswith("/me/connection")] == ["PUT", "DELETE"]
 
 
 def test_calls_surface_refuses_a_token_the_api_refuses(harness, stack) -> None:

@@ -4,7 +4,10 @@
  * demo uses (init, login(authToken), getLoggedinUser, logout, addLoginListener,
  * removeLoginListener, AppSettingsBuilder, LoginListener, User getters), checks the token
  * against the embedded emulator (PUT {emulatorUrl}/me, as the SDK does against CometChat),
- * and keeps the session in local storage as the real SDK does.
+ * and keeps the session in local storage as the real SDK does. Where the real SDK opens and
+ * closes its WebSocket (CometChat then reports the user online or offline, by webhook too),
+ * this one calls the emulator's PUT / DELETE {emulatorUrl}/me/connection; their errors are
+ * ignored, as a socket's are by the login and logout promises.
  * The Calls SDK v5's auth surface (window.CometChatCalls) is in cometchat-calls-standin.js.
  */
 (function () {
@@ -41,6 +44,16 @@
     handlers = handlers || {};
     this.loginSuccess = handlers.loginSuccess; this.loginFailure = handlers.loginFailure;
     this.logoutSuccess = handlers.logoutSuccess; this.logoutFailure = handlers.logoutFailure;
+  }
+
+  // The stand-in's socket: opened after login, closed on logout; never fails the caller and
+  // never waits longer than a few seconds.
+  function socket(method, authToken) {
+    var controller = typeof AbortController === "function" ? new AbortController() : null;
+    var timer = controller ? setTimeout(function () { controller.abort(); }, 5000) : null;
+    return fetch(config.emulatorUrl + "/me/connection", {
+      method: method, headers: { authToken: authToken }, signal: controller ? controller.signal : undefined
+    }).then(function () {}, function () {}).finally(function () { if (timer) { clearTimeout(timer); } });
   }
 
   function emit(event, payload) {
@@ -91,6 +104,7 @@
             }
             var user = new User(body.data, authToken);
             localStorage.setItem(storageKey(), JSON.stringify({ user: body.data, authToken: authToken }));
+            socket("PUT", authToken);
             emit("loginSuccess", user);
             return user;
           });
@@ -112,9 +126,14 @@
     },
     logout: function () {
       try { requireInit(); } catch (e) { return Promise.reject(e); }
+      var saved = null;
+      try { saved = JSON.parse(localStorage.getItem(storageKey()) || "null"); } catch (e) { saved = null; }
       localStorage.removeItem(storageKey());
-      emit("logoutSuccess", {});
-      return Promise.resolve({});
+      var closed = saved && saved.authToken ? socket("DELETE", saved.authToken) : Promise.resolve();
+      return closed.then(function () {
+        emit("logoutSuccess", {});
+        return {};
+      });
     },
     addLoginListener: function (id, listener) { listeners.set(id, listener); },
     removeLoginListener: function (id) { listeners.delete(id); }

@@ -13,6 +13,7 @@ from cometchat import (
     AsyncCometChatClient,
     AuthTokenNotFoundError,
     CometChatClient,
+    PushTokenNotFoundError,
     RateLimitedError,
     UidAlreadyExistsError,
     UidNotFoundError,
@@ -325,6 +326,57 @@ def test_the_async_client_keeps_a_blocking_budget_store_off_the_event_loop(upstr
     loop_thread = threading.get_ident()  # run_until_complete runs the loop in this thread
     assert len(store.threads) == 2 and loop_thread not in store.threads
     client.close()
+
+
+# ---- push tokens ------------------------------------------------------------------------
+
+PUSH = {
+    "authToken": TOKEN["authToken"],
+    "pushToken": "fcm:APA91b/x.y",
+    "platform": "fcm_android",
+    "providerId": "fcm-provider-2",
+    "uid": "alice",
+    "createdAt": "2024-03-11T07:27:59.412Z",
+    "updatedAt": "2024-03-13T11:24:47.776Z",
+}
+
+
+def test_push_tokens_are_listed_by_auth_token_and_typed(upstream, client) -> None:
+    stranger = {**PUSH, "authToken": "bob_1700000000bbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "pushToken": "other"}
+    upstream.add("GET", "/notifications/push/v1/tokens", json={"data": {"pushTokens": [PUSH, stranger]}})
+    tokens = client.list_push_tokens(TOKEN["authToken"])
+    assert [(t.push_token, t.platform, t.provider_id, t.uid) for t in tokens] == [
+        ("fcm:APA91b/x.y", "fcm_android", "fcm-provider-2", "alice")
+    ]  # an answer about another auth token never reaches this caller
+    assert tokens[0].created_at is not None and tokens[0].created_at.year == 2024
+    assert upstream.sent[0].query == {"authToken": TOKEN["authToken"]} and "fcm:" not in repr(tokens[0])
+
+
+def test_a_push_token_is_deleted_with_its_auth_token_in_the_body(upstream, client) -> None:
+    upstream.add("DELETE", "/notifications/push/v1/tokens/fcm%3AAPA91b%2Fx%2Ey", json={"data": {"pushTokens": []}})
+    client.delete_push_token("fcm:APA91b/x.y", TOKEN["authToken"])
+    assert upstream.sent[0].json == {"authToken": TOKEN["authToken"]}
+
+
+def test_an_unknown_push_token_is_its_own_error(upstream, client) -> None:
+    upstream.add("DELETE", "/notifications/push/v1/tokens/gone", status=404, json=envelope("ERR_TOKEN_NOT_FOUND"))
+    with pytest.raises(PushTokenNotFoundError):
+        client.delete_push_token("gone", TOKEN["authToken"])
+
+
+def test_a_push_token_is_registered_as_the_sdk_does(upstream, client) -> None:
+    upstream.add("POST", "/notifications/push/v1/tokens", json={"data": {"pushTokens": [PUSH]}})
+    client.register_push_token(TOKEN["authToken"], "fcm:APA91b/x.y", "fcm_android", provider_id="fcm-provider-2")
+    assert upstream.sent[0].json == {k: PUSH[k] for k in ("authToken", "pushToken", "platform", "providerId")}
+
+
+@pytest.mark.parametrize("push_token", ["", "has space", "x" * 4097, None])
+def test_a_bad_push_token_costs_no_call(upstream, client, push_token) -> None:
+    with pytest.raises(ValidationError):
+        client.delete_push_token(push_token, TOKEN["authToken"])
+    with pytest.raises(ValidationError):
+        client.list_push_tokens("../x")
+    assert upstream.sent == []
 
 
 # ---- the two clients stay one -------------------------------------------------------------

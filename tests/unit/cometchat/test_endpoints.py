@@ -29,6 +29,9 @@ def test_parameters_are_encoded_as_one_segment_and_a_token_never_logged() -> Non
     params = {"uid": "a.b/c", "authToken": "secret.token"}
     assert endpoints.DELETE_TOKEN.path(params) == "/users/a%2Eb%2Fc/auth_tokens/secret%2Etoken"
     assert endpoints.DELETE_TOKEN.loggable(params) == "/users/a%2Eb%2Fc/auth_tokens/***"
+    push = {"pushToken": "fcm:dev/ice"}
+    assert endpoints.DELETE_PUSH_TOKEN.path(push) == "/notifications/push/v1/tokens/fcm%3Adev%2Fice"
+    assert endpoints.DELETE_PUSH_TOKEN.loggable(push) == "/notifications/push/v1/tokens/***"
     with pytest.raises(ValueError, match="takes the path parameters uid"):
         endpoints.GET_USER.path({"uid": "a", "extra": "b"})
     with pytest.raises(ValueError, match="empty path segment"):
