@@ -8,8 +8,7 @@ import pytest
 
 from cometchat import AuthTokenNotFoundError, PushTokenNotFoundError
 from cometchat.emulator import MAX_PUSH_TOKENS_PER_USER
-
-from .test_emulator import raw
+from tests.process.test_emulator import raw
 
 UID = "cometchat-uid-1"
 

@@ -20,8 +20,7 @@ import requests
 
 from cometchat.emulator import EmulatorState, WebhookConfig, WebhookFault, create_emulator_app
 from cometchat.webhooks import ConnectionStatusChanged, parse_event
-
-from .procs import EMULATOR_KEY, Process
+from tests.procs import EMULATOR_KEY, Process
 
 PORTS = range(24100, 24999)  # this suite's own loopback ports
 WAIT = 15.0  # generous: only a hang reaches it

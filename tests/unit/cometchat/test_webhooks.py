@@ -25,7 +25,7 @@ from cometchat.webhooks import (
     utc,
 )
 
-FIXTURES = Path(__file__).parent / "data" / "webhooks"
+FIXTURES = Path(__file__).resolve().parents[2] / "data" / "webhooks"
 
 
 def load(name: str) -> dict:
