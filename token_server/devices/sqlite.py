@@ -2,7 +2,7 @@
 
 Every call opens its own short connection (safe across gunicorn's fork and threads) with a
 busy timeout of ``STORE_TIMEOUT``: a file locked by another process fails the call within
-250 ms instead of waiting, and the service's breaker then skips the store. WAL journaling
+the stores' bound instead of waiting, and the service's breaker then skips the store. WAL journaling
 lets readers go on while one worker writes.
 """
 

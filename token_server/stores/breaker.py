@@ -1,11 +1,5 @@
-"""A breaker for the shared stores on the login path (rate limits, upstream budget, device
-tokens): a store call is bounded by its client's own timeout (250 ms at most); a store that
-failed is then skipped for ``cooldown`` seconds, so a login does not wait on it again, and
-its outage is logged once (a warning) and its recovery once (info).
-
-A store is a helper on the login path, never a gate: while the breaker is open, the caller
-takes its fallback (the call goes ahead), as a store that is down must not take minting down.
-"""
+"""The breaker every shared store on the login path goes through (rate limits, upstream budget,
+device tokens), and the stores' bound, ``STORE_TIMEOUT``: a store is a helper, never a gate."""
 
 from __future__ import annotations
 
@@ -19,7 +13,10 @@ T = TypeVar("T")
 
 log = logging.getLogger("cometchat.stores")
 
-# Timeout for every store round trip on the login path (connect and each read).
+# The stores' bound: every store round trip on the login path (connect, each read, SQLite's busy
+# wait) gives up after this, with no retry; the breaker then skips the store for a cooldown.
+# redis-py's default of ten retries turned one hung Redis into a 15 s login; with this bound a
+# hung store costs one login 250 ms, once per outage. For operators: docs/security.md.
 STORE_TIMEOUT = 0.25
 DEFAULT_COOLDOWN = 5.0
 
