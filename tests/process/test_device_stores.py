@@ -1,6 +1,6 @@
 """The session stores (memory, a real SQLite file, a real Redis): the same contract, tokens
 sealed so a copy of the store holds none, and a store down, hung or locked never fails a login
-(each call bounded at 250 ms, then the store is skipped and the login mints fresh)."""
+(each call within the stores' bound, then the store is skipped and the login mints fresh)."""
 
 from __future__ import annotations
 
