@@ -1,10 +1,4 @@
-"""The SQLite store: one file shared by the workers of one host (``sqlite:///path``).
-
-Every call opens its own short connection (safe across gunicorn's fork and threads) with a
-busy timeout of ``STORE_TIMEOUT``: a file locked by another process fails the call within
-the stores' bound instead of waiting, and the service's breaker then skips the store. WAL journaling
-lets readers go on while one worker writes.
-"""
+"""The SQLite store: one file shared by the workers of one host (``sqlite:///path``)."""
 
 from __future__ import annotations
 
@@ -35,6 +29,10 @@ def path_of(uri: str) -> Path:
 
 
 class SqliteSessionStore:
+    """Every call opens its own short connection (safe across gunicorn's fork and threads) with a
+    busy timeout of ``timeout`` (the stores' bound): a file locked by another process fails the
+    call instead of waiting, and the service's breaker then skips the store. WAL journaling lets
+    readers go on while one worker writes."""
     def __init__(self, path: Path | str, *, timeout: float = STORE_TIMEOUT, clock: Callable[[], float] = time.time):
         self.path = Path(path)
         self._timeout = timeout
