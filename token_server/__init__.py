@@ -21,7 +21,7 @@ from cometchat.inprocess import WSGIAdapter
 from cometchat.options import ClientOptions
 from cometchat.policy import UpstreamObserver
 
-from . import caller, errors, limits, requestid, routes, sameorigin
+from . import caller, deprovisioned, errors, limits, requestid, routes, sameorigin
 from .auth import Authenticator
 from .config import Settings, load_dotenv_file, load_settings
 from .dev import devguard, devjwt, devtrace
@@ -106,6 +106,7 @@ def _init_request_pipeline(
     rate_limits = limits.init_app(app, settings)  # step 4
     routes.init_app(app, client)  # step 5
     device_views.init_app(app, build_device_tokens(settings, store_gates(app)))  # step 5: the device logins
+    deprovisioned.init_app(app, build_deprovisioned(settings, store_gates(app)))  # step 5: deleted users stay deleted
     errors.init_app(app)  # step 6
     return rate_limits
 
@@ -120,14 +121,32 @@ def _init_readiness(
     readiness.init_app(app)
     readiness.add_check(app, "configuration", readiness.configuration_check(settings))
     readiness.add_check(app, "upstream", readiness.UpstreamCheck(client))
-    readiness.add_check(app, "rate_limit_store", readiness.store_check(rate_limits.store.reachable, "rate-limit"))
+    # The stores are helpers: logins go on without them (degraded, never 503), each probed
+    # behind the breaker its login path uses.
+    store = rate_limits.store
+    limit_check = readiness.store_check(store.reachable, "rate-limit", breaker=store.breaker)
+    readiness.add_check(app, "rate_limit_store", limit_check, helper=True)
     budget = client.transport.budget
     if budget is not None:
+        budget_store = budget.store
         readiness.add_check(
-            app, "budget_store", readiness.store_check(lambda: readiness.budget_store_reachable(budget.store), "budget")
+            app,
+            "budget_store",
+            readiness.store_check(
+                lambda: readiness.budget_store_reachable(budget_store),
+                "budget",
+                breaker=getattr(budget_store, "breaker", None),
+            ),
+            helper=True,
         )
     device_tokens = device_views.device_tokens_of(app)
-    readiness.add_check(app, "session_store", readiness.store_check(lambda: device_tokens.ping() is None, "session"))
+
+    def session_store_answers() -> bool:
+        device_tokens.ping()  # raises when the store does not answer
+        return True
+
+    session_check = readiness.store_check(session_store_answers, "session", breaker=device_tokens.breaker)
+    readiness.add_check(app, "session_store", session_check, helper=True)
     if authenticator.jwks is not None:
         readiness.add_check(app, "jwks", readiness.jwks_check(authenticator.jwks))
 
@@ -221,6 +240,16 @@ def build_device_tokens(settings: Settings, gates: StoreGates | None = None) -> 
     uri = settings.session_store_uri
     breaker = (gates or StoreGates()).breaker("session", uri)
     return DeviceTokens(store_for(uri), cipher, max_age=settings.token_max_age, breaker=breaker)
+
+
+def build_deprovisioned(settings: Settings, gates: StoreGates | None = None) -> deprovisioned.Deprovisioned:
+    """Deleted users' tombstones, beside the device tokens in ``SESSION_STORE_URI``."""
+    uri = settings.session_store_uri
+    return deprovisioned.Deprovisioned(
+        deprovisioned.tombstones_for(uri),
+        retention=settings.deprovision_retention,
+        breaker=(gates or StoreGates()).breaker("deprovisioned users", uri),
+    )
 
 
 def _healthz() -> Response:

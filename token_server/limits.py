@@ -1,8 +1,10 @@
 """Rate limits on the routes, a pipeline step that only reads the caller from ``flask.g``.
 
-* Per end user and per client address: one budget each, shared by every route that calls
-  upstream (CometChat's own limit is per app, so one user must not spend it on any route).
-  Service callers are trusted backends: not limited.
+* Per end user: one budget, shared by every route that calls upstream (CometChat's own limit
+  is per app, so one user must not spend it on any route). Per client address: the same, for
+  callers identified neither as a user nor as a service (dev mode, a host app's own kinds):
+  valid users behind one balancer never share an address's budget. Service callers are
+  trusted backends: not limited.
 * Failed authentication, per client address: a refused credential (401) is counted; past the
   limit, further refused credentials from that address get 429 instead of 401, so guessing
   keys or JWT secrets costs real time. A valid credential is never refused by this limit:
@@ -16,7 +18,8 @@ skipped for a while (the request goes on, unlimited), its outage logged once and
 recovery once. A store down never refuses a login.
 
 The client address is the socket's peer, or with ``TRUSTED_PROXIES`` the one ProxyFix takes
-from ``X-Forwarded-For``.
+from ``X-Forwarded-For``, keyed as a client (:mod:`token_server.clientaddr`: no port, no
+brackets, IPv6 by its /64).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from limits.storage import Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from . import caller, codes, pipeline
+from .clientaddr import DEFAULT_IPV6_PREFIX, client_key
 from .config import LimitSettings
 from .errors import ApiError
 from .stores.breaker import STORE_TIMEOUT, StoreBreaker
@@ -91,6 +95,7 @@ class RateLimits:
     per_user: Sequence[RateLimitItem]
     per_address: Sequence[RateLimitItem]
     auth_failures: Sequence[RateLimitItem]
+    ipv6_prefix: int = DEFAULT_IPV6_PREFIX
 
     def first_spent(self, items: Sequence[RateLimitItem], *keys: str) -> RateLimitItem | None:
         for item in items:
@@ -104,7 +109,8 @@ class RateLimits:
 
 
 def client_address() -> str:
-    return request.remote_addr or "unknown"
+    """This request's client, as the limits key it (``1.2.3.4:5678`` is ``1.2.3.4``)."""
+    return client_key(request.remote_addr, current().ipv6_prefix)
 
 
 def current() -> RateLimits:
@@ -123,19 +129,19 @@ def judge_auth_failure(refusal: ApiError) -> ApiError:
 
 
 def check_limits() -> None:
-    """The pipeline step: the identified caller's per-user and per-address budgets."""
+    """The pipeline step: a user's own budget; the address's budget for anyone else."""
     who = caller.identified()
     if who is None or who.kind == "service":  # preflights; trusted backends
         return
     limits = current()
-    budgets: list[tuple[Sequence[RateLimitItem], tuple[str, ...]]] = []
     if who.kind == "user" and who.uid is not None:
-        budgets.append((limits.per_user, (USER_SCOPE, who.uid)))
-    budgets.append((limits.per_address, (ADDRESS_SCOPE, client_address())))
-    for items, keys in budgets:
-        spent = limits.first_spent(items, *keys)
-        if spent is not None:
-            raise limits.too_many(spent, keys, "Too many requests; slow down and retry later.")
+        # Users behind one balancer (or one carrier's NAT) share an address, never a budget.
+        items, keys = limits.per_user, (USER_SCOPE, who.uid)
+    else:
+        items, keys = limits.per_address, (ADDRESS_SCOPE, client_address())
+    spent = limits.first_spent(items, *keys)
+    if spent is not None:
+        raise limits.too_many(spent, keys, "Too many requests; slow down and retry later.")
 
 
 def init_app(app: Flask, settings: LimitSettings) -> RateLimits:
@@ -151,6 +157,7 @@ def init_app(app: Flask, settings: LimitSettings) -> RateLimits:
         parse_many(settings.rate_limit_per_user),
         parse_many(settings.rate_limit_per_address),
         parse_many(settings.rate_limit_auth_failures),
+        settings.rate_limit_ipv6_prefix,
     )
     app.extensions[LIMITS] = limits
     app.extensions[caller.FAILURE_JUDGE] = judge_auth_failure

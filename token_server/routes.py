@@ -18,7 +18,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from cometchat import CometChatClient, CometChatError, Profile
 from cometchat.validation import UNSETTABLE, check_auth_token, normalize_uid
 
-from . import caller, codes, lifecycle, sameorigin
+from . import caller, codes, deprovisioned, lifecycle, sameorigin
 from .auth import Caller, IdentifyCaller
 from .body import read_json_object, refuse_body
 from .errors import ApiError, bad_request, handle_api_error, handle_cometchat_error
@@ -34,7 +34,8 @@ MINT_FIELDS = frozenset({"name", "avatar", "deviceId", "fresh"})
 CREATE_FIELDS = frozenset({"uid", *Profile.FIELDS})
 REVOKE_FIELDS = frozenset({"authToken", "all"})
 UPDATE_FIELDS = frozenset(Profile.FIELDS)
-DELETE_MODES = {"false": "deactivated", "true": "permanent"}  # ?permanent= -> the answer's "deleted"
+# ?permanent= -> the answer's "deleted"
+DELETE_MODES: dict[str, deprovisioned.Mode] = {"false": "deactivated", "true": "permanent"}
 
 bp = Blueprint(BLUEPRINT, __name__)
 # The blueprint answers its own errors in the contract's JSON shape, whatever the host app does.
@@ -101,9 +102,11 @@ def _mint(uid: str) -> Response:
         # choose its own display name when the backend supplies one.
         name, avatar = who.name, who.avatar
     device_id, fresh = sessions_views.device_fields(body)
+    deprovisioned.refuse_mint_if_gone(uid)  # a deleted user is not created again by a login
     if device_id is not None:
         return sessions_views.device_login(uid, device_id, fresh=fresh, name=name, avatar=avatar)
     token, created = client().mint_token(uid, name=name, avatar=avatar)
+    deprovisioned.settle_mint(client(), uid)  # a login that raced a delete: undone, 404
     metrics.count_mint(user_created=created)
     return no_store(jsonify({"uid": token.uid, "authToken": token.auth_token}))
 
@@ -128,6 +131,7 @@ def create_user() -> Response:
     current_caller()
     body = read_json_object(CREATE_FIELDS, required=("uid", "name"))
     uid = authorize(body["uid"])
+    deprovisioned.allow_recreation(uid, current_caller().is_trusted)  # a deleted user: a service's call
     if body.get("role") is not None:
         # A role decides what a user may do in the chat: never self-assigned.
         require_trusted("Only a service caller may set a role.")
@@ -193,6 +197,7 @@ def delete_user(uid: str) -> Response:
     if mode is None:
         raise bad_request("permanent must be true or false.", "permanent")
     refuse_body("Send no body: the options go in the query string.")
+    deprovisioned.current().mark(uid, mode)  # before upstream: a login racing the delete sees it
     lifecycle.deprovision(client(), uid, permanent=mode == "permanent")
     sessions_views.device_tokens().forget_all(uid)
     return no_store(jsonify({"uid": uid, "deleted": mode}))

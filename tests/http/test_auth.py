@@ -517,23 +517,26 @@ def test_per_user_limit_answers_429_json_with_retry_after() -> None:
     assert http.post(MINT, headers=service()).status_code == 200
 
 
+def dev_app(**env: str):
+    return create_app(app_env(TOKEN_SERVER_API_KEYS=None, AUTH_JWT_SECRET=None, TOKEN_SERVER_DEV="1", **env))
+
+
 def test_per_address_limit_and_trusted_proxies() -> None:
-    http = http_client(RATE_LIMIT_PER_ADDRESS="2 per minute", TRUSTED_PROXIES="1")
+    """The per-address limit (callers without a user or service identity: dev mode here) keys
+    on the client ProxyFix takes from X-Forwarded-For."""
+    http = dev_app(RATE_LIMIT_PER_ADDRESS="2 per minute", TRUSTED_PROXIES="1").test_client()
     for n in range(2):
-        headers = {**as_user(f"user-{n}"), "X-Forwarded-For": "203.0.113.7"}
-        assert http.post(f"/api/cometchat/token/user-{n}", headers=headers).status_code == 200
-    blocked = http.post("/api/cometchat/token/user-9", headers={**as_user("user-9"), "X-Forwarded-For": "203.0.113.7"})
+        assert http.post(f"/api/cometchat/token/user-{n}", headers={"X-Forwarded-For": "127.0.0.7"}).status_code == 200
+    blocked = http.post("/api/cometchat/token/user-9", headers={"X-Forwarded-For": "127.0.0.7"})
     assert blocked.status_code == 429
-    other = http.post("/api/cometchat/token/user-9", headers={**as_user("user-9"), "X-Forwarded-For": "203.0.113.8"})
+    other = http.post("/api/cometchat/token/user-9", headers={"X-Forwarded-For": "127.0.0.8"})
     assert other.status_code == 200
 
 
 def test_forwarded_for_is_ignored_without_trusted_proxies() -> None:
-    http = http_client(RATE_LIMIT_PER_ADDRESS="1 per minute")
-    assert (
-        http.post("/api/cometchat/token/u1", headers={**as_user("u1"), "X-Forwarded-For": "1.1.1.1"}).status_code == 200
-    )
-    spoofed = http.post("/api/cometchat/token/u2", headers={**as_user("u2"), "X-Forwarded-For": "2.2.2.2"})
+    http = dev_app(RATE_LIMIT_PER_ADDRESS="1 per minute").test_client()
+    assert http.post("/api/cometchat/token/u1", headers={"X-Forwarded-For": "127.0.0.5"}).status_code == 200
+    spoofed = http.post("/api/cometchat/token/u2", headers={"X-Forwarded-For": "127.0.0.6"})
     assert spoofed.status_code == 429
 
 
@@ -722,6 +725,8 @@ def test_a_jwt_shaped_credential_is_still_a_dev_caller_without_jwt_auth() -> Non
     dev = Settings(emulator=True, dev=True)
     with Flask(__name__).test_request_context("/", headers=bearer("abc.def.ghi")):
         assert Authenticator(dev)(flask_request) == Caller.dev()
+
+
 def user_named(app, uid: str):
     return app.extensions["token_server.client"].get_user(uid)
 

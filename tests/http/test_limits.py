@@ -54,17 +54,21 @@ def test_reads_and_revokes_spend_the_same_budget_as_mints() -> None:
 
 
 def test_an_address_limited_on_mint_is_limited_on_every_upstream_route() -> None:
-    _, http, upstream = limited_app(RATE_LIMIT_PER_ADDRESS="1 per minute")
-    assert http.post(f"/api/cometchat/token/{UID}", headers=as_user(UID)).status_code == 200
+    """The per-address budget is for callers with neither a user nor a service identity (dev
+    mode's anonymous callers); users have their own (tests/test_client_keys.py)."""
+    app = create_app(
+        app_env(
+            TOKEN_SERVER_API_KEYS=None,
+            AUTH_JWT_SECRET=None,
+            TOKEN_SERVER_DEV="1",
+            RATE_LIMIT_PER_ADDRESS="1 per minute",
+        )
+    )
+    http, upstream = app.test_client(), app.extensions["token_server.emulator"]
+    assert http.post(f"/api/cometchat/token/{UID}").status_code == 200
     before = upstream.requests
     for n, (method, path, body) in enumerate(UPSTREAM_ROUTES):
-        # Other users, same address: the address's budget is spent.
-        answer = http.open(
-            path.replace(UID, f"user-{n}"),
-            method=method,
-            json=body and {**body, "uid": f"user-{n}"},
-            headers=as_user(f"user-{n}"),
-        )
+        answer = http.open(path.replace(UID, f"user-{n}"), method=method, json=body and {**body, "uid": f"user-{n}"})
         assert answer.status_code == 429, (method, path, answer.json)
     assert upstream.requests == before
 
@@ -137,9 +141,10 @@ def test_metrics_authentication_failures_count_against_the_address() -> None:
 
 
 def app_on_store(url: str, clock: Clock | None = None):
-    """The server with its rate limits in ``url``; the upstream budget kept in process, so that
-    only the limits' store is under test here (test_guards_fail_safe covers both together)."""
-    app = create_app(app_env(RATELIMIT_STORAGE_URI=url))
+    """The server with its rate limits in ``url``; the upstream budget and the device store (with
+    deleted users' tombstones) kept in process, so that only the limits' store is under test here
+    (test_guards covers them together)."""
+    app = create_app(app_env(RATELIMIT_STORAGE_URI=url, SESSION_STORE_URI="memory://"))
     client = app.extensions[routes.CLIENT]
     client.transport.budget = UpstreamBudget(MemoryBudgetStore(), client.base_url)
     if clock is not None:

@@ -21,6 +21,7 @@ import click
 from cometchat import CometChatClient, CometChatError, UpstreamAuthError, ValidationError
 
 from ..config import ConfigError, Settings, load_dotenv_file, load_settings
+from ..deprovisioned import Deprovisioned
 from ..devices import DeviceTokens
 from ..user_import import InputError
 from .output import echo, escape_controls
@@ -90,6 +91,7 @@ class Context:
         self._client: CometChatClient | None = None
         self._settings: Settings | None = None
         self._sessions: DeviceTokens | None = None
+        self._deprovisioned: Deprovisioned | None = None
 
     @property
     def settings(self) -> Settings:
@@ -111,6 +113,16 @@ class Context:
 
             self._sessions = build_device_tokens(self.settings)
         return self._sessions
+
+    @property
+    def deprovisioned(self) -> Deprovisioned:
+        """The server's tombstones of deleted users: the CLI's deletes write them, its
+        re-creations and reactivations end them, as the routes do."""
+        if self._deprovisioned is None:
+            from .. import build_deprovisioned
+
+            self._deprovisioned = build_deprovisioned(self.settings)
+        return self._deprovisioned
 
 
 pass_context = click.make_pass_decorator(Context, ensure=True)

@@ -85,6 +85,7 @@ def create_user(
 ) -> None:
     """Create a user."""
     user = ctx.client.create_user(uid, name, tags=list(tags) or None, with_auth_token=with_token, **profile)
+    ctx.deprovisioned.clear(user.uid)  # created again on purpose: logins may create it from now on
     emit(
         user.to_dict(include_token=with_token),
         as_json=as_json,
@@ -129,6 +130,13 @@ def _forgotten(ctx: Context, uid: str, outcome: str) -> str:
     return outcome
 
 
+def _deprovision(ctx: Context, uid: str, *, permanent: bool) -> str:
+    """The route's steps: the tombstone first (token_server/deprovisioned.py), then upstream."""
+    if uid_or_none(uid) is not None:
+        ctx.deprovisioned.mark(_shown(uid), "permanent" if permanent else "deactivated")
+    return lifecycle.deprovision(ctx.client, uid, permanent=permanent)
+
+
 def _each(uids: Sequence[str], action: Callable[[str], str], *, as_json: bool) -> None:
     """Run ``action`` for every uid, report each outcome, exit 1 if any failed."""
     results: list[dict[str, Any]] = []
@@ -151,7 +159,7 @@ def deactivate(ctx: Context, uids: tuple[str, ...], as_json: bool) -> None:
 
     The same steps, in the same order, as DELETE /api/cometchat/users/<uid>; a uid that is
     already deactivated or unknown counts as done."""
-    _each(uids, lambda uid: _forgotten(ctx, uid, lifecycle.deprovision(ctx.client, uid)), as_json=as_json)
+    _each(uids, lambda uid: _forgotten(ctx, uid, _deprovision(ctx, uid, permanent=False)), as_json=as_json)
 
 
 @users.command("reactivate")
@@ -177,6 +185,8 @@ def reactivate(ctx: Context, uids: tuple[str, ...], keep_tokens: bool, as_json: 
             continue
         for uid in chunk:
             ok = uid in done
+            if ok:
+                ctx.deprovisioned.clear(uid)  # reactivated on purpose: its tombstone ends
             results.append(
                 {"uid": uid, "ok": ok, "result": "reactivated" if ok else "not reactivated (not deactivated?)"}
             )
@@ -199,6 +209,4 @@ def delete(ctx: Context, uids: tuple[str, ...], yes: bool, as_json: bool) -> Non
         if not click.get_text_stream("stdin").isatty():
             raise click.UsageError("deleting for good needs --yes when not run from a terminal")
         click.confirm(f"Delete {len(uids)} user(s) permanently?", abort=True)
-    _each(
-        uids, lambda uid: _forgotten(ctx, uid, lifecycle.deprovision(ctx.client, uid, permanent=True)), as_json=as_json
-    )
+    _each(uids, lambda uid: _forgotten(ctx, uid, _deprovision(ctx, uid, permanent=True)), as_json=as_json)

@@ -10,11 +10,14 @@ from urllib.parse import urlparse
 
 from ..loopback import is_loopback
 from .base import MIN_KEY_LENGTH, Env, Mode
+from .sessions import parse_duration
 from .uid_claim import PROVIDER_ASSIGNED_CLAIM, check_uid_claim
 
 ALLOWED_JWT_ALGORITHMS = ("HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "PS256")
 CALLER_AUTH_VARIABLES = ("TOKEN_SERVER_API_KEYS", "AUTH_JWT_SECRET", "AUTH_JWKS_URL")
 MIN_JWT_SECRET_LENGTH = 32  # HS256 needs a 256-bit key
+DEFAULT_DEPROVISION_RETENTION = 24 * 3600.0
+MIN_DEPROVISION_RETENTION = 3600.0  # shorter than any JWT worth the name: a unit slip ("24" for 24 h)
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,9 @@ class CallerAuthSettings:
     jwt_uid_mapping: Literal["strict", "cometchat"] = "strict"
     jwt_algorithms: tuple[str, ...] = ()
     jwt_leeway: int = 30
+    # How long a deleted user's tombstone refuses logins (token_server/deprovisioned.py): at least
+    # the longest lifetime of a JWT the identity provider issues (the server caps none).
+    deprovision_retention: float = DEFAULT_DEPROVISION_RETENTION
 
     @property
     def has_caller_auth(self) -> bool:
@@ -71,6 +77,7 @@ class CallerAuthSettings:
             jwt_uid_claim=uid_claim,
             jwt_uid_mapping=uid_mapping,  # type: ignore[arg-type]  # checked above
             jwt_algorithms=algorithms,
+            deprovision_retention=_retention(read),
         )
         return read.finish(section, problems)
 
@@ -131,3 +138,17 @@ def _dev_mode(read: Env, dev: bool, given: list[str], mode: Mode) -> tuple[bool,
             "(or TOKEN_SERVER_DEV=1 for an unauthenticated development server)"
         )
     return False, ""
+
+
+def _retention(read: Env) -> float:
+    raw = read.text("DEPROVISION_RETENTION")
+    if raw is None:
+        return DEFAULT_DEPROVISION_RETENTION
+    try:
+        seconds = parse_duration(raw)
+        if seconds < MIN_DEPROVISION_RETENTION:
+            raise ValueError
+    except ValueError:
+        read.problem(f"DEPROVISION_RETENTION must be a duration of at least 1h like 24h, 7d (got {raw!r})")
+        return DEFAULT_DEPROVISION_RETENTION
+    return seconds

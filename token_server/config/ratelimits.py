@@ -20,6 +20,10 @@ DEFAULT_RATE_LIMIT_PER_ADDRESS = "120 per minute"
 DEFAULT_RATE_LIMIT_AUTH_FAILURES = "30 per minute"
 DEFAULT_RATELIMIT_STORAGE_URI = "memory://"
 MAX_TRUSTED_PROXIES = 5
+# An IPv6 client is keyed by its network: a subscriber gets a /64 (RFC 6177) and picks any
+# address in it. /32 is the smallest an ISP is allocated; /128 keys each address.
+DEFAULT_IPV6_PREFIX = 64
+IPV6_PREFIX_RANGE = (32, 128)
 # An origin exactly as a browser sends it: scheme://host[:port], nothing else. flask-cors reads
 # an entry holding any of ?$^[]()\* as a regular expression, so nothing else may pass.
 ORIGIN = re.compile(
@@ -48,6 +52,7 @@ class LimitSettings:
     ratelimit_storage_uri: str = DEFAULT_RATELIMIT_STORAGE_URI
     max_body: int = DEFAULT_MAX_BODY
     trusted_proxies: int = 0
+    rate_limit_ipv6_prefix: int = DEFAULT_IPV6_PREFIX
     cors_origins: tuple[str, ...] = ()
 
     @classmethod
@@ -55,7 +60,8 @@ class LimitSettings:
         cls, env: Mapping[str, str] | None = None, problems: list[str] | None = None, *, mode: Mode = "production"
     ) -> Self:
         """RATE_LIMIT_PER_USER, RATE_LIMIT_PER_ADDRESS, RATE_LIMIT_AUTH_FAILURES,
-        RATELIMIT_STORAGE_URI, TRUSTED_PROXIES and CORS_ORIGINS (``mode`` changes nothing here)."""
+        RATE_LIMIT_IPV6_PREFIX, RATELIMIT_STORAGE_URI, TRUSTED_PROXIES and CORS_ORIGINS
+        (``mode`` changes nothing here)."""
         read = Env(env)
         cors_origins = read.items("CORS_ORIGINS")
         for origin in cors_origins:
@@ -70,6 +76,7 @@ class LimitSettings:
             rate_limit_auth_failures=_rate_limit(read, "RATE_LIMIT_AUTH_FAILURES", DEFAULT_RATE_LIMIT_AUTH_FAILURES),
             ratelimit_storage_uri=read.text("RATELIMIT_STORAGE_URI") or DEFAULT_RATELIMIT_STORAGE_URI,
             trusted_proxies=_trusted_proxies(read),
+            rate_limit_ipv6_prefix=_ipv6_prefix(read),
             cors_origins=cors_origins,
         )
         return read.finish(section, problems)
@@ -100,3 +107,14 @@ def _trusted_proxies(read: Env) -> int:
         )
         return 0
     return count
+
+
+def _ipv6_prefix(read: Env) -> int:
+    raw = read.text("RATE_LIMIT_IPV6_PREFIX")
+    if raw is None:
+        return DEFAULT_IPV6_PREFIX
+    low, high = IPV6_PREFIX_RANGE
+    if not (raw.isascii() and raw.isdigit() and low <= int(raw) <= high):
+        read.problem(f"RATE_LIMIT_IPV6_PREFIX must be a prefix length from {low} to {high} (got {raw!r})")
+        return DEFAULT_IPV6_PREFIX
+    return int(raw)

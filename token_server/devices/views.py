@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask, Response, current_app, jsonify
 
-from .. import codes
+from .. import codes, deprovisioned
 from ..body import read_json_object
 from ..errors import ApiError, bad_request
 from ..ops import metrics
@@ -66,6 +66,8 @@ def device_login(uid: str, device_id: str, *, fresh: bool, name: str | None, ava
             "Other logins of this device are replacing its token; try again shortly.",
             headers={"Retry-After": BUSY_RETRY_AFTER},
         ) from None
+    # A login that raced a delete: undone (its device record too), 404.
+    deprovisioned.settle_mint(client(), uid, forget=lambda: device_tokens().forget_all(uid))
     metrics.count_device_token(reused=login.reused)
     if not login.reused:
         metrics.count_mint(user_created=login.user_created)
