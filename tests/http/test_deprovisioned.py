@@ -8,12 +8,11 @@ import threading
 
 import pytest
 
+from tests.helpers import app_env, as_user, service
+from tests.stores import closed_port_url, running_redis
 from token_server import create_app, deprovisioned
 from token_server.config import ConfigError, load_settings
 from token_server.deprovisioned import Deprovisioned, MemoryTombstones, SqliteTombstones
-
-from .helpers import app_env, as_user, service
-from .stores import closed_port_url, running_redis
 
 UID = "gone-user"
 USER = f"/api/cometchat/users/{UID}"

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import pytest
 
+from tests.helpers import app_env, as_user, service
 from token_server import create_app
 from token_server.clientaddr import client_key
 from token_server.config import ConfigError, LimitSettings
-
-from .helpers import app_env, as_user, service
 
 WRONG = {"Authorization": "Bearer not-the-key-0123456789"}
 MINT = "/api/cometchat/token/cometchat-uid-1"
