@@ -173,7 +173,7 @@ def test_revoking_all_forgets_every_device(http, upstream) -> None:
 def test_deleting_a_user_forgets_its_devices(http, upstream) -> None:
     login(http, deviceId="d1")
     assert http.delete("/api/cometchat/users/alice?permanent=true", headers=service()).status_code == 200
-    assert login(http, deviceId="d1").status_code == 404  # deleted is final (tests/test_deprovisioned.py) ...
+    assert login(http, deviceId="d1").status_code == 404  # deleted is final (tests/http/test_deprovisioned.py) ...
     created = http.post("/api/cometchat/users", json={"uid": "alice", "name": "Alice"}, headers=service())
     assert created.status_code == 201  # ... until it is created again on purpose
     again = login(http, deviceId="d1").get_json()  # a new token, not the forgotten one

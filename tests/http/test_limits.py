@@ -55,7 +55,7 @@ def test_reads_and_revokes_spend_the_same_budget_as_mints() -> None:
 
 def test_an_address_limited_on_mint_is_limited_on_every_upstream_route() -> None:
     """The per-address budget is for callers with neither a user nor a service identity (dev
-    mode's anonymous callers); users have their own (tests/test_client_keys.py)."""
+    mode's anonymous callers); users have their own (tests/http/test_client_keys.py)."""
     app = create_app(
         app_env(
             TOKEN_SERVER_API_KEYS=None,
