@@ -4,6 +4,7 @@ mints go ahead."""
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 
@@ -15,6 +16,7 @@ from cometchat.budget import UpstreamBudget
 from tests.helpers import Clock
 from tests.procs import EMULATOR_KEY, free_port
 from tests.stores import closed_port_url, running_redis, silent_server
+from tests.unit.cometchat import test_budget as policy
 from token_server.stores.breaker import StoreBreaker
 from token_server.stores.budget_redis import RedisBudgetStore
 
@@ -25,6 +27,24 @@ UID = "cometchat-uid-1"
 def redis_url(tmp_path):
     with running_redis(tmp_path) as url:
         yield url
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(policy.START)
+
+
+@pytest.fixture
+def budget(redis_url, clock: Clock) -> UpstreamBudget:
+    return UpstreamBudget(RedisBudgetStore.from_url(redis_url), "https://app.example/v3", window_seconds=policy.WINDOW, clock=clock)
+
+
+# The budget policy's tests (tests/unit/cometchat/test_budget.py), collected here once more with
+# this file's `budget`: the same policy over the fleet's Redis store, whose figures must expire
+# and compare exactly as the memory store's.
+globals().update(
+    {name: test for name, test in vars(policy).items() if name.startswith("test_") and "budget" in inspect.signature(test).parameters}
+)
 
 
 

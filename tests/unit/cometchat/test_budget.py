@@ -13,7 +13,6 @@ from cometchat.budget import (
     FRESH_SECONDS,
     OTHER,
     PROBE_SECONDS,
-    BudgetStore,
     MemoryBudgetStore,
     QuotaSpentError,
     UpstreamBudget,
@@ -22,8 +21,6 @@ from cometchat.budget import (
 from cometchat.errors import MAX_RETRY_AFTER
 from cometchat.quota_headers import MAX_COUNT, QuotaHeaders, read_quota_headers
 from tests.helpers import Clock
-from tests.stores import running_redis
-from token_server.stores.budget_redis import RedisBudgetStore
 
 MINT = ("POST", "/users/alice/auth_tokens")
 WINDOW = 60.0
@@ -38,20 +35,11 @@ def clock() -> Clock:
     return Clock(START)
 
 
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory):
-    with running_redis(tmp_path_factory.mktemp("redis")) as url:
-        yield url
-
-
-@pytest.fixture(params=["memory", "redis"])
-def budget(request, clock: Clock) -> UpstreamBudget:
-    """The same policy over either store: both compare with the budget's clock."""
-    store: BudgetStore = MemoryBudgetStore()
-    if request.param == "redis":
-        store = RedisBudgetStore.from_url(request.getfixturevalue("redis_url"))
-        store._client.flushdb()
-    return UpstreamBudget(store, "https://app.example/v3", window_seconds=WINDOW, clock=clock)
+@pytest.fixture
+def budget(clock: Clock) -> UpstreamBudget:
+    """The policy over the in-memory store (tests/process/test_budget_redis.py runs the same
+    tests over a real Redis)."""
+    return UpstreamBudget(MemoryBudgetStore(), "https://app.example/v3", window_seconds=WINDOW, clock=clock)
 
 
 def answer(budget: UpstreamBudget, *, rate_limited: bool = False, **headers: str) -> None:
