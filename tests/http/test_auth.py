@@ -315,7 +315,9 @@ def test_a_failed_fetch_is_throttled_like_a_successful_one(jwks, rsa_key, caplog
         assert answer.status_code == 503 and answer.json["error"]["code"] == "ERR_AUTH_UNAVAILABLE"
         assert 1 <= int(answer.headers["Retry-After"]) <= 30
     assert jwks.fetches == 1
-    assert len(auth_errors(caplog)) == 1
+    # This fetch's failure, logged once; an earlier test's trickling fetch may still log its own
+    # timeout from its background thread while this test runs.
+    assert len([r for r in auth_errors(caplog) if "HTTP 500" in r.getMessage()]) == 1
 
 
 def test_an_oversized_jwks_is_refused_however_it_is_framed(jwks, rsa_key) -> None:
