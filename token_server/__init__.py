@@ -26,7 +26,7 @@ from .auth import Authenticator
 from .config import Settings, load_dotenv_file, load_settings
 from .dev import devguard, devjwt, devtrace
 from .dev.demo import create_demo_blueprint
-from .devices import DeviceTokens, TokenCipher, store_for
+from .devices import MEMORY_URI, DeviceTokens, TokenCipher, store_for
 from .devices import views as device_views
 from .ops import metrics, openapi, readiness
 from .ops.logformat import configure_logging
@@ -234,12 +234,16 @@ def _init_cors(app: Flask, settings: Settings) -> None:
 
 
 def build_device_tokens(settings: Settings, gates: StoreGates | None = None) -> DeviceTokens:
-    """Device sessions in the configured store, sealed with the configured (or derived) key."""
-    keys = settings.session_store_keys
-    cipher = TokenCipher(keys) if keys else TokenCipher.ephemeral()
+    """Device sessions in the configured store, sealed with SESSION_STORE_KEY, else with a key
+    kept in the store itself (created there once); the REST key's derived key still opens the
+    records sealed with it before (docs/devices.md, "Keys")."""
     uri = settings.session_store_uri
+    opening = settings.session_store_opening_keys
+    keys = (*settings.session_store_keys, *opening)
+    keep_key = not settings.session_store_keys and uri != MEMORY_URI
+    cipher = TokenCipher(keys) if keys else TokenCipher.ephemeral()
     breaker = (gates or StoreGates()).breaker("session", uri)
-    return DeviceTokens(store_for(uri), cipher, max_age=settings.token_max_age, breaker=breaker)
+    return DeviceTokens(store_for(uri), cipher, max_age=settings.token_max_age, breaker=breaker, keep_key=keep_key)
 
 
 def build_deprovisioned(settings: Settings, gates: StoreGates | None = None) -> deprovisioned.Deprovisioned:

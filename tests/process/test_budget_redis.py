@@ -94,7 +94,7 @@ def test_a_hung_redis_costs_one_bounded_call_then_nothing_while_the_breaker_is_o
         clock.now += breaker.cooldown  # a try again after the cooldown: one more connection
         assert client.create_auth_token(UID).auth_token
         assert silent.connections == 2
-        assert len([r for r in caplog.records if "store failed" in r.getMessage()]) == 1
+        assert len([r for r in caplog.records if "upstream budget store failed" in r.getMessage()]) == 1
         client.close()
 
 

@@ -143,7 +143,7 @@ def test_a_session_store_that_does_not_answer_is_named_as_degraded(emulator, tmp
 def test_a_store_is_probed_at_most_once_per_interval_and_not_while_its_breaker_is_open() -> None:
     now = [0.0]
     asked: list[float] = []
-    breaker = readiness.StoreBreaker("test", clock=lambda: now[0])
+    breaker = readiness.StoreBreaker("test", cooldown=5.0, clock=lambda: now[0])  # the default is 1 s
 
     def reachable() -> bool:
         asked.append(now[0])

@@ -1,4 +1,5 @@
-"""The device stores without a server (memory, a SQLite file): a dead holder's lock expires, the cipher opens only what it sealed, a SQLite URI names its file."""
+"""The device stores without a server (memory, a SQLite file): a dead holder's lock expires, the
+cipher opens only what it sealed, a SQLite URI names its file."""
 
 from __future__ import annotations
 

@@ -46,8 +46,10 @@ def test_real_credentials_default_to_the_rate_limit_redis_else_a_sqlite_file() -
     assert load_settings(own).session_store_uri == "sqlite:////var/lib/tokens.db"
 
 
-def test_the_store_key_defaults_to_the_rest_key_and_is_a_secret() -> None:
-    assert load_settings(REAL).session_store_keys == ("rest-key-0123456789",)
+def test_the_rest_key_only_opens_and_the_store_key_is_a_secret() -> None:
+    # A REST-key rotation must not change the sealing key: the REST key only opens older records.
+    assert load_settings(REAL).session_store_keys == ()
+    assert load_settings(REAL).session_store_opening_keys == ("rest-key-0123456789",)
     key = "k" * 40
     settings = load_settings({**REAL, "SESSION_STORE_KEY": f"{key}, {'o' * 40}"})
     assert settings.session_store_keys == (key, "o" * 40) and key in settings.secrets
