@@ -24,10 +24,9 @@ import pytest
 import redis
 import requests
 
-from .conftest import EMULATOR_KEY
-from .helpers import service
-from .procs import Process, free_port, server_env, start_emulator, start_gunicorn
-from .stores import REDIS
+from tests.helpers import service
+from tests.procs import EMULATOR_KEY, Process, free_port, server_env, start_emulator, start_gunicorn
+from tests.stores import REDIS
 
 pytestmark = pytest.mark.slow
 

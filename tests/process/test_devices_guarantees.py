@@ -14,6 +14,8 @@ import pytest
 import requests
 
 from cometchat import CometChatClient
+from tests.helpers import SERVICE_KEY, service
+from tests.procs import EMULATOR_KEY, RunningEmulator
 from token_server import build_device_tokens, create_app
 from token_server.config import load_settings
 from token_server.devices import DeviceTokens, MemorySessionStore, StoredSession, TokenCipher
@@ -21,9 +23,6 @@ from token_server.devices.service import TOKEN_LIMIT
 from token_server.devices.sqlite import SqliteSessionStore
 from token_server.ops import metrics
 from token_server.stores.breaker import StoreBreaker
-
-from .conftest import EMULATOR_KEY, RunningEmulator
-from .helpers import SERVICE_KEY, service
 
 UID = "cometchat-uid-1"
 
