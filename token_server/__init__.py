@@ -32,8 +32,11 @@ from .ops import metrics, openapi, readiness
 from .ops.logformat import configure_logging
 from .ops.redaction import install_redaction
 from .pipeline import URL_PREFIX, store_gates
+from .pushtokens import PushTokenCleanup
 from .stores.breaker import StoreGates
 from .stores.budget_redis import budget_store_for
+from .webhooks import build as build_webhooks
+from .webhooks import flask_route as webhook_route
 
 __all__ = ["configure_logging", "create_app"]
 
@@ -106,6 +109,8 @@ def _init_request_pipeline(
     rate_limits = limits.init_app(app, settings)  # step 4
     routes.init_app(app, client)  # step 5
     device_views.init_app(app, build_device_tokens(settings, store_gates(app)))  # step 5: the device logins
+    # CometChat's webhooks: on the app, outside the routes' steps 2-4 (Basic Auth of their own).
+    webhook_route.init_app(app, build_webhooks(settings, settings.session_store_uri))
     deprovisioned.init_app(app, build_deprovisioned(settings, store_gates(app)))  # step 5: deleted users stay deleted
     errors.init_app(app)  # step 6
     return rate_limits
@@ -189,7 +194,8 @@ def _build_client(
     gates: StoreGates | None = None,
 ) -> tuple[CometChatClient, EmulatorState | None]:
     """The one client, with its options and observers, and (for the server, not the CLI,
-    which paces itself) the app's upstream budget."""
+    which paces itself) the app's upstream budget. A :class:`PushTokenCleanup`: every revoke
+    deletes the token's push registrations first."""
     options = ClientOptions(
         connect_timeout=settings.upstream_connect_timeout,
         read_timeout=settings.upstream_read_timeout,
@@ -209,11 +215,11 @@ def _build_client(
         budget = UpstreamBudget(store, base_url, window_seconds=settings.upstream_quota_window)
     wiring: dict[str, Any] = {"base_url": base_url, "options": options, "budget": budget, "observers": observers}
     if not settings.emulator:
-        return CometChatClient(api_key=settings.api_key or "", **wiring), None
+        return PushTokenCleanup(api_key=settings.api_key or "", **wiring), None
     key = secrets.token_urlsafe(24)  # the embedded emulator's own REST key, never shown
     state = EmulatorState(api_keys=[key])
     emulator_app = create_emulator_app(state)
-    return CometChatClient(api_key=key, adapter_factory=lambda: WSGIAdapter(emulator_app), **wiring), state
+    return PushTokenCleanup(api_key=key, adapter_factory=lambda: WSGIAdapter(emulator_app), **wiring), state
 
 
 def _init_cors(app: Flask, settings: Settings) -> None:

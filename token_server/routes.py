@@ -148,6 +148,12 @@ def get_user(uid: str) -> Response:
     return no_store(jsonify({"user": client().get_user(uid).to_dict()}))
 
 
+@bp.get("/users/<path:uid>/presence")
+def get_presence(uid: str) -> Response:
+    """The last connection status CometChat reported by webhook (token_server/webhooks/presence.py)."""
+    return webhook_route.presence_answer(authorize(uid))
+
+
 @bp.post("/token/<path:uid>/revoke")
 def revoke(uid: str) -> Response:
     uid = authorize(uid)
@@ -209,3 +215,4 @@ def delete_user(uid: str) -> Response:
 
 # The device-session views (GET/DELETE .../sessions) register on ``bp`` too.
 from .devices import views as sessions_views  # noqa: E402
+from .webhooks import flask_route as webhook_route  # noqa: E402

@@ -244,7 +244,8 @@ def test_sign_in_as_a_test_user_reload_and_log_out(page, server, shots) -> None:
     revoke = flow_steps(page, "server").last
     expect(revoke.locator(".what").first).to_have_text(f"DELETE /api/cometchat/users/cometchat-uid-2/sessions/{device}")
     expect(revoke.locator(".badge").first).to_have_text("200")
-    assert upstream_calls(revoke) == ["DELETE /users/{uid}/auth_tokens/{authToken}"]
+    # The token's push registrations go first (token_server/pushtokens.py), then the token.
+    assert upstream_calls(revoke) == ["GET /notifications/push/v1/tokens", "DELETE /users/{uid}/auth_tokens/{authToken}"]
     assert token not in page.locator("#flow").inner_text()
     snap(page, shots, "05-logged-out")
     # This device's token was revoked on the server: CometChat (the emulator) refuses it now.

@@ -139,8 +139,9 @@ def test_permanent_delete_of_a_deactivated_user(http, upstream) -> None:
 
 def test_a_failure_between_flush_and_deactivate_then_a_retry_completes(http, upstream) -> None:
     tokens = [mint(http, "cometchat-uid-4") for _ in range(3)]
-    # The flush goes through (a zero-second hang is a pass), the deactivation fails.
-    upstream.faults.extend([Fault("hang", seconds=0), Fault("status", status=500)])
+    # The flush goes through (a zero-second hang is a pass), with the push-token cleanup before it
+    # (list the tokens, then each one's push tokens: token_server/pushtokens.py); the deactivation fails.
+    upstream.faults.extend([Fault("hang", seconds=0)] * (1 + len(tokens) + 1) + [Fault("status", status=500)])
     failed = http.delete(USER + "cometchat-uid-4", headers=service())
     assert failed.status_code == 502
     record = upstream.users["cometchat-uid-4"]
@@ -153,7 +154,8 @@ def test_a_failure_between_flush_and_deactivate_then_a_retry_completes(http, ups
 
 def test_a_failed_permanent_delete_is_finished_by_a_retry(http, upstream) -> None:
     mint(http, "cometchat-uid-5")
-    upstream.faults.extend([Fault("hang", seconds=0), Fault("status", status=500)])
+    # The push-token cleanup (the token list, its one token's push tokens) and the flush pass.
+    upstream.faults.extend([Fault("hang", seconds=0)] * 3 + [Fault("status", status=500)])
     assert http.delete(USER + "cometchat-uid-5?permanent=true", headers=service()).status_code == 502
     assert "cometchat-uid-5" in upstream.users
     retry = http.delete(USER + "cometchat-uid-5?permanent=true", headers=service())

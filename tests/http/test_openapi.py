@@ -5,6 +5,7 @@ exactly the routes the app serves."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 
@@ -41,9 +42,16 @@ METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE"}
 
 # Schemathesis sends many unauthenticated requests (ignored_auth), all from one address: past
 # the auth-failure limit every answer would be a 429, and the other answers would go unchecked.
-app = create_app(app_env(RATE_LIMIT_AUTH_FAILURES="100000 per minute"), announce=False)
+# The webhook receiver on (WEBHOOK_CREDENTIALS), so that its route is served and checked too.
+app = create_app(
+    app_env(RATE_LIMIT_AUTH_FAILURES="100000 per minute", WEBHOOK_CREDENTIALS="cometchat:abcdefghijklmnop1234"),
+    announce=False,
+)
 schema = schemathesis.openapi.from_wsgi(SPEC_PATH, app)
-dev_app = create_app({"COMETCHAT_EMULATOR": "1", "TOKEN_SERVER_DEV": "1"}, announce=False)
+dev_app = create_app(
+    {"COMETCHAT_EMULATOR": "1", "TOKEN_SERVER_DEV": "1", "WEBHOOK_CREDENTIALS": "cometchat:abcdefghijklmnop1234"},
+    announce=False,
+)
 # Dev mode answers loopback clients only; schemathesis's WSGI client sends no REMOTE_ADDR
 # (every real server does), so say where these requests come from.
 _dev_wsgi = dev_app.wsgi_app
@@ -121,12 +129,18 @@ def test_answers_the_generated_requests_rarely_reach_match_the_spec() -> None:
         ("DELETE", "/api/cometchat/users/jwt-user", as_user("jwt-user"), None, 403),
         ("DELETE", "/api/cometchat/users/jwt-user?permanent=true", service(), None, 200),
         ("GET", "/openapi.json", {}, None, 200),
+        ("GET", "/api/cometchat/users/cometchat-uid-2/presence", service(), None, 404),
+        ("POST", "/api/cometchat/webhooks", WEBHOOK_AUTH, {"trigger": "message_sent", "data": {}}, 200),
+        ("POST", "/api/cometchat/webhooks", WEBHOOK_AUTH, {"data": {}}, 400),
     ]
     for method, path, headers, body, status in cases:
         answer = http.open(path, method=method, headers=headers, json=body)
         assert answer.status_code == status, (method, path, answer.json)
         operation = schema[path_template(path.partition("?")[0])][method]
         operation.validate_response(answer)
+
+
+WEBHOOK_AUTH = {"Authorization": "Basic " + base64.b64encode(b"cometchat:abcdefghijklmnop1234").decode()}
 
 
 def path_template(path: str) -> str:

@@ -146,4 +146,4 @@ def main(prog_name: str = CONSOLE_SCRIPT) -> None:
 
 
 # The command groups register themselves on ``cli``.
-from . import importing, pruning, tokens, users  # noqa: E402, F401
+from . import importing, pruning, tokens, users, webhooks  # noqa: E402, F401

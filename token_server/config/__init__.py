@@ -25,6 +25,7 @@ from .ratelimits import (
 )
 from .sessions import SessionSettings
 from .upstream import DEADLINE_HEADROOM, WORKER_TIMEOUT, UpstreamSettings
+from .webhooks import WebhookSettings
 
 __all__ = [
     "ALLOWED_JWT_ALGORITHMS",
@@ -51,6 +52,7 @@ __all__ = [
     "SessionSettings",
     "Settings",
     "UpstreamSettings",
+    "WebhookSettings",
     "dotenv_path",
     "is_exact_origin",
     "load_dotenv_file",
@@ -66,11 +68,13 @@ SECTIONS = (
     ObservabilitySettings,
     DemoSettings,
     ProcessSettings,
+    WebhookSettings,
 )
 
 
 @dataclasses.dataclass(frozen=True)
 class Settings(
+    WebhookSettings,
     ProcessSettings,
     DemoSettings,
     ObservabilitySettings,
@@ -106,6 +110,7 @@ class Settings(
             proxy_password(self.proxy),
             *self.service_keys,
             *self.session_store_keys,
+            *self.webhook_passwords,
         )
         return tuple(s for s in values if s)
 
