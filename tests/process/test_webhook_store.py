@@ -7,11 +7,10 @@ import time
 
 import pytest
 
+from tests.stores import closed_port_url, running_redis
+from tests.webhook_support import redis_port
 from token_server.webhooks.store import MemoryEventStore, Presence, QueuedEvent, StoreError, event_store_for
 from token_server.webhooks.store_sqlite import SqliteEventStore
-
-from .stores import closed_port_url, running_redis
-from .webhook_support import redis_port
 
 
 @pytest.fixture(scope="module")

@@ -9,14 +9,9 @@ import threading
 
 import pytest
 
-from token_server import create_app
-from token_server.ops.metrics import REGISTRY
-from token_server.webhooks import MAX_BODY, flask_route
-from token_server.webhooks.receiver import credentials_match
-
-from .helpers import as_user, service
-from .stores import closed_port_url
-from .webhook_support import (
+from tests.helpers import as_user, service
+from tests.stores import closed_port_url
+from tests.webhook_support import (
     CREDENTIALS,
     NEXT_PASSWORD,
     NEXT_USER,
@@ -27,6 +22,10 @@ from .webhook_support import (
     message_sent,
     webhook_env,
 )
+from token_server import create_app
+from token_server.ops.metrics import REGISTRY
+from token_server.webhooks import MAX_BODY, flask_route
+from token_server.webhooks.receiver import credentials_match
 
 
 def make_app(**env: str | None):

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from . import procs, stores
-from .helpers import SERVICE_KEY
-from .procs import start_emulator, start_gunicorn
-from .stores import running_redis
-from .webhook_support import CREDENTIALS, PATH, basic, port_from_range, redis_port
+from tests import procs, stores
+from tests.helpers import SERVICE_KEY
+from tests.procs import start_emulator, start_gunicorn
+from tests.stores import running_redis
+from tests.webhook_support import CREDENTIALS, PATH, basic, port_from_range, redis_port
 
 pytestmark = pytest.mark.slow
 

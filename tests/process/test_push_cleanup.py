@@ -7,11 +7,10 @@ from __future__ import annotations
 import pytest
 
 from cometchat import CometChatClient, UpstreamUnavailableError
+from tests.helpers import app_env, service
 from token_server import create_app
 from token_server.ops.metrics import REGISTRY
 from token_server.routes import CLIENT
-
-from .helpers import app_env, service
 
 UID = "cometchat-uid-1"
 

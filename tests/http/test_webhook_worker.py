@@ -8,13 +8,12 @@ import time
 
 import pytest
 
+from tests.helpers import as_user, service
+from tests.webhook_support import PATH, basic, body, connection, message_sent, webhook_env
 from token_server import create_app
 from token_server.webhooks import Handlers, WebhookWorker, flask_route
 from token_server.webhooks.store import MemoryEventStore, QueuedEvent
 from token_server.webhooks.worker import backoff
-
-from .helpers import as_user, service
-from .webhook_support import PATH, basic, body, connection, message_sent, webhook_env
 
 BOUND = 30.0  # seconds: only a bound on what must not hang, never a speed claim
 

@@ -8,13 +8,12 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from tests.process.test_cli import NO_CONFIG, SKIP_DOTENV
+from tests.webhook_support import CREDENTIALS, body, message_sent
 from token_server.cli import cli
 from token_server.config import ConfigError, load_settings
 from token_server.webhooks import Handlers, WebhookWorker
 from token_server.webhooks.store_sqlite import SqliteEventStore
-
-from .test_cli import NO_CONFIG, SKIP_DOTENV
-from .webhook_support import CREDENTIALS, body, message_sent
 
 
 @pytest.fixture
