@@ -1,10 +1,5 @@
-"""The CometChat token server as a Flask app: ``create_app(config=None)``.
-
-The factory reads the settings, builds the one CometChat client, then lays out the request
-pipeline step by step (:func:`_init_request_pipeline`: request id, caller, limits, view,
-errors; :mod:`token_server.pipeline` tells the order), then the side routes (health,
-readiness, metrics, the OpenAPI description) and, in dev mode, the dev tools.
-"""
+"""The CometChat token server as a Flask app: ``create_app(config=None)``, which reads as a table
+of contents (settings, the one client, the request pipeline, the side routes, the dev tools)."""
 
 from __future__ import annotations
 
@@ -31,14 +26,17 @@ from .auth import Authenticator
 from .config import Settings, load_dotenv_file, load_settings
 from .dev import devguard, devjwt, devtrace
 from .dev.demo import create_demo_blueprint
-from .devices import DeviceTokens, TokenCipher, store_for
+from .devices import MEMORY_URI, DeviceTokens, TokenCipher, store_for
 from .devices import views as device_views
 from .ops import metrics, openapi, readiness
 from .ops.logformat import configure_logging
 from .ops.redaction import install_redaction
 from .pipeline import URL_PREFIX, store_gates
+from .pushtokens import PushTokenCleanup
 from .stores.breaker import StoreGates
 from .stores.budget_redis import budget_store_for
+from .webhooks import build as build_webhooks
+from .webhooks import flask_route as webhook_route
 
 __all__ = ["configure_logging", "create_app"]
 
@@ -102,17 +100,19 @@ def create_app(config: Settings | Mapping[str, str] | None = None, *, announce: 
 def _init_request_pipeline(
     app: Flask, settings: Settings, client: CometChatClient, authenticator: Authenticator
 ) -> limits.RateLimits:
-    """A request to the token routes, in this order:"""
-    requestid.init_app(app, settings.secrets)  # 1. its id: on the answer, each log line, each upstream call
-    devguard.init_app(app, settings)  # (dev mode) this machine's own pages only, before anything else
-    _init_cors(app, settings)  # (CORS_ORIGINS) the listed front ends' preflights and headers
-    sameorigin.init_app(app, settings.cors_origins)  # 2. another site's pages: 403
-    caller.init_app(app, authenticator)  # 3. who calls, identified once into flask.g; failures limited
-    rate_limits = limits.init_app(app, settings)  # 4. per-user / per-address limits, reading flask.g
-    routes.init_app(app, client)  # 5. the view: its checks, then the client call(s)
-    device_views.init_app(app, build_device_tokens(settings, store_gates(app)))  # (the token routes' device tokens)
-    deprovisioned.init_app(app, build_deprovisioned(settings, store_gates(app)))  # (deleted users stay deleted)
-    errors.init_app(app)  # 6. every failure, this app's and upstream's, in one JSON shape
+    """The request pipeline's steps, in the order :mod:`token_server.pipeline` tells."""
+    requestid.init_app(app, settings.secrets)  # step 1
+    devguard.init_app(app, settings)  # app-wide: runs before every step
+    _init_cors(app, settings)  # app-wide (CORS_ORIGINS)
+    sameorigin.init_app(app, settings.cors_origins)  # step 2
+    caller.init_app(app, authenticator)  # step 3
+    rate_limits = limits.init_app(app, settings)  # step 4
+    routes.init_app(app, client)  # step 5
+    device_views.init_app(app, build_device_tokens(settings, store_gates(app)))  # step 5: the device logins
+    # CometChat's webhooks: on the app, outside the routes' steps 2-4 (Basic Auth of their own).
+    webhook_route.init_app(app, build_webhooks(settings, settings.session_store_uri))
+    deprovisioned.init_app(app, build_deprovisioned(settings, store_gates(app)))  # step 5: deleted users stay deleted
+    errors.init_app(app)  # step 6
     return rate_limits
 
 
@@ -194,7 +194,8 @@ def _build_client(
     gates: StoreGates | None = None,
 ) -> tuple[CometChatClient, EmulatorState | None]:
     """The one client, with its options and observers, and (for the server, not the CLI,
-    which paces itself) the app's upstream budget."""
+    which paces itself) the app's upstream budget. A :class:`PushTokenCleanup`: every revoke
+    deletes the token's push registrations first."""
     options = ClientOptions(
         connect_timeout=settings.upstream_connect_timeout,
         read_timeout=settings.upstream_read_timeout,
@@ -214,11 +215,11 @@ def _build_client(
         budget = UpstreamBudget(store, base_url, window_seconds=settings.upstream_quota_window)
     wiring: dict[str, Any] = {"base_url": base_url, "options": options, "budget": budget, "observers": observers}
     if not settings.emulator:
-        return CometChatClient(api_key=settings.api_key or "", **wiring), None
+        return PushTokenCleanup(api_key=settings.api_key or "", **wiring), None
     key = secrets.token_urlsafe(24)  # the embedded emulator's own REST key, never shown
     state = EmulatorState(api_keys=[key])
     emulator_app = create_emulator_app(state)
-    return CometChatClient(api_key=key, adapter_factory=lambda: WSGIAdapter(emulator_app), **wiring), state
+    return PushTokenCleanup(api_key=key, adapter_factory=lambda: WSGIAdapter(emulator_app), **wiring), state
 
 
 def _init_cors(app: Flask, settings: Settings) -> None:
@@ -239,12 +240,16 @@ def _init_cors(app: Flask, settings: Settings) -> None:
 
 
 def build_device_tokens(settings: Settings, gates: StoreGates | None = None) -> DeviceTokens:
-    """Device sessions in the configured store, sealed with the configured (or derived) key."""
-    keys = settings.session_store_keys
-    cipher = TokenCipher(keys) if keys else TokenCipher.ephemeral()
+    """Device sessions in the configured store, sealed with SESSION_STORE_KEY, else with a key
+    kept in the store itself (created there once); the REST key's derived key still opens the
+    records sealed with it before (docs/devices.md, "Keys")."""
     uri = settings.session_store_uri
+    opening = settings.session_store_opening_keys
+    keys = (*settings.session_store_keys, *opening)
+    keep_key = not settings.session_store_keys and uri != MEMORY_URI
+    cipher = TokenCipher(keys) if keys else TokenCipher.ephemeral()
     breaker = (gates or StoreGates()).breaker("session", uri)
-    return DeviceTokens(store_for(uri), cipher, max_age=settings.token_max_age, breaker=breaker)
+    return DeviceTokens(store_for(uri), cipher, max_age=settings.token_max_age, breaker=breaker, keep_key=keep_key)
 
 
 def build_deprovisioned(settings: Settings, gates: StoreGates | None = None) -> deprovisioned.Deprovisioned:

@@ -44,7 +44,11 @@ ERR_UPSTREAM_TIMEOUT: Final = "ERR_UPSTREAM_TIMEOUT"
 ERR_STORE_UNAVAILABLE: Final = "ERR_STORE_UNAVAILABLE"
 # Concurrent logins of one device kept replacing its token (503, Retry-After).
 ERR_DEVICE_BUSY: Final = "ERR_DEVICE_BUSY"
+# The device's record was sealed with a key this server does not hold: nothing was revoked (409).
+ERR_SESSION_UNREADABLE: Final = "ERR_SESSION_UNREADABLE"
 ERR_UPSTREAM_BAD_RESPONSE: Final = "ERR_UPSTREAM_BAD_RESPONSE"
+# Presence from webhooks: nothing was heard for this user (404).
+ERR_PRESENCE_UNKNOWN: Final = "ERR_PRESENCE_UNKNOWN"
 
 # The whole table, for the test that no module spells a code of its own.
 ALL: Final[frozenset[str]] = frozenset(value for name, value in dict(globals()).items() if name.startswith("ERR_"))

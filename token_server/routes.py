@@ -108,6 +108,7 @@ def _mint(uid: str) -> Response:
     token, created = client().mint_token(uid, name=name, avatar=avatar)
     deprovisioned.settle_mint(client(), uid)  # a login that raced a delete: undone, 404
     metrics.count_mint(user_created=created)
+    sessions_views.device_tokens().note_mint(uid)  # it pushes the user's oldest device tokens toward archival
     return no_store(jsonify({"uid": token.uid, "authToken": token.auth_token}))
 
 
@@ -147,6 +148,12 @@ def get_user(uid: str) -> Response:
     return no_store(jsonify({"user": client().get_user(uid).to_dict()}))
 
 
+@bp.get("/users/<path:uid>/presence")
+def get_presence(uid: str) -> Response:
+    """The last connection status CometChat reported by webhook (token_server/webhooks/presence.py)."""
+    return webhook_route.presence_answer(authorize(uid))
+
+
 @bp.post("/token/<path:uid>/revoke")
 def revoke(uid: str) -> Response:
     uid = authorize(uid)
@@ -160,8 +167,10 @@ def revoke(uid: str) -> Response:
         sessions_views.device_tokens().forget_token(uid, token)
         return no_store(jsonify({"uid": uid, "revoked": "token"}))
     if set(body) == {"all"} and body["all"] is True:  # not 1, not "true"
+        # The records are read before the revoke: a login that stores a new token after it keeps it.
+        before = sessions_views.device_tokens().snapshot(uid)
         client().flush_auth_tokens(uid)
-        sessions_views.device_tokens().forget_all(uid)
+        sessions_views.device_tokens().forget_all(uid, before)
         return no_store(jsonify({"uid": uid, "revoked": "all"}))
     raise bad_request('Send {"authToken": "<token>"} to revoke one token, or {"all": true} to revoke all.')
 
@@ -198,10 +207,12 @@ def delete_user(uid: str) -> Response:
         raise bad_request("permanent must be true or false.", "permanent")
     refuse_body("Send no body: the options go in the query string.")
     deprovisioned.current().mark(uid, mode)  # before upstream: a login racing the delete sees it
+    before = sessions_views.device_tokens().snapshot(uid)  # read before the revoke: later records stay
     lifecycle.deprovision(client(), uid, permanent=mode == "permanent")
-    sessions_views.device_tokens().forget_all(uid)
+    sessions_views.device_tokens().forget_all(uid, before)
     return no_store(jsonify({"uid": uid, "deleted": mode}))
 
 
 # The device-session views (GET/DELETE .../sessions) register on ``bp`` too.
 from .devices import views as sessions_views  # noqa: E402
+from .webhooks import flask_route as webhook_route  # noqa: E402

@@ -61,6 +61,7 @@ def revoke(ctx: Context, uid: str, auth_token: str, as_json: bool) -> None:
 @pass_context
 def flush(ctx: Context, uid: str, as_json: bool) -> None:
     """Revoke every token of a user (sign out everywhere)."""
+    before = ctx.sessions.snapshot(normalize_uid(uid))
     ctx.client.flush_auth_tokens(uid)
-    ctx.sessions.forget_all(normalize_uid(uid))
+    ctx.sessions.forget_all(normalize_uid(uid), before)
     emit({"uid": normalize_uid(uid), "revoked": "all"}, as_json=as_json, columns=("uid", "revoked"))

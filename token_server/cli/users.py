@@ -124,9 +124,12 @@ def update_user(
 def _shown(uid: str) -> str:
     """The uid as CometChat stores it; an invalid one as given (its row reports why)."""
     return uid_or_none(uid) or uid
-def _forgotten(ctx: Context, uid: str, outcome: str) -> str:
-    """Every token of ``uid`` was revoked: forget its devices in the session store too."""
-    ctx.sessions.forget_all(_shown(uid))
+def _deprovisioned(ctx: Context, uid: str, *, permanent: bool) -> str:
+    """Deprovision ``uid`` (:func:`_deprovision`), then forget the devices its records held
+    before (read first: a login that stores a token meanwhile keeps its record)."""
+    before = ctx.sessions.snapshot(_shown(uid))
+    outcome = _deprovision(ctx, uid, permanent=permanent)
+    ctx.sessions.forget_all(_shown(uid), before)
     return outcome
 
 
@@ -159,7 +162,7 @@ def deactivate(ctx: Context, uids: tuple[str, ...], as_json: bool) -> None:
 
     The same steps, in the same order, as DELETE /api/cometchat/users/<uid>; a uid that is
     already deactivated or unknown counts as done."""
-    _each(uids, lambda uid: _forgotten(ctx, uid, _deprovision(ctx, uid, permanent=False)), as_json=as_json)
+    _each(uids, lambda uid: _deprovisioned(ctx, uid, permanent=False), as_json=as_json)
 
 
 @users.command("reactivate")
@@ -209,4 +212,4 @@ def delete(ctx: Context, uids: tuple[str, ...], yes: bool, as_json: bool) -> Non
         if not click.get_text_stream("stdin").isatty():
             raise click.UsageError("deleting for good needs --yes when not run from a terminal")
         click.confirm(f"Delete {len(uids)} user(s) permanently?", abort=True)
-    _each(uids, lambda uid: _forgotten(ctx, uid, _deprovision(ctx, uid, permanent=True)), as_json=as_json)
+    _each(uids, lambda uid: _deprovisioned(ctx, uid, permanent=True), as_json=as_json)

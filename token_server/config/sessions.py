@@ -29,9 +29,12 @@ def parse_duration(text: str) -> float:
 
 @dataclass(frozen=True)
 class SessionSettings:
-    # The first key seals, all open; default: the REST key. None: device tokens never expire.
+    # SESSION_STORE_KEY: the first key seals, all open (empty: a key kept in the store seals).
+    # The opening keys only open: the REST key, whose derived key sealed records before.
+    # token_max_age None: device tokens never expire.
     session_store_uri: str = MEMORY_URI
     session_store_keys: tuple[str, ...] = field(default=(), repr=False)
+    session_store_opening_keys: tuple[str, ...] = field(default=(), repr=False)
     token_max_age: float | None = None
 
     @classmethod
@@ -40,7 +43,8 @@ class SessionSettings:
     ) -> Self:
         """The store: SESSION_STORE_URI; else the rate-limit store's Redis; else in-process memory
         with the embedded emulator (``python server.py``'s default: its tokens die with the process
-        too); else a SQLite file. The keys: SESSION_STORE_KEY, else the REST key."""
+        too); else a SQLite file. The keys: SESSION_STORE_KEY, else one the server keeps in the
+        store; the REST key only opens what its derived key sealed before (docs/devices.md)."""
         read = Env(env)
         ratelimit_uri = read.text("RATELIMIT_STORAGE_URI") or DEFAULT_RATELIMIT_STORAGE_URI
         uri = read.text("SESSION_STORE_URI") or ""
@@ -57,10 +61,11 @@ class SessionSettings:
         if any(len(key) < MIN_SESSION_KEY_LENGTH for key in keys):
             read.problem(f"SESSION_STORE_KEY: every key must be at least {MIN_SESSION_KEY_LENGTH} characters")
         api_key = read.text("COMETCHAT_API_KEY")
-        if not keys and api_key:
-            keys = (api_key,)  # derived with HKDF, never used as is (token_server/devices/crypto.py)
+        # Derived with HKDF, never used as is, and never sealing: a REST-key rotation must not
+        # change the sealing key (token_server/devices/crypto.py).
+        opening = (api_key,) if api_key else ()
         # No key and no REST key: only the embedded emulator, whose tokens die with its process; the
-        # store then seals with a key of this process only (token_server.build_device_tokens).
+        # in-process store then seals with a key of this process only (token_server.build_device_tokens).
         max_age = None
         raw_age = read.text("TOKEN_MAX_AGE")
         if raw_age:
@@ -68,5 +73,7 @@ class SessionSettings:
                 max_age = parse_duration(raw_age)
             except ValueError:
                 read.problem(f"TOKEN_MAX_AGE must be seconds or a duration like 30d, 12h (got {raw_age!r})")
-        section = cls(session_store_uri=uri, session_store_keys=keys, token_max_age=max_age)
+        section = cls(
+            session_store_uri=uri, session_store_keys=keys, session_store_opening_keys=opening, token_max_age=max_age
+        )
         return read.finish(section, problems)

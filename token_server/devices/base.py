@@ -24,20 +24,29 @@ class StoredSession:
     sealed: str
     created_at: int
     last_used_at: int
+    # The user's mint count (every token the server minted for the user) when this one was
+    # minted: CometChat keeps a user's newest 100, so a token 100 mints old is archived.
+    seq: int = 0
 
     def __repr__(self) -> str:  # sealed text is still a credential's envelope: keep it out of logs
         return (
             f"StoredSession(device_id={self.device_id!r}, created_at={self.created_at}, "
-            f"last_used_at={self.last_used_at})"
+            f"last_used_at={self.last_used_at}, seq={self.seq})"
         )
 
     def to_json(self) -> str:
-        return json.dumps({"t": self.sealed, "c": self.created_at, "u": self.last_used_at}, separators=(",", ":"))
+        record = {"t": self.sealed, "c": self.created_at, "u": self.last_used_at, "n": self.seq}
+        return json.dumps(record, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, device_id: str, raw: str | bytes) -> StoredSession:
         data = json.loads(raw)
-        return cls(device_id, str(data["t"]), int(data["c"]), int(data["u"]))
+        return cls(device_id, str(data["t"]), int(data["c"]), int(data["u"]), int(data.get("n", 0)))
+
+
+class StoreContention(Exception):
+    """A local store's lock was busy past its timeout: contention on this host, not an outage
+    (the service takes its fallback for this call and never opens the breaker for it)."""
 
 
 class SessionStore(Protocol):
@@ -55,10 +64,26 @@ class SessionStore(Protocol):
         record that was there (replaced when stored; the one that won when not), in one step."""
         ...
 
+    def lookup(self, uid: str, device_id: str) -> tuple[StoredSession | None, int]:
+        """The device's record and the user's mint count (see :meth:`count_mints`), in one step."""
+        ...
+
+    def count_mints(self, uid: str, n: int = 1) -> int:
+        """Add ``n`` tokens minted for the user (any device or none); the new count."""
+        ...
+
     def touch(self, uid: str, device_id: str, last_used_at: int) -> None: ...
 
     def delete(self, uid: str, device_id: str) -> StoredSession | None:
         """Forget one device; return what was stored (None: nothing was)."""
+        ...
+
+    def delete_if(self, uid: str, device_id: str, expected: str) -> bool:
+        """Compare-and-set delete: forget the device only if its sealed token is still ``expected``."""
+        ...
+
+    def ensure_key(self, candidate: str) -> str:
+        """The sealing key kept in the store: ``candidate`` is written only if none is (set-if-absent)."""
         ...
 
     def devices(self, uid: str) -> list[StoredSession]: ...

@@ -1,9 +1,5 @@
-"""Sealing tokens for the store: Fernet (AES-128-CBC + HMAC-SHA256) from ``cryptography``.
-
-The key comes from ``SESSION_STORE_KEY`` (any secret of 32 characters or more; several,
-comma-separated, to rotate: the first seals, all open), else it is derived from the REST key
-with HKDF, so a copy of the store alone (a backup, a Redis dump) holds no usable token.
-"""
+"""Sealing tokens for the store: Fernet (AES-128-CBC + HMAC-SHA256) from ``cryptography``, so a
+copy of the store alone (a backup, a Redis dump) holds no usable token."""
 
 from __future__ import annotations
 
@@ -24,12 +20,40 @@ def derive_key(secret: str) -> bytes:
 
 
 class TokenCipher:
-    """Seals a token before it is stored and opens it when read back."""
+    """Seals a token before it is stored and opens it when read back.
+
+    The keys come from ``SESSION_STORE_KEY`` (any secret of 32 characters or more; several,
+    comma-separated, to rotate: the first seals, all open), else from a key the server generated
+    once and keeps in the store itself; a key derived from the REST key (the earlier default)
+    always opens too, so records sealed before still open. Each key is stretched with HKDF
+    (:func:`derive_key`). See docs/devices.md ("Keys")."""
 
     def __init__(self, secrets: list[str] | tuple[str, ...]) -> None:
         if not secrets:
             raise ValueError("a token cipher needs at least one secret")
-        self._fernet = MultiFernet([Fernet(derive_key(secret)) for secret in secrets])
+        self.secrets = tuple(secrets)
+        self._primary = Fernet(derive_key(secrets[0]))
+        self._fernet = MultiFernet([self._primary, *(Fernet(derive_key(secret)) for secret in secrets[1:])])
+
+    def __repr__(self) -> str:
+        return f"TokenCipher({len(self.secrets)} keys)"
+
+    @staticmethod
+    def generate_secret() -> str:
+        """A new random secret (a Fernet key's text: 44 characters)."""
+        return Fernet.generate_key().decode("ascii")
+
+    def with_primary(self, secret: str) -> TokenCipher:
+        """This cipher with ``secret`` sealing first, its keys still opening."""
+        return TokenCipher([secret, *(s for s in self.secrets if s != secret)])
+
+    def is_current(self, sealed: str) -> bool:
+        """True when ``sealed`` was sealed with the first key (False: an older key, or none of ours)."""
+        try:
+            self._primary.decrypt(sealed.encode("ascii"))
+        except (InvalidToken, UnicodeError, ValueError):
+            return False
+        return True
 
     @classmethod
     def ephemeral(cls) -> TokenCipher:

@@ -14,6 +14,8 @@ class MemorySessionStore:
         self._lock = threading.Lock()
         self._data: dict[str, dict[str, StoredSession]] = {}
         self._locks: dict[tuple[str, str], tuple[str, float]] = {}
+        self._mints: dict[str, int] = {}
+        self._key: str | None = None
         self._clock = clock
 
     def get(self, uid: str, device_id: str) -> StoredSession | None:
@@ -38,12 +40,38 @@ class MemorySessionStore:
             devices[session.device_id] = session
             return True, current
 
+    def lookup(self, uid: str, device_id: str) -> tuple[StoredSession | None, int]:
+        with self._lock:
+            return self._data.get(uid, {}).get(device_id), self._mints.get(uid, 0)
+
+    def count_mints(self, uid: str, n: int = 1) -> int:
+        with self._lock:
+            self._mints[uid] = self._mints.get(uid, 0) + n
+            return self._mints[uid]
+
+    def delete_if(self, uid: str, device_id: str, expected: str) -> bool:
+        with self._lock:
+            devices = self._data.get(uid, {})
+            current = devices.get(device_id)
+            if current is None or current.sealed != expected:
+                return False
+            del devices[device_id]
+            if not devices:
+                self._data.pop(uid, None)
+            return True
+
+    def ensure_key(self, candidate: str) -> str:
+        with self._lock:
+            if self._key is None:
+                self._key = candidate
+            return self._key
+
     def touch(self, uid: str, device_id: str, last_used_at: int) -> None:
         with self._lock:
             current = self._data.get(uid, {}).get(device_id)
             if current is not None:
                 self._data[uid][device_id] = StoredSession(
-                    device_id, current.sealed, current.created_at, max(last_used_at, current.last_used_at)
+                    device_id, current.sealed, current.created_at, max(last_used_at, current.last_used_at), current.seq
                 )
 
     def delete(self, uid: str, device_id: str) -> StoredSession | None:

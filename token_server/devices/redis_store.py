@@ -1,7 +1,7 @@
 """The Redis store: one for the whole fleet (``SESSION_STORE_URI=redis://...``, by default the
 rate-limit store's Redis). A user's devices are one hash; a device's mint lock is a key set
 with ``NX`` and an expiry. Socket timeouts of ``STORE_TIMEOUT`` and no retries: a Redis that
-is down or hung fails a call within 250 ms, and the service's breaker then skips it.
+is down or hung fails a call within the stores' bound, and the service's breaker then skips it.
 """
 
 from __future__ import annotations
@@ -26,6 +26,15 @@ REPLACE_IF = (
     "if not same then return {0, raw} end "
     "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) return {1, raw}"
 )
+# Compare-and-set delete: forget the device only if its sealed token is still ARGV[2].
+DELETE_IF = (
+    "local raw = redis.call('HGET', KEYS[1], ARGV[1]) "
+    "if raw and cjson.decode(raw)['t'] == ARGV[2] then redis.call('HDEL', KEYS[1], ARGV[1]) return 1 end return 0"
+)
+# The user's mint count lives in the user's hash under a field no device id can take ('#').
+MINTS = "#mints"
+MINTS_FIELD = MINTS.encode()
+KEY = f"{PREFIX}:sealing-key"
 TOUCH = (
     "local raw = redis.call('HGET', KEYS[1], ARGV[1]) if not raw then return 0 end "
     "local s = cjson.decode(raw) if tonumber(ARGV[2]) > s['u'] then s['u'] = tonumber(ARGV[2]) "
@@ -47,6 +56,7 @@ class RedisSessionStore:
         self._release = client.register_script(RELEASE)
         self._touch = client.register_script(TOUCH)
         self._replace_if = client.register_script(REPLACE_IF)
+        self._delete_if = client.register_script(DELETE_IF)
 
     @classmethod
     def from_url(cls, url: str, *, timeout: float = STORE_TIMEOUT) -> RedisSessionStore:
@@ -62,6 +72,23 @@ class RedisSessionStore:
     def get(self, uid: str, device_id: str) -> StoredSession | None:
         raw = self._redis.hget(_user_key(uid), device_id)
         return StoredSession.from_json(device_id, raw) if raw else None  # type: ignore[arg-type]
+
+    def lookup(self, uid: str, device_id: str) -> tuple[StoredSession | None, int]:
+        raw, mints = self._redis.hmget(_user_key(uid), [device_id, MINTS])
+        return (StoredSession.from_json(device_id, raw) if raw else None), int(mints or 0)
+
+    def count_mints(self, uid: str, n: int = 1) -> int:
+        return int(self._redis.hincrby(_user_key(uid), MINTS, n))
+
+    def delete_if(self, uid: str, device_id: str, expected: str) -> bool:
+        return bool(self._delete_if(keys=[_user_key(uid)], args=[device_id, expected]))
+
+    def ensure_key(self, candidate: str) -> str:
+        self._redis.set(KEY, candidate, nx=True)
+        kept = self._redis.get(KEY)
+        if not kept:
+            raise redis.RedisError("the sealing key vanished between its write and its read")
+        return kept.decode() if isinstance(kept, bytes) else str(kept)
 
     def swap(self, uid: str, session: StoredSession) -> StoredSession | None:
         key = _user_key(uid)
@@ -89,7 +116,9 @@ class RedisSessionStore:
 
     def devices(self, uid: str) -> list[StoredSession]:
         found: dict[Any, Any] = self._redis.hgetall(_user_key(uid))  # type: ignore[assignment]
-        sessions = [StoredSession.from_json(device.decode(), raw) for device, raw in found.items()]
+        sessions = [
+            StoredSession.from_json(device.decode(), raw) for device, raw in found.items() if device != MINTS_FIELD
+        ]
         return sorted(sessions, key=lambda s: s.created_at, reverse=True)
 
     def delete_all(self, uid: str) -> list[StoredSession]:
@@ -98,7 +127,7 @@ class RedisSessionStore:
         pipe.hgetall(key)
         pipe.delete(key)
         found, _ = pipe.execute()
-        return [StoredSession.from_json(device.decode(), raw) for device, raw in found.items()]
+        return [StoredSession.from_json(device.decode(), raw) for device, raw in found.items() if device != MINTS_FIELD]
 
     def acquire(self, uid: str, device_id: str, owner: str, ttl: float = LOCK_TTL) -> bool:
         return bool(self._redis.set(_lock_key(uid, device_id), owner, nx=True, px=int(ttl * 1000)))

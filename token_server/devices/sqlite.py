@@ -1,30 +1,29 @@
-"""The SQLite store: one file shared by the workers of one host (``sqlite:///path``).
-
-Every call opens its own short connection (safe across gunicorn's fork and threads) with a
-busy timeout of ``STORE_TIMEOUT``: a file locked by another process fails the call within
-250 ms instead of waiting, and the service's breaker then skips the store. WAL journaling
-lets readers go on while one worker writes.
+"""The SQLite store: one file shared by the workers of one host (``sqlite:///path``), opened as
+:class:`~token_server.stores.sqlite_file.SqliteFile` opens every SQLite store. A lock still busy
+past its timeout raises :class:`StoreContention`, which the service treats as "not this time",
+never as a store that is down (its breaker stays closed).
 """
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import time
-from contextlib import closing
 from pathlib import Path
 from typing import Any, Callable
 
-from ..stores.breaker import STORE_TIMEOUT
-from .base import LOCK_TTL, StoredSession
+from ..stores.sqlite_file import BUSY_TIMEOUT, SqliteFile, is_contention
+from .base import LOCK_TTL, StoreContention, StoredSession
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS device_sessions (uid TEXT NOT NULL, device_id TEXT NOT NULL, sealed TEXT NOT NULL, "
-    "created_at INTEGER NOT NULL, last_used_at INTEGER NOT NULL, PRIMARY KEY (uid, device_id))",
+    "created_at INTEGER NOT NULL, last_used_at INTEGER NOT NULL, seq INTEGER NOT NULL DEFAULT 0, "
+    "PRIMARY KEY (uid, device_id))",
     "CREATE TABLE IF NOT EXISTS device_locks (uid TEXT NOT NULL, device_id TEXT NOT NULL, owner TEXT NOT NULL, "
     "expires REAL NOT NULL, PRIMARY KEY (uid, device_id))",
+    "CREATE TABLE IF NOT EXISTS user_mints (uid TEXT PRIMARY KEY, count INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS sealing_key (id INTEGER PRIMARY KEY CHECK (id = 1), key TEXT NOT NULL)",
 )
-COLUMNS = "device_id, sealed, created_at, last_used_at"
+COLUMNS = "device_id, sealed, created_at, last_used_at, seq"
 
 
 def path_of(uri: str) -> Path:
@@ -34,50 +33,33 @@ def path_of(uri: str) -> Path:
     return Path(uri.removeprefix("sqlite:///"))
 
 
-class SqliteSessionStore:
-    def __init__(self, path: Path | str, *, timeout: float = STORE_TIMEOUT, clock: Callable[[], float] = time.time):
-        self.path = Path(path)
-        self._timeout = timeout
-        self._clock = clock
-        self._ready = False
-
-    def _connect(self) -> sqlite3.Connection:
-        if not self._ready:
-            # Owner-only: the file holds sealed tokens, of no use without the key, and nobody else's business.
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)
-        if not self._ready:
-            self._prepare(conn)
-        return conn
-
-    def _prepare(self, conn: sqlite3.Connection) -> None:
-        conn.execute("PRAGMA journal_mode=WAL")
-        for statement in SCHEMA:
-            conn.execute(statement)
+def _add_seq(conn: sqlite3.Connection) -> None:
+    """A file from before the mint count gets its ``seq`` column."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(device_sessions)")}
+    if "seq" not in columns:
         try:
-            os.chmod(self.path, 0o600)
-        except OSError:
-            pass
-        self._ready = True
+            conn.execute("ALTER TABLE device_sessions ADD COLUMN seq INTEGER NOT NULL DEFAULT 0")
+        except sqlite3.OperationalError as exc:  # another worker added it first
+            if "duplicate column" not in str(exc):
+                raise
+
+
+class SqliteSessionStore:
+    def __init__(self, path: Path | str, *, timeout: float = BUSY_TIMEOUT, clock: Callable[[], float] = time.time):
+        self.file = SqliteFile(path, SCHEMA, timeout=timeout, migrate=_add_seq)
+        self.path = self.file.path
+        self._clock = clock
+
+    def _run(self, steps: Callable[[sqlite3.Connection], Any], *, write: bool) -> Any:
+        try:
+            return self.file.run(steps, write=write)
+        except sqlite3.OperationalError as exc:
+            if is_contention(exc):
+                raise StoreContention(str(exc)) from exc
+            raise
 
     def _rows(self, sql: str, args: tuple[Any, ...]) -> list[StoredSession]:
-        with closing(self._connect()) as conn:
-            return [StoredSession(*row) for row in conn.execute(sql, args).fetchall()]
-
-    def get(self, uid: str, device_id: str) -> StoredSession | None:
-        rows = self._rows(f"SELECT {COLUMNS} FROM device_sessions WHERE uid = ? AND device_id = ?", (uid, device_id))  # noqa: S608
-        return rows[0] if rows else None
-
-    def _transaction(self, steps: Callable[[sqlite3.Connection], Any]) -> Any:
-        with closing(self._connect()) as conn:
-            conn.execute("BEGIN IMMEDIATE")  # the write lock now, or a busy error within the timeout
-            try:
-                result = steps(conn)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            return result
+        return self._run(lambda conn: [StoredSession(*row) for row in conn.execute(sql, args).fetchall()], write=False)  # type: ignore[no-any-return]
 
     @staticmethod
     def _one(conn: sqlite3.Connection, uid: str, device_id: str) -> StoredSession | None:
@@ -87,37 +69,59 @@ class SqliteSessionStore:
         ).fetchone()
         return StoredSession(*row) if row else None
 
+    @staticmethod
+    def _put(conn: sqlite3.Connection, uid: str, s: StoredSession) -> None:
+        conn.execute(
+            "INSERT OR REPLACE INTO device_sessions VALUES (?, ?, ?, ?, ?, ?)",
+            (uid, s.device_id, s.sealed, s.created_at, s.last_used_at, s.seq),
+        )
+
+    def get(self, uid: str, device_id: str) -> StoredSession | None:
+        return self._run(lambda conn: self._one(conn, uid, device_id), write=False)  # type: ignore[no-any-return]
+
+    def lookup(self, uid: str, device_id: str) -> tuple[StoredSession | None, int]:
+        def steps(conn: sqlite3.Connection) -> tuple[StoredSession | None, int]:
+            row = conn.execute("SELECT count FROM user_mints WHERE uid = ?", (uid,)).fetchone()
+            return self._one(conn, uid, device_id), int(row[0]) if row else 0
+
+        return self._run(steps, write=False)  # type: ignore[no-any-return]
+
+    def count_mints(self, uid: str, n: int = 1) -> int:
+        def steps(conn: sqlite3.Connection) -> int:
+            conn.execute(
+                "INSERT INTO user_mints VALUES (?, ?) ON CONFLICT (uid) DO UPDATE SET count = count + excluded.count",
+                (uid, n),
+            )
+            return int(conn.execute("SELECT count FROM user_mints WHERE uid = ?", (uid,)).fetchone()[0])
+
+        return self._run(steps, write=True)  # type: ignore[no-any-return]
+
     def swap(self, uid: str, session: StoredSession) -> StoredSession | None:
         def steps(conn: sqlite3.Connection) -> StoredSession | None:
             previous = self._one(conn, uid, session.device_id)
-            conn.execute(
-                "INSERT OR REPLACE INTO device_sessions VALUES (?, ?, ?, ?, ?)",
-                (uid, session.device_id, session.sealed, session.created_at, session.last_used_at),
-            )
+            self._put(conn, uid, session)
             return previous
 
-        return self._transaction(steps)
+        return self._run(steps, write=True)  # type: ignore[no-any-return]
 
     def replace_if(self, uid: str, session: StoredSession, expected: str | None) -> tuple[bool, StoredSession | None]:
         def steps(conn: sqlite3.Connection) -> tuple[bool, StoredSession | None]:
             current = self._one(conn, uid, session.device_id)
             if (current.sealed if current else None) != expected:
                 return False, current
-            conn.execute(
-                "INSERT OR REPLACE INTO device_sessions VALUES (?, ?, ?, ?, ?)",
-                (uid, session.device_id, session.sealed, session.created_at, session.last_used_at),
-            )
+            self._put(conn, uid, session)
             return True, current
 
-        result: tuple[bool, StoredSession | None] = self._transaction(steps)
-        return result
+        return self._run(steps, write=True)  # type: ignore[no-any-return]
 
     def touch(self, uid: str, device_id: str, last_used_at: int) -> None:
-        with closing(self._connect()) as conn:
-            conn.execute(
+        self._run(
+            lambda conn: conn.execute(
                 "UPDATE device_sessions SET last_used_at = MAX(last_used_at, ?) WHERE uid = ? AND device_id = ?",
                 (last_used_at, uid, device_id),
-            )
+            ),
+            write=True,
+        )
 
     def delete(self, uid: str, device_id: str) -> StoredSession | None:
         def steps(conn: sqlite3.Connection) -> StoredSession | None:
@@ -125,7 +129,23 @@ class SqliteSessionStore:
             conn.execute("DELETE FROM device_sessions WHERE uid = ? AND device_id = ?", (uid, device_id))
             return previous
 
-        return self._transaction(steps)
+        return self._run(steps, write=True)  # type: ignore[no-any-return]
+
+    def delete_if(self, uid: str, device_id: str, expected: str) -> bool:
+        def steps(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                "DELETE FROM device_sessions WHERE uid = ? AND device_id = ? AND sealed = ?", (uid, device_id, expected)
+            )
+            return cursor.rowcount == 1
+
+        return bool(self._run(steps, write=True))
+
+    def ensure_key(self, candidate: str) -> str:
+        def steps(conn: sqlite3.Connection) -> str:
+            conn.execute("INSERT OR IGNORE INTO sealing_key VALUES (1, ?)", (candidate,))
+            return str(conn.execute("SELECT key FROM sealing_key WHERE id = 1").fetchone()[0])
+
+        return self._run(steps, write=True)  # type: ignore[no-any-return]
 
     def devices(self, uid: str) -> list[StoredSession]:
         return self._rows(f"SELECT {COLUMNS} FROM device_sessions WHERE uid = ? ORDER BY created_at DESC", (uid,))  # noqa: S608
@@ -136,7 +156,7 @@ class SqliteSessionStore:
             conn.execute("DELETE FROM device_sessions WHERE uid = ?", (uid,))
             return [StoredSession(*row) for row in rows]
 
-        return self._transaction(steps)
+        return self._run(steps, write=True)  # type: ignore[no-any-return]
 
     def acquire(self, uid: str, device_id: str, owner: str, ttl: float = LOCK_TTL) -> bool:
         now = self._clock()
@@ -151,17 +171,18 @@ class SqliteSessionStore:
             )
             return cursor.rowcount == 1
 
-        return bool(self._transaction(steps))
+        return bool(self._run(steps, write=True))
 
     def release(self, uid: str, device_id: str, owner: str) -> None:
-        with closing(self._connect()) as conn:
-            conn.execute(
+        self._run(
+            lambda conn: conn.execute(
                 "DELETE FROM device_locks WHERE uid = ? AND device_id = ? AND owner = ?", (uid, device_id, owner)
-            )
+            ),
+            write=True,
+        )
 
     def ping(self) -> None:
-        with closing(self._connect()) as conn:
-            conn.execute("SELECT 1").fetchone()
+        self._run(lambda conn: conn.execute("SELECT 1").fetchone(), write=False)
 
     def close(self) -> None:
-        return None
+        self.file.close()

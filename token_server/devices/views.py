@@ -13,7 +13,7 @@ from ..errors import ApiError, bad_request
 from ..ops import metrics
 from ..routes import authorize, bp, client, no_store
 from . import DEVICE_ID, DeviceBusy, DeviceTokens, MemorySessionStore, StoreUnavailable, TokenCipher
-from .service import TOKEN_LIMIT, note_token_count
+from .service import TOKEN_LIMIT, TokenUnreadable, note_token_count
 
 SESSIONS = "token_server.devices"
 STORE_RETRY_AFTER = "5"
@@ -122,4 +122,19 @@ def delete_session(uid: str, device_id: str) -> Response:
         device_tokens().revoke_device(client(), uid, device_id)
     except StoreUnavailable:
         raise _store_unavailable() from None
+    except TokenUnreadable:
+        # Never "revoked: true" for a token this server did not revoke: it is still live upstream.
+        raise ApiError(
+            409,
+            codes.ERR_SESSION_UNREADABLE,
+            "The device's token was sealed with a key this server does not hold (SESSION_STORE_KEY): "
+            "it was not revoked. Add the older key to SESSION_STORE_KEY, or revoke the user's tokens.",
+        ) from None
+    except DeviceBusy:
+        raise ApiError(
+            503,
+            codes.ERR_DEVICE_BUSY,
+            "Logins of this device kept replacing its token during the sign-out; try again shortly.",
+            headers={"Retry-After": BUSY_RETRY_AFTER},
+        ) from None
     return no_store(jsonify({"uid": uid, "deviceId": device_id, "revoked": True}))

@@ -115,6 +115,36 @@ USERS_NEAR_TOKEN_LIMIT = Counter(
     registry=REGISTRY,
 )
 
+DEVICES_EVICTED = Counter(
+    "token_server_devices_evicted",
+    "Devices revoked and forgotten because their user tracked more than CometChat's 100 (least recently used first).",
+    registry=REGISTRY,
+)
+UNREADABLE_DEVICE_TOKENS = Counter(
+    "token_server_device_tokens_unreadable",
+    "Device records sealed with a key this server does not hold (their tokens cannot be revoked by it).",
+    registry=REGISTRY,
+)
+OUTAGE_TOKENS = Counter(
+    "token_server_device_outage_tokens",
+    "Device tokens minted while the session store did not answer, by what became of them: "
+    "minted, kept (stored once the store answered), revoked (another token won the device), dropped (cache full).",
+    ["outcome"],
+    registry=REGISTRY,
+)
+
+
+def count_device_evicted() -> None:
+    DEVICES_EVICTED.inc()
+
+
+def count_unreadable_device_token() -> None:
+    UNREADABLE_DEVICE_TOKENS.inc()
+
+
+def count_outage_token(outcome: str) -> None:
+    OUTAGE_TOKENS.labels(outcome=outcome).inc()
+
 
 CONNECTIONS_WAITING = Gauge(
     "token_server_connections_waiting",

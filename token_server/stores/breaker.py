@@ -1,11 +1,5 @@
-"""A breaker for the shared stores on the login path (rate limits, upstream budget, device
-tokens): a store call is bounded by its client's own timeout (250 ms at most); a store that
-failed is then skipped for ``cooldown`` seconds, so a login does not wait on it again, and
-its outage is logged once (a warning) and its recovery once (info).
-
-A store is a helper on the login path, never a gate: while the breaker is open, the caller
-takes its fallback (the call goes ahead), as a store that is down must not take minting down.
-"""
+"""The breaker every shared store on the login path goes through (rate limits, upstream budget,
+device tokens), and the stores' bound, ``STORE_TIMEOUT``: a store is a helper, never a gate."""
 
 from __future__ import annotations
 
@@ -19,9 +13,13 @@ T = TypeVar("T")
 
 log = logging.getLogger("cometchat.stores")
 
-# Timeout for every store round trip on the login path (connect and each read).
+# The stores' bound: every store round trip on the login path (connect, each read, SQLite's busy
+# wait) gives up after this, with no retry; the breaker then skips the store for a cooldown.
+# redis-py's default of ten retries turned one hung Redis into a 15 s login; with this bound a
+# hung store costs a login 250 ms at most, then is skipped for the cooldown. For operators:
+# docs/security.md.
 STORE_TIMEOUT = 0.25
-DEFAULT_COOLDOWN = 5.0
+DEFAULT_COOLDOWN = 1.0
 
 
 class _Gate:
@@ -63,7 +61,12 @@ class StoreGates:
 
 class StoreBreaker:
     """Skips a failing store for ``cooldown`` seconds; logs the outage once, the recovery once.
-    Breakers given one ``gate`` (``StoreGates.for_uri``: stores on one server) open together."""
+    Breakers given one ``gate`` (``StoreGates.for_uri``: stores on one server) open together.
+
+    After the cooldown one call probes the store (half-open) while the others keep skipping
+    it: a blip costs about a second of fallbacks, and a store that stays down costs one bounded
+    call per cooldown per process. While open, the caller takes its fallback (the call goes
+    ahead): a store that is down must not take minting down."""
 
     def __init__(
         self,
@@ -92,6 +95,16 @@ class StoreBreaker:
         """False while the breaker (or another on the same server) is open: take the fallback."""
         return self._clock() >= max(self._open_until, self._gate.open_until)
 
+    def _admit(self) -> bool:
+        """May this call go to the store? After an outage, only one probe per cooldown does."""
+        with self._lock:
+            now = self._clock()
+            if now < max(self._open_until, self._gate.open_until):
+                return False
+            if self._down:  # half-open: this call probes; the others skip until it answers
+                self._open_until = now + self.cooldown
+            return True
+
     def failed(self, exc: BaseException) -> None:
         with self._lock:
             self._open_until = self._clock() + self.cooldown
@@ -113,12 +126,13 @@ class StoreBreaker:
         with self._lock:
             recovered = self._down
             self._down = False
+            self._open_until = 0.0
         if recovered:
             self._log.info("%s store recovered", self.name)
 
     def call(self, fn: Callable[[], T], fallback: T) -> T:
         """``fn()``, or ``fallback`` when the breaker is open or ``fn`` raises."""
-        if not self.available():
+        if not self._admit():
             return fallback
         try:
             result = fn()
