@@ -13,7 +13,7 @@
 
 The counts live in the ``RATELIMIT_STORAGE_URI`` store (moving windows, from the ``limits``
 library, the engine under Flask-Limiter). Every round trip to a shared store is bounded
-(250 ms) and goes through a :class:`~token_server.stores.breaker.StoreBreaker`: a store that failed is
+(the stores' bound, ``STORE_TIMEOUT``) and goes through a :class:`~token_server.stores.breaker.StoreBreaker`: a store that failed is
 skipped for a while (the request goes on, unlimited), its outage logged once and its
 recovery once. A store down never refuses a login.
 
@@ -48,7 +48,7 @@ LIMITS = "token_server.limits"
 
 
 def storage_options(uri: str) -> dict[str, Any]:
-    """What bounds a store's round trips: 250 ms to connect and to read, and no retry (redis-py
+    """What bounds a store's round trips: ``STORE_TIMEOUT`` to connect and to read, and no retry (redis-py
     8 retries a timeout ten times by default, which made one hung Redis a 15 s login)."""
     if not uri.startswith("redis"):
         return {}
