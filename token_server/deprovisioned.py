@@ -17,7 +17,7 @@ tombstone, then creates the user (a store that cannot end it: 503, nothing creat
 JWT cannot: 403 while the tombstone lasts.
 
 The tombstones live in the device store's backend (``SESSION_STORE_URI``: Redis, a SQLite
-file or process memory), under keys and a table of their own, each call bounded (250 ms) and
+file or process memory), under keys and a table of their own, each call bounded (the stores' bound) and
 behind the store's breaker. When the store fails, the rule of every guard holds: a valid caller
 is answered when CometChat would accept the call, and CometChat would accept re-creating a
 permanently deleted user. So the tombstones this worker wrote or read are also kept in its own

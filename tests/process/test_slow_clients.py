@@ -1,4 +1,4 @@
-"""The Procfile's worker (token_server/workers_thread.py) under real gunicorn: clients that send
+"""The Procfile's connection layer (token_server/serving/) under real gunicorn: clients that send
 their requests slowly never hold the threads valid callers need, and the waiting ones are
 bounded (a head timeout, a cap with the oldest closed), while a request that arrives in pieces
 within the bounds is served whole. Liveness bounds in seconds, never timings."""
@@ -13,6 +13,8 @@ import requests
 
 from tests.helpers import SERVICE_KEY, service
 from tests.procs import EMULATOR_KEY, start_emulator, start_gunicorn
+
+pytestmark = pytest.mark.slow
 
 
 def mint(root: str) -> requests.Response:
@@ -156,8 +158,8 @@ UNFINISHED_BODY = (
 def test_unfinished_bodies_without_credentials_never_stall_the_worker(held) -> None:
     """An outside attack on plain gthread: requests whose body never finishes, with no
     credentials, were answered 401 unread and each closed gracefully on the worker's main loop
-    (up to 2 s each), so twenty of them froze /healthz and every mint. Here they wait whole,
-    in the event loop, and valid callers are answered."""
+    (up to 2 s each), so twenty of them froze /healthz and every mint. Here their bodies are
+    awaited in the event loop, holding no thread, and valid callers are answered."""
     sockets = []
     try:
         for _ in range(3 * FEW_THREADS):

@@ -1,7 +1,7 @@
-"""The Procfile's worker model under real gunicorn: the deadline holds against a trickling
-answer, /healthz answers at once while hundreds of callers wait on a slow CometChat, and
-clients that send their requests slowly never hold the threads valid callers need (see
-test_slow_clients.py)."""
+"""The Procfile's worker model under real gunicorn (token_server/serving/): the deadline holds
+against a trickling answer, /healthz answers at once while hundreds of callers wait on a slow
+CometChat, and clients that send their requests slowly never hold the threads valid callers
+need (see test_slow_clients.py and test_connection_attacks.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from tests.helpers import SERVICE_KEY, service
-from tests.procs import EMULATOR_KEY, RunningEmulator, start_stack
+from tests.procs import RunningEmulator, start_stack
 
 DEADLINE = 3.0
 SLACK = 3.0  # a busy 2-core machine
@@ -21,19 +21,19 @@ WAITING_CALLERS = 200
 SLOW_UPSTREAM_MS = 1500  # under the deadline: every caller gets its token
 
 
-GEVENT = "token_server.worker.LingeringGeventWorker"
-HEAD_FIRST = "token_server.workers_thread.HeadFirstWorker"
+PROCFILE_WORKER = "token_server.serving.worker.TokenServerWorker"
+
+pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module", params=["procfile", "gevent"])
-def stack(tmp_path_factory, request):
-    """The Procfile's default worker, and the gevent worker it can be switched to."""
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """The Procfile's worker."""
     running = start_stack(
         tmp_path_factory.mktemp("workers"),
         emulator_threads=WAITING_CALLERS + 56,
         COMETCHAT_DEADLINE=str(DEADLINE),
         LOG_LEVEL="warning",
-        GUNICORN_CMD_ARGS=f"--worker-class {GEVENT}" if request.param == "gevent" else "",
     )
     yield running.root, RunningEmulator(running.emulator_root)
     running.stop()
@@ -89,51 +89,6 @@ def test_healthz_answers_at_once_while_hundreds_wait_upstream(stack) -> None:
         emulator.faults(latency_ms=0)
 
 
-GREENLET_SCRIPT = """
-import sys, time
-import cometchat  # imported BEFORE gevent patches, as in a gunicorn master
-from gevent import monkey
-monkey.patch_all()
-import gevent
-from cometchat import CometChatClient
-from cometchat.errors import UpstreamTimeoutError
-
-client = CometChatClient(base_url=sys.argv[1], api_key=sys.argv[2], total_deadline=float(sys.argv[3]))
-
-def call():
-    started = time.monotonic()
-    try:
-        client.create_auth_token("cometchat-uid-1")
-        return "answered"
-    except UpstreamTimeoutError:
-        return "timeout %.2f" % (time.monotonic() - started)
-
-calls = [gevent.spawn(call) for _ in range(2)]
-gevent.joinall(calls, timeout=30)
-print(",".join(c.value or "unfinished" for c in calls))
-"""
-
-
-def test_greenlets_keep_their_own_deadline_when_gevent_patches_after_import(stack) -> None:
-    """gunicorn's gevent worker patches after the fork, when our modules are loaded: the
-    deadline's per-call scope and its watchdog must still work per greenlet."""
-    import subprocess
-    import sys
-
-    _, emulator = stack
-    emulator.reset()
-    emulator.faults({"kind": "drip", "interval_ms": 300}, {"kind": "drip", "interval_ms": 300})
-    out = subprocess.run(
-        [sys.executable, "-c", GREENLET_SCRIPT, emulator.base_url, EMULATOR_KEY, str(DEADLINE)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    results = out.stdout.strip().split(",")
-    assert len(results) == 2 and all(r.startswith("timeout") for r in results), out.stdout + out.stderr
-    assert all(DEADLINE - 0.1 <= float(r.split()[1]) < DEADLINE + SLACK for r in results)
-
-
 CONF_SCRIPT = """
 import importlib.util, sys
 spec = importlib.util.spec_from_file_location("__config__", "gunicorn.conf.py")  # as gunicorn loads it
@@ -145,17 +100,7 @@ print(conf.worker_class, urllib3.util.ssl_.SSLContext.__module__)
 """
 
 
-@pytest.mark.parametrize(
-    ("cmd_args", "worker", "ssl_module"),
-    [
-        ("", HEAD_FIRST, "ssl"),
-        ("--worker-class gthread", "gthread", "ssl"),
-        (f"--worker-class {GEVENT}", GEVENT, "gevent.ssl"),
-    ],
-)
-def test_gevent_patches_before_the_app_is_imported(cmd_args, worker, ssl_module) -> None:
-    """gunicorn.conf.py imports the app (urllib3, ssl) in the master: under gevent it must
-    patch first, or urllib3 keeps the blocking ssl classes for HTTPS to CometChat."""
+def test_the_procfile_runs_the_serving_worker() -> None:
     import subprocess
     import sys
 
@@ -166,12 +111,11 @@ def test_gevent_patches_before_the_app_is_imported(cmd_args, worker, ssl_module)
         "COMETCHAT_EMULATOR": "1",
         "TOKEN_SERVER_API_KEYS": SERVICE_KEY,
         "TOKEN_SERVER_SKIP_DOTENV": "1",
-        "GUNICORN_CMD_ARGS": cmd_args,
     }
     out = subprocess.run(
         [sys.executable, "-c", CONF_SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
     )
-    assert out.stdout.split() == [worker, ssl_module], out.stdout + out.stderr
+    assert out.stdout.split()[0] == PROCFILE_WORKER, out.stdout + out.stderr
 
 
 def test_a_body_refused_early_still_gets_its_413(stack) -> None:
@@ -203,13 +147,13 @@ environ = {"REMOTE_ADDR": "10.0.0.7", "REQUEST_METHOD": "POST", "PATH_INFO": '/a
 took = datetime.timedelta(seconds=1, microseconds=234567)
 cfg = Config()
 cfg.set("accesslog", "-")
-logger = conf.RedactingLogger(cfg)
-for fmt in (conf.ACCESS_LOG_FORMAT, conf.ACCESS_LOG_FORMAT + " %(a)s"):
+logger = conf.logger_class(cfg)
+for fmt in (conf.access_log_format, conf.access_log_format + " %(a)s"):
     cfg.set("access_log_format", fmt)
     fast = fmt % logger.access_atoms(Resp(), [], environ, took)
     full = fmt % logger.atoms_wrapper_class(logger.atoms(Resp(), [], environ, took))
     print(fast == full, fast)
-cfg.set("access_log_format", conf.ACCESS_LOG_FORMAT)
+cfg.set("access_log_format", conf.access_log_format)
 print(type(logger.access_atoms(Resp(), [], {**environ, "HTTP_X_OTHER": "1"}, took)).__name__, len(logger.access_atoms(Resp(), [], environ, took)))
 """
 

@@ -34,3 +34,12 @@ def test_the_checkers_are_pinned_for_ci() -> None:
     pins = (ROOT / "requirements-dev.txt").read_text().splitlines()
     assert any(re.fullmatch(r"ruff==[\d.]+", line) for line in pins)
     assert any(re.fullmatch(r"mypy==[\d.]+", line) for line in pins)
+
+
+def test_ci_runs_the_attack_tests_at_the_lowest_gunicorn_pyproject_allows() -> None:
+    text = (ROOT / ".ci" / "run").read_text()
+    # CI reads the lower bound from pyproject.toml with this sed expression: the same pattern here.
+    assert """lowest=$(sed -n 's/.*"gunicorn>=\\([0-9.]*\\),.*/\\1/p' pyproject.toml)""" in ci_lines()
+    assert re.search(r'"gunicorn>=([0-9.]+),', (ROOT / "pyproject.toml").read_text())
+    assert 'gunicorn==${lowest}.*' in text
+    assert "/tmp/ci-lowest-gunicorn/bin/python -m pytest -q tests/process/test_connection_attacks.py" in text
