@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from cometchat import AsyncCometChatClient, CometChatClient  # noqa: E402
 from cometchat.emulator import EmulatorState, create_emulator_app  # noqa: E402
 from cometchat.inprocess import WSGIAdapter  # noqa: E402
-from tests.test_core import async_transport  # noqa: E402
+from tests.unit.token_server.test_core import async_transport  # noqa: E402
 from token_server.auth import Caller  # noqa: E402
 from token_server.core import tokens  # noqa: E402
 from token_server.core.drive import run_async, run_sync  # noqa: E402

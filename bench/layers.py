@@ -1,5 +1,5 @@
 """Each candidate connection layer against issue 26's attacks (the attack suite's own cases,
-tests/test_connection_attacks.py, run as a script): which leave valid callers answered, and the
+tests/process/test_connection_attacks.py, run as a script): which leave valid callers answered, and the
 slowest valid answer during each. Candidates, all with gunicorn as the process manager:
 
 * ``gthread``: gunicorn's threaded worker, the app as it is;
@@ -27,7 +27,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests import test_connection_attacks as attacks  # noqa: E402
+from tests.process import test_connection_attacks as attacks  # noqa: E402
 from tests.procs import Process, free_port  # noqa: E402
 
 CANDIDATE_APP = """

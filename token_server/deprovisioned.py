@@ -17,7 +17,7 @@ tombstone, then creates the user (a store that cannot end it: 503, nothing creat
 JWT cannot: 403 while the tombstone lasts.
 
 The tombstones live in the device store's backend (``SESSION_STORE_URI``: Redis, a SQLite
-file or process memory), under keys and a table of their own, each call bounded (250 ms) and
+file or process memory), under keys and a table of their own, each call bounded (the stores' bound) and
 behind the store's breaker. When the store fails, the rule of every guard holds: a valid caller
 is answered when CometChat would accept the call, and CometChat would accept re-creating a
 permanently deleted user. So the tombstones this worker wrote or read are also kept in its own
@@ -29,17 +29,16 @@ outage is logged.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 import time
 from collections import OrderedDict
-from contextlib import closing
 from pathlib import Path
 from typing import Callable, Literal, Protocol
 
 from flask import Flask, current_app
 
 from .stores.breaker import STORE_TIMEOUT, StoreBreaker
+from .stores.sqlite_file import BUSY_TIMEOUT, SqliteFile
 
 log = logging.getLogger("token_server.deprovisioned")
 
@@ -116,19 +115,15 @@ class RedisTombstones:
 
 
 class SqliteTombstones:
-    """A table of its own in the device store's SQLite file."""
+    """A table of its own in the device store's SQLite file, opened as every SQLite store is."""
 
-    def __init__(self, path: Path, *, timeout: float = STORE_TIMEOUT) -> None:
-        self.path, self._timeout, self._ready = path, timeout, False
+    def __init__(self, path: Path, *, timeout: float = BUSY_TIMEOUT) -> None:
+        self.file = SqliteFile(path, (SCHEMA,), timeout=timeout)
+        self.path = self.file.path
 
     def _run(self, sql: str, args: tuple[object, ...]) -> list[tuple[object, ...]]:
-        if not self._ready:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with closing(sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)) as conn:
-            if not self._ready:
-                conn.execute(SCHEMA)
-                self._ready = True
-            return conn.execute(sql, args).fetchall()
+        write = not sql.startswith("SELECT")
+        return self.file.run(lambda conn: conn.execute(sql, args).fetchall(), write=write)  # type: ignore[no-any-return]
 
     def put(self, uid: str, mode: Mode, until: float) -> None:
         self._run("DELETE FROM deprovisioned_users WHERE until <= ?", (time.time(),))  # the expired ones

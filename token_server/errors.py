@@ -1,8 +1,5 @@
-"""Flask's side of the error mapping: every failure answered in the contract's JSON shape.
-
-The mapping itself (which failure is which status, code, message and headers) is
-:mod:`token_server.core.errors`; this module only hands Flask's errors to it.
-"""
+"""Flask's side of the error mapping (:mod:`token_server.core.errors`): every failure answered
+in the contract's JSON shape, ``{"error": {"code", "message"[, "details"]}}``."""
 
 from __future__ import annotations
 

@@ -12,10 +12,11 @@
   stranger's junk must not lock out everyone else. ``/metrics`` failures count too.
 
 The counts live in the ``RATELIMIT_STORAGE_URI`` store (moving windows, from the ``limits``
-library, the engine under Flask-Limiter). Every round trip to a shared store is bounded
-(250 ms) and goes through a :class:`~token_server.stores.breaker.StoreBreaker`: a store that failed is
-skipped for a while (the request goes on, unlimited), its outage logged once and its
-recovery once. A store down never refuses a login.
+library, the engine under Flask-Limiter). Every round trip to a shared store is bounded (the
+stores' bound, ``STORE_TIMEOUT``) and goes through a
+:class:`~token_server.stores.breaker.StoreBreaker`: a store that failed is skipped for a while
+(the request goes on, unlimited), its outage logged once and its recovery once. A store down
+never refuses a login.
 
 The client address is the socket's peer, or with ``TRUSTED_PROXIES`` the one ProxyFix takes
 from ``X-Forwarded-For``, keyed as a client (:mod:`token_server.clientaddr`: no port, no
@@ -49,7 +50,7 @@ LIMITS = "token_server.limits"
 
 
 def storage_options(uri: str) -> dict[str, Any]:
-    """What bounds a store's round trips: 250 ms to connect and to read, and no retry (redis-py
+    """What bounds a store's round trips: ``STORE_TIMEOUT`` to connect and to read, and no retry (redis-py
     8 retries a timeout ten times by default, which made one hung Redis a 15 s login)."""
     if not uri.startswith("redis"):
         return {}

@@ -1,11 +1,5 @@
 """The ONE error mapping: any failure of the routes -> the contract's status, code, message and
-headers, in the shape ``{"error": {"code", "message"[, "details"]}}``.
-
-:func:`answer_for` is what every host calls (the Flask blueprint's error handlers, an ASGI
-router, a host's own view). Upstream failures map to 502/503/504; an upstream rejection of OUR
-REST key is a 502, logged loudly, never a 401 to the caller. Upstream ``devMessage`` and raw
-bodies go to the log only.
-"""
+headers, ``{"error": {"code", "message"[, "details"]}}`` (:func:`answer_for`, for every host)."""
 
 from __future__ import annotations
 
@@ -131,7 +125,9 @@ def _retry_after(seconds: float | None) -> dict[str, str]:
 
 
 def from_upstream(exc: upstream.CometChatError) -> ApiError:
-    """Translate a client error into what our caller sees."""
+    """Translate a client error into what our caller sees: upstream failures map to 502/503/504;
+    an upstream rejection of OUR REST key is a 502, logged loudly, never a 401 to the caller.
+    Upstream ``devMessage`` and raw bodies go to the log only."""
     if isinstance(exc, upstream.ValidationError):
         if exc.status is None:  # refused by the client's own checks: our words, safe to show
             return ApiError(400, codes.ERR_BAD_REQUEST, exc.message, details=exc.details)

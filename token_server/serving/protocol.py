@@ -6,7 +6,7 @@ closed), a cap on open connections, and a time limit on a write the client does 
 Everything here uses asyncio's protocol interface (``connection_made``, ``data_received``,
 ``pause_writing``...) around uvicorn's own methods, plus two of uvicorn's attributes, ``cycle``
 (the request being served: a new one means a whole head arrived) and ``connections``;
-tests/test_serving.py fails if uvicorn renames them.
+tests/unit/token_server/serving/test_serving.py fails if uvicorn renames them.
 """
 
 from __future__ import annotations
