@@ -14,12 +14,10 @@ import jwt
 import pytest
 import requests
 
-from .helpers import SERVICE_KEY, bearer
-from .hosts import free_port
-from .procs import ROOT, Process
+from ..helpers import SERVICE_KEY, bearer
+from ..hosts import free_port
+from ..procs import ROOT, Process
 from .test_packaging import PIP_TIMEOUT, build_wheel
-
-pytestmark = pytest.mark.slow
 
 SECRET = "a-sidecar-test-secret-of-enough-length-0123456789"
 AUDIENCE = "token-server"

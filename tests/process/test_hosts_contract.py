@@ -15,11 +15,9 @@ import pytest
 import redis
 import requests
 
-from .helpers import SERVICE_KEY, bearer, service, user_jwt
-from .hosts import start_emulator, start_host, start_redis
-from .procs import EMULATOR_KEY, ROOT, Process
-
-pytestmark = pytest.mark.slow
+from ..helpers import SERVICE_KEY, bearer, service, user_jwt
+from ..hosts import start_emulator, start_host, start_redis
+from ..procs import EMULATOR_KEY, ROOT, Process
 
 HOSTS = ("standalone", "flask", "fastapi")
 API = "/api/cometchat"
