@@ -3,18 +3,25 @@
 CometChat ties a device's push token to the auth token it was registered with (at most one
 per auth token); whether revoking the auth token drops the push token is not documented. So
 every revoke this server makes deletes that token's push registrations first: the server's
-client is a :class:`PushTokenCleanup`, whose ``delete_auth_token`` and ``flush_auth_tokens``
-(used by the revoke routes, a device's revoke and replacement, ``DELETE /users/<uid>``, and
-the CLI's ``tokens revoke/flush/prune``) clean up before they revoke.
+client is a :class:`PushTokenCleanup` (a host's async client an
+:class:`~token_server.pushtokens_async.AsyncPushTokenCleanup`), whose ``delete_auth_token`` and
+``flush_auth_tokens`` (used by the revoke routes, a device's revoke and replacement,
+``DELETE /users/<uid>``, and the CLI's ``tokens revoke/flush/prune``) clean up before they revoke.
 
 The cleanup never blocks a revoke: a failure is logged and counted, and the revoke goes on.
 Signing out everywhere lists the user's tokens first: one more call per token holding
 devices, paid once per sign-out.
+
+The cleanup is written once, as generators yielding the client calls they need (:class:`Ask`),
+as ``cometchat.operations`` is: :func:`run_cleanup` drives it with blocking calls, the async
+twin with awaited ones.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from typing import Any, Generator
 
 from prometheus_client import Counter
 
@@ -31,13 +38,30 @@ PUSH_CLEANUPS = Counter(
     registry=REGISTRY,
 )
 
+# The one call that is no client method of its own: the auth tokens of a uid, as strings
+# (the sync client iterates them, the async one iterates them asynchronously).
+TOKENS_OF = "auth_tokens_of"
 
-def drop_push_tokens(client: CometChatClient, uid: str, auth_token: str) -> int:
-    """Delete every push registration of ``auth_token``; how many. Never raises."""
+
+@dataclass(frozen=True)
+class Ask:
+    """One client call the cleanup needs: ``client.<method>(*args)`` (or :data:`TOKENS_OF`)."""
+
+    method: str
+    args: tuple[Any, ...]
+
+
+Cleanup = Generator[Ask, Any, int]
+
+
+def drop_steps(uid: str, auth_token: str) -> Cleanup:
+    """Delete every push registration of ``auth_token``; how many. A CometChat failure is
+    logged and counted, never raised."""
     deleted = 0
     try:
-        for registration in client.list_push_tokens(auth_token):
-            client.delete_push_token(registration.push_token, auth_token)
+        registrations = yield Ask("list_push_tokens", (auth_token,))
+        for registration in registrations:
+            yield Ask("delete_push_token", (registration.push_token, auth_token))
             deleted += 1
     except CometChatError as exc:
         PUSH_CLEANUPS.labels("failed").inc()
@@ -45,6 +69,45 @@ def drop_push_tokens(client: CometChatClient, uid: str, auth_token: str) -> int:
     if deleted:
         PUSH_CLEANUPS.labels("deleted").inc(deleted)
     return deleted
+
+
+def flush_steps(uid: str) -> Cleanup:
+    """Delete the push registrations of every token of ``uid``; how many. Never raises a
+    CometChat failure (an unknown uid: the flush that follows says so itself)."""
+    try:
+        tokens: list[str] = yield Ask(TOKENS_OF, (uid,))
+    except CometChatError as exc:
+        PUSH_CLEANUPS.labels("failed").inc()
+        log.warning("the tokens of %s could not be listed to delete their push tokens (%s)", uid, exc)
+        tokens = []
+    deleted = 0
+    for token in tokens:
+        deleted += yield from drop_steps(uid, token)
+    return deleted
+
+
+def run_cleanup(client: CometChatClient, steps: Cleanup) -> int:
+    """Drive the cleanup with blocking calls of ``client``."""
+    try:
+        ask = next(steps)
+        while True:
+            try:
+                if ask.method == TOKENS_OF:
+                    result: Any = [token.auth_token for token in client.iter_auth_tokens(*ask.args)]
+                else:
+                    result = getattr(client, ask.method)(*ask.args)
+            except Exception as exc:  # handed to the steps where they asked: they decide
+                ask = steps.throw(exc)
+            else:
+                ask = steps.send(result)
+    except StopIteration as done:
+        count: int = done.value
+        return count
+
+
+def drop_push_tokens(client: CometChatClient, uid: str, auth_token: str) -> int:
+    """Delete every push registration of ``auth_token``; how many. Never raises a CometChat error."""
+    return run_cleanup(client, drop_steps(uid, auth_token))
 
 
 class PushTokenCleanup(CometChatClient):
@@ -55,12 +118,5 @@ class PushTokenCleanup(CometChatClient):
         super().delete_auth_token(uid, auth_token)
 
     def flush_auth_tokens(self, uid: str) -> None:
-        try:
-            tokens = [token.auth_token for token in self.iter_auth_tokens(uid)]
-        except CometChatError as exc:  # an unknown uid among them: the flush says so itself
-            PUSH_CLEANUPS.labels("failed").inc()
-            log.warning("the tokens of %s could not be listed to delete their push tokens (%s)", uid, exc)
-            tokens = []
-        for token in tokens:
-            drop_push_tokens(self, uid, token)
+        run_cleanup(self, flush_steps(uid))
         super().flush_auth_tokens(uid)

@@ -1,5 +1,5 @@
 """How the server's parts are built from its settings, in one public place: the CometChat
-client (:func:`build_client`), the device tokens (:func:`build_device_tokens`, and a host
+client (:func:`build_client`, and a FastAPI host's async one, :func:`build_async_client`), the device tokens (:func:`build_device_tokens`, and a host
 app's default, :func:`host_device_tokens`), the rate limits (:func:`build_rate_limits`) and
 the gates their stores share (:func:`store_gates`, one set per app: its rate limits, upstream
 budget and device tokens on one Redis skip it together when it hangs). ``create_app``, the CLI and host apps
@@ -11,7 +11,7 @@ import dataclasses
 import logging
 import os
 import secrets
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from cometchat import CometChatClient
 from cometchat.budget import UpstreamBudget
@@ -34,8 +34,12 @@ from .pushtokens import PushTokenCleanup
 from .stores.breaker import StoreGates
 from .stores.budget_redis import budget_store_for
 
+if TYPE_CHECKING:  # httpx ([async], [fastapi]): imported when an async client is built
+    from cometchat.async_client import AsyncCometChatClient
+
 __all__ = [
     "EMULATOR_BASE_URL",
+    "build_async_client",
     "build_client",
     "build_deprovisioned",
     "build_device_tokens",
@@ -75,6 +79,25 @@ def upstream_base_url(settings: Settings) -> str:
     )
 
 
+def _client_wiring(
+    settings: Settings, observers: Sequence[UpstreamObserver], with_budget: bool, gates: StoreGates | None
+) -> dict[str, Any]:
+    """What either client is built with: its base URL, options, observers and budget."""
+    base_url = upstream_base_url(settings)
+    budget = None
+    if with_budget:
+        uri = settings.ratelimit_storage_uri
+        store = budget_store_for(uri, breaker=(gates or StoreGates()).breaker("upstream budget", uri))
+        budget = UpstreamBudget(store, base_url, window_seconds=settings.upstream_quota_window)
+    return {"base_url": base_url, "options": client_options(settings), "budget": budget, "observers": observers}
+
+
+def _embedded_emulator() -> tuple[str, EmulatorState, Any]:
+    key = secrets.token_urlsafe(24)  # the embedded emulator's own REST key, never shown
+    state = EmulatorState(api_keys=[key])
+    return key, state, create_emulator_app(state)
+
+
 def build_client(
     settings: Settings,
     observers: Sequence[UpstreamObserver] = (),
@@ -87,24 +110,38 @@ def build_client(
     from an emulator in this process, returned beside it (else None). A
     :class:`~token_server.pushtokens.PushTokenCleanup`: every revoke deletes the token's push
     registrations first."""
-    base_url = upstream_base_url(settings)
-    budget = None
-    if with_budget:
-        uri = settings.ratelimit_storage_uri
-        store = budget_store_for(uri, breaker=(gates or StoreGates()).breaker("upstream budget", uri))
-        budget = UpstreamBudget(store, base_url, window_seconds=settings.upstream_quota_window)
-    wiring: dict[str, Any] = {
-        "base_url": base_url,
-        "options": client_options(settings),
-        "budget": budget,
-        "observers": observers,
-    }
+    wiring = _client_wiring(settings, observers, with_budget, gates)
     if not settings.emulator:
         return PushTokenCleanup(api_key=settings.api_key or "", **wiring), None
-    key = secrets.token_urlsafe(24)  # the embedded emulator's own REST key, never shown
-    state = EmulatorState(api_keys=[key])
-    emulator_app = create_emulator_app(state)
+    key, state, emulator_app = _embedded_emulator()
     return PushTokenCleanup(api_key=key, adapter_factory=lambda: WSGIAdapter(emulator_app), **wiring), state
+
+
+def build_async_client(
+    settings: Settings,
+    observers: Sequence[UpstreamObserver] = (),
+    *,
+    with_budget: bool = True,
+    gates: StoreGates | None = None,
+) -> tuple[AsyncCometChatClient, EmulatorState | None]:
+    """The async client a host builds from the server's settings, as :func:`build_client` builds
+    the blocking one: the same options, upstream budget (``RATELIMIT_STORAGE_URI``, shared with
+    every host on that store; on by default: a host is a server) and observers. An
+    :class:`~token_server.pushtokens_async.AsyncPushTokenCleanup`: every revoke deletes the
+    token's push registrations first. With the emulator configured, an emulator in this process
+    reached with no socket (:mod:`cometchat.inprocess_async`), returned beside it (else None).
+    Needs httpx (the ``[async]`` or ``[fastapi]`` extra)."""
+    from .pushtokens_async import AsyncPushTokenCleanup
+
+    # httpx logs every request at INFO (its URL names the uid): the server's access line says enough.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    wiring = _client_wiring(settings, observers, with_budget, gates)
+    if not settings.emulator:
+        return AsyncPushTokenCleanup(api_key=settings.api_key or "", **wiring), None
+    from cometchat.inprocess_async import AsyncWSGITransport
+
+    key, state, emulator_app = _embedded_emulator()
+    return AsyncPushTokenCleanup(api_key=key, transport=AsyncWSGITransport(emulator_app), **wiring), state
 
 
 def build_rate_limits(settings: LimitSettings, gates: StoreGates | None = None) -> RateLimits:
