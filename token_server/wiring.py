@@ -1,9 +1,10 @@
 """How the server's parts are built from its settings, in one public place: the CometChat
-client (:func:`build_client`, and a FastAPI host's async one, :func:`build_async_client`), the device tokens (:func:`build_device_tokens`, and a host
-app's default, :func:`host_device_tokens`), the rate limits (:func:`build_rate_limits`) and
-the gates their stores share (:func:`store_gates`, one set per app: its rate limits, upstream
-budget and device tokens on one Redis skip it together when it hangs). ``create_app``, the CLI and host apps
-build them here, so each is built one way."""
+client (:func:`build_client`, and a FastAPI host's async one, :func:`build_async_client`), the
+device tokens (:func:`build_device_tokens`, and a host app's default,
+:func:`host_device_tokens`), the rate limits (:func:`build_rate_limits`) and the gates their
+stores share (:func:`store_gates`, one set per app: its rate limits, upstream budget and device
+tokens on one Redis skip it together when it hangs). ``create_app``, the CLI and host apps build
+them here, so each is built one way."""
 
 from __future__ import annotations
 

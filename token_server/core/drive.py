@@ -3,7 +3,8 @@ blocking driver (:func:`run_sync`, Flask) or an awaiting one (:func:`run_async`,
 
 A rule yields :class:`Effect` s, one at a time: a call of the CometChat client
 (:class:`Upstream`), a count of a user's tokens (:class:`CountTokens`), a call of the
-device tokens (:class:`Devices`) or of the deleted users' tombstones (:class:`Tombstones`).
+device tokens (:class:`Devices`), of the deleted users' tombstones (:class:`Tombstones`) or of
+another blocking store the rule was given (:class:`Blocking`: the webhook events' presence).
 The driver performs it and sends its result back, or throws its exception in where the rule
 yielded; the rule returns its :class:`~.answers.Answer`. This is ``cometchat.operations``'
 pattern one level up.
@@ -76,7 +77,15 @@ class Tombstones:
     args: tuple[Any, ...] = ()
 
 
-Effect = Upstream | CountTokens | Devices | Tombstones
+@dataclass(frozen=True)
+class Blocking:
+    """``call(*args)``: a blocking call of a store the rule holds itself (off the loop)."""
+
+    call: Callable[..., Any]
+    args: tuple[Any, ...] = ()
+
+
+Effect = Upstream | CountTokens | Devices | Tombstones | Blocking
 Rule = Generator[Effect, Any, T]
 
 
@@ -98,6 +107,8 @@ def run_sync(
             return sum(1 for _ in client.iter_auth_tokens(effect.uid, per_page=100))
         if isinstance(effect, Tombstones):
             return getattr(_given(deprovisioned, "deprovisioned"), effect.method)(*effect.args)
+        if isinstance(effect, Blocking):
+            return effect.call(*effect.args)
         method = getattr(_given(devices, "devices"), effect.method)
         args = (client, *effect.args) if effect.with_client else effect.args
         return method(*args, **effect.kwargs)
@@ -163,6 +174,8 @@ async def _perform_async(
     if isinstance(effect, Tombstones):
         tombstone_call = getattr(_given(deprovisioned, "deprovisioned"), effect.method)
         return await loop.run_in_executor(executor, partial(tombstone_call, *effect.args))
+    if isinstance(effect, Blocking):
+        return await loop.run_in_executor(executor, partial(effect.call, *effect.args))
     method = getattr(_given(devices, "devices"), effect.method)
     args = (LoopClient(client, loop), *effect.args) if effect.with_client else effect.args
     return await loop.run_in_executor(executor, partial(method, *args, **effect.kwargs))

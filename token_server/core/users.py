@@ -1,8 +1,9 @@
-"""The user routes' rules: create, read, update and delete (deprovision) a user."""
+"""The user routes' rules: create, read, update and delete (deprovision) a user; a user's
+presence as CometChat's webhooks reported it."""
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from cometchat import Profile
 from cometchat.validation import UNSETTABLE
@@ -12,9 +13,12 @@ from ..ops import metrics
 from . import deleted
 from .answers import Answer, ok
 from .checks import authorize, require_trusted
-from .drive import Devices, Rule, Upstream
+from .drive import Blocking, Devices, Rule, Upstream
 from .errors import bad_request
 from .inputs import Request, json_object, refuse_body
+
+if TYPE_CHECKING:
+    from ..webhooks.store import EventStore
 
 CREATE_FIELDS = frozenset({"uid", *Profile.FIELDS})
 UPDATE_FIELDS = frozenset(Profile.FIELDS)
@@ -84,3 +88,14 @@ def delete_user(request: Request, uid: Any) -> Rule[Answer]:
     yield from lifecycle.deprovision_steps(uid, permanent=mode == "permanent")
     yield Devices("forget_all", (uid, before))
     return ok({"uid": uid, "deleted": mode})
+
+
+def get_presence(request: Request, uid: Any, events: EventStore | None) -> Rule[Answer]:
+    """``GET /users/<uid>/presence``: who may read the user reads its last connection status
+    (:func:`token_server.webhooks.presence.presence_body`); ``events`` the webhook events'
+    store (None: no receiver here, so nothing was heard: 404)."""
+    from ..webhooks.presence import presence_body  # the webhooks import the core's errors
+
+    uid = authorize(request.caller, uid)
+    body = yield Blocking(presence_body, (events, uid))
+    return ok(body)

@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-from flask import Response
+from flask import Response, current_app
 
-from .. import caller
 from ..core import users
-from ..core.checks import authorize
 from ..webhooks import flask_route as webhook_route
 from .blueprint import bp, core_request, run
 
@@ -35,4 +33,5 @@ def delete_user(uid: str) -> Response:
 @bp.get("/users/<path:uid>/presence")
 def get_presence(uid: str) -> Response:
     """The last connection status CometChat reported by webhook (token_server/webhooks/presence.py)."""
-    return webhook_route.presence_answer(authorize(caller.current_caller(), uid))
+    service = webhook_route.service_of(current_app)
+    return run(users.get_presence(core_request(), uid, service.store if service is not None else None))

@@ -3,7 +3,8 @@ so none of the callers' steps run for it (their authentication, the cross-site r
 per-user limits: CometChat is none of those callers). Its own Basic Auth failures still meet the
 app's failed-authentication limit per address, as callers' 401s do.
 
-It also answers the presence route's question (:func:`presence_answer`) for the routes.
+The presence route is a rule of the core (:func:`token_server.core.users.get_presence`), which
+reads this app's event store (:func:`service_of`).
 """
 
 from __future__ import annotations
@@ -17,11 +18,9 @@ from ..errors import ApiError
 from ..nocache import no_store
 from ..ops import readiness
 from ..pipeline import URL_PREFIX
-from .presence import to_answer
 from .readiness import queue_check
 from .receiver import MAX_BODY, Answer, too_large, unauthorized
 from .service import WebhookService
-from .store import StoreError
 
 WEBHOOKS = "token_server.webhooks"
 WEBHOOK_PATH = URL_PREFIX + "/webhooks"
@@ -77,20 +76,3 @@ def receive() -> Response:
     except RequestEntityTooLarge:
         return _response(too_large())
     return _response(service.receiver.receive(_headers(), body, request.remote_addr))
-
-
-def presence_answer(uid: str) -> Response:
-    """The presence route's answer for a uid the caller may read (authorised already)."""
-    service = service_of(current_app)
-    try:
-        presence = service.store.get_presence(uid) if service is not None else None
-    except StoreError:
-        raise ApiError(
-            503,
-            codes.ERR_STORE_UNAVAILABLE,
-            "The event store is not answering; try again shortly.",
-            headers={"Retry-After": "5"},
-        ) from None
-    if presence is None:
-        raise ApiError(404, codes.ERR_PRESENCE_UNKNOWN, "No connection status was heard for this user.")
-    return no_store(jsonify(to_answer(presence)))

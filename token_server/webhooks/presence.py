@@ -14,8 +14,10 @@ from typing import Any
 
 from cometchat.webhooks import ConnectionStatusChanged
 
+from .. import codes
+from ..core.errors import ApiError
 from .handlers import Handlers
-from .store import EventStore, Presence
+from .store import EventStore, Presence, StoreError
 
 log = logging.getLogger("token_server.webhooks")
 
@@ -58,3 +60,21 @@ def to_answer(presence: Presence) -> dict[str, Any]:
         "at": at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "platform": presence.platform,
     }
+
+
+def presence_body(store: EventStore | None, uid: str) -> dict[str, Any]:
+    """What the presence route answers for ``uid`` (the caller authorised already), from the
+    event store (None: no receiver configured, nothing heard); 404 when nothing was heard, 503
+    when the store does not answer. A blocking store call: every door runs it off its loop."""
+    try:
+        presence = store.get_presence(uid) if store is not None else None
+    except StoreError:
+        raise ApiError(
+            503,
+            codes.ERR_STORE_UNAVAILABLE,
+            "The event store is not answering; try again shortly.",
+            headers={"Retry-After": "5"},
+        ) from None
+    if presence is None:
+        raise ApiError(404, codes.ERR_PRESENCE_UNKNOWN, "No connection status was heard for this user.")
+    return to_answer(presence)
