@@ -8,7 +8,9 @@ as the server does (service keys, end users' JWTs standing in for your own login
 ``COMETCHAT_*`` credentials it runs on the embedded emulator, offline (one per worker: for
 several workers sharing one, run ``python -m cometchat.emulator`` and set ``COMETCHAT_BASE_URL``
 and ``COMETCHAT_API_KEY``). Device tokens: ``SESSION_STORE_URI``, else the Redis of
-``RATELIMIT_STORAGE_URI``, else the SQLite file every worker of this host shares, as the server's.
+``RATELIMIT_STORAGE_URI``, else the SQLite file every worker of this host shares, as the server's. CometChat's webhooks: with
+``WEBHOOK_CREDENTIALS`` set, ``POST /api/cometchat/webhooks`` and the presence route, the events
+in that same store (``WEBHOOK_HANDLER`` names a handler, as for the server).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from token_server.fastapi.nodelay import no_delay_on_listeners
 from token_server.hosting import host_settings
 from token_server.ops import metrics
 from token_server.stores.breaker import StoreGates
-from token_server.wiring import build_rate_limits, host_deprovisioned, host_device_tokens
+from token_server.wiring import build_rate_limits, host_deprovisioned, host_device_tokens, host_webhooks
 
 try:
     settings = host_settings()
@@ -60,6 +62,7 @@ router = cometchat_router(
     trusted_proxies=settings.trusted_proxies,
     max_body=settings.max_body,
     secrets=settings.secrets,
+    webhooks=host_webhooks(settings),  # POST /webhooks with WEBHOOK_CREDENTIALS set; its worker starts with the app
 )
 
 app = FastAPI(on_startup=[no_delay_on_listeners])  # again once serving: a worker may get its socket after import

@@ -8,7 +8,9 @@ as the server does (service keys, end users' JWTs standing in for your own login
 the embedded emulator, offline (one per worker: for several workers sharing one, run
 ``python -m cometchat.emulator`` and set ``COMETCHAT_BASE_URL`` and ``COMETCHAT_API_KEY``).
 Device tokens: ``SESSION_STORE_URI``, else the Redis of ``RATELIMIT_STORAGE_URI``, else the
-SQLite file every worker of this host shares, as the server's.
+SQLite file every worker of this host shares, as the server's. CometChat's webhooks: with
+``WEBHOOK_CREDENTIALS`` set, ``POST /api/cometchat/webhooks`` and the presence route, the events
+in that same store (``WEBHOOK_HANDLER`` names a handler, as for the server).
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from token_server.auth import Authenticator
 from token_server.config import ConfigError
 from token_server.hosting import host_settings
 from token_server.ops import metrics
-from token_server.wiring import build_client, host_deprovisioned, host_device_tokens, store_gates
+from token_server.webhooks import flask_route as webhook_route
+from token_server.wiring import build_client, host_deprovisioned, host_device_tokens, host_webhooks, store_gates
 
 try:
     settings = host_settings()
@@ -54,6 +57,7 @@ routes.init_app(
 )
 limits.init_app(app, settings)
 errors.init_app(app)
+webhook_route.init_app(app, host_webhooks(settings))  # POST /webhooks with WEBHOOK_CREDENTIALS set
 
 
 @app.get("/host/ping")

@@ -34,6 +34,8 @@ from .pipeline import store_gates
 from .pushtokens import PushTokenCleanup
 from .stores.breaker import StoreGates
 from .stores.budget_redis import budget_store_for
+from .webhooks import Handlers, WebhookService
+from .webhooks import build as build_webhooks
 
 if TYPE_CHECKING:  # httpx ([async], [fastapi]): imported when an async client is built
     from cometchat.async_client import AsyncCometChatClient
@@ -48,6 +50,7 @@ __all__ = [
     "client_options",
     "host_deprovisioned",
     "host_device_tokens",
+    "host_webhooks",
     "host_store_uri",
     "one_of_several",
     "store_gates",
@@ -201,6 +204,17 @@ def host_deprovisioned(env: Mapping[str, str] | None = None, gates: StoreGates |
     return Deprovisioned(
         tombstones_for(uri), retention=retention, breaker=(gates or StoreGates()).breaker("deprovisioned users", uri)
     )
+
+
+def host_webhooks(
+    settings: Settings, env: Mapping[str, str] | None = None, handlers: Handlers | None = None
+) -> WebhookService | None:
+    """A host app's webhook receiver (either door: :mod:`token_server.webhooks.flask_route`,
+    :mod:`token_server.webhooks.fastapi_route`), its events and presence in the host's device
+    store (:func:`host_store_uri`); None while ``WEBHOOK_CREDENTIALS`` is unset. ``handlers``:
+    the host's own registry (``on("message_sent")``, ...); ``WEBHOOK_HANDLER`` joins it."""
+    env = os.environ if env is None else env
+    return build_webhooks(settings, host_store_uri(env, settings), handlers)
 
 
 def host_device_tokens(env: Mapping[str, str] | None = None, gates: StoreGates | None = None) -> DeviceTokens:

@@ -34,7 +34,6 @@ from ..auth import Caller
 from ..core import devices as device_rules
 from ..core import tokens, users
 from ..core.answers import Answer
-from ..core.checks import authorize
 from ..core.drive import Rule, run_async
 from ..core.errors import ApiError, answer_for
 from ..core.inputs import DEFAULT_MAX_BODY, Body, body_too_large
@@ -45,6 +44,8 @@ from ..limits import RateLimits
 from ..ops import metrics
 from ..requestid import REQUEST_ID_HEADER, accept_request_id
 from ..sameorigin import is_cross_site
+from ..webhooks.fastapi_route import mount_webhooks
+from ..webhooks.service import WebhookService
 from .answers import response_of
 from .identify import Identify, NotYet, Raised, as_api_error, check_caller, is_async, outcome_dependency
 
@@ -164,15 +165,6 @@ class Door:
         return _forwarded(request.headers.get("x-forwarded-proto"), self.trusted_proxies) or request.url.scheme
 
 
-def _presence_unheard(request: CoreRequest, uid: Any) -> Rule[Answer]:
-    """``GET /users/<uid>/presence`` in a host: CometChat's webhooks come to the stand-alone
-    server only, so nothing is ever heard here; authorised as every user route, then 404, as the
-    Flask blueprint answers in a host app."""
-    authorize(request.caller, uid)
-    raise ApiError(404, codes.ERR_PRESENCE_UNKNOWN, "No connection status was heard for this user.")
-    yield  # unreachable: it makes this function a rule  # noqa: B901
-
-
 def _too_large() -> bytes:
     raise body_too_large()
 
@@ -204,6 +196,7 @@ def cometchat_router(
     max_body: int = DEFAULT_MAX_BODY,
     secrets: Iterable[str] = (),
     store_threads: int = STORE_THREADS,
+    webhooks: WebhookService | None = None,
 ) -> APIRouter:
     """The routes, answering with ``client``; mount with ``app.include_router(router,
     prefix="/api/cometchat")``.
@@ -218,7 +211,10 @@ def cometchat_router(
     (:func:`token_server.wiring.build_rate_limits`); None, no limits. ``allowed_origins``: the
     other sites whose pages may call (``CORS_ORIGINS``; add the host's own CORS middleware for
     them). ``trusted_proxies``: ``TRUSTED_PROXIES``. ``secrets``: values never taken as a
-    request id (the server passes its configured secrets)."""
+    request id (the server passes its configured secrets). ``webhooks``: CometChat's webhook
+    receiver (:func:`token_server.webhooks.build`; None while ``WEBHOOK_CREDENTIALS`` is unset):
+    ``POST /webhooks`` and the presence it keeps (:mod:`token_server.webhooks.fastapi_route`:
+    the host's startup starts its worker); without it ``GET /users/<uid>/presence`` answers 404."""
     from ..wiring import host_deprovisioned, host_device_tokens
 
     if device_tokens is None:
@@ -240,6 +236,10 @@ def cometchat_router(
     )
     outcome = outcome_dependency(identify)
     router = APIRouter()
+    events = webhooks.store if webhooks is not None else None
+
+    def get_presence(request: CoreRequest, uid: Any) -> Rule[Answer]:
+        return users.get_presence(request, uid, events)
 
     def route(method: str, path: str, make: Callable[..., Rule[Answer]], *names: str) -> None:
         async def endpoint(request: Request, caller: Any = outcome) -> Response:
@@ -256,8 +256,10 @@ def cometchat_router(
     route("POST", "/users", users.create_user)
     route("DELETE", "/users/{uid:path}/sessions/{device_id}", device_rules.delete_session, "uid", "device_id")
     route("GET", "/users/{uid:path}/sessions", device_rules.list_sessions, "uid")
-    route("GET", "/users/{uid:path}/presence", _presence_unheard, "uid")
+    route("GET", "/users/{uid:path}/presence", get_presence, "uid")
     route("GET", "/users/{uid:path}", users.get_user, "uid")
     route("PATCH", "/users/{uid:path}", users.update_user, "uid")
     route("DELETE", "/users/{uid:path}", users.delete_user, "uid")
+    # CometChat's deliveries: none of the callers' steps, the failed-authentication limit only.
+    mount_webhooks(router, webhooks, limits=limits, address=door.address)
     return router
