@@ -8,9 +8,9 @@ as the server does (service keys, end users' JWTs standing in for your own login
 ``COMETCHAT_*`` credentials it runs on the embedded emulator, offline (one per worker: for
 several workers sharing one, run ``python -m cometchat.emulator`` and set ``COMETCHAT_BASE_URL``
 and ``COMETCHAT_API_KEY``). Device tokens: ``SESSION_STORE_URI``, else the Redis of
-``RATELIMIT_STORAGE_URI``, else the SQLite file every worker of this host shares, as the server's. CometChat's webhooks: with
-``WEBHOOK_CREDENTIALS`` set, ``POST /api/cometchat/webhooks`` and the presence route, the events
-in that same store (``WEBHOOK_HANDLER`` names a handler, as for the server).
+``RATELIMIT_STORAGE_URI``, else the SQLite file every worker of this host shares, as the server's.
+CometChat's webhooks: with ``WEBHOOK_CREDENTIALS`` set, ``POST /api/cometchat/webhooks`` and the
+presence route, the events in that same store (``WEBHOOK_HANDLER`` names a handler, as for the server).
 """
 
 from __future__ import annotations

@@ -14,8 +14,16 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request
 
-from tests.webhook_support import NEXT_PASSWORD, NEXT_USER, WEBHOOK_PASSWORD, WEBHOOK_USER, basic, body, connection
-from tests.webhook_support import message_sent
+from tests.webhook_support import (
+    NEXT_PASSWORD,
+    NEXT_USER,
+    WEBHOOK_PASSWORD,
+    WEBHOOK_USER,
+    basic,
+    body,
+    connection,
+    message_sent,
+)
 from token_server.auth import Caller
 from token_server.config import LimitSettings, Settings
 from token_server.core.errors import ApiError

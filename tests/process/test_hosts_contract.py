@@ -6,9 +6,11 @@ failures). Each test starts from an empty Redis and a fresh emulator."""
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -18,6 +20,7 @@ import requests
 from ..helpers import SERVICE_KEY, bearer, service, user_jwt
 from ..hosts import start_emulator, start_host, start_redis
 from ..procs import EMULATOR_KEY, ROOT, Process
+from ..webhook_support import CREDENTIALS, basic, connection
 
 HOSTS = ("standalone", "flask", "fastapi")
 API = "/api/cometchat"
@@ -36,6 +39,7 @@ SETTINGS = {
     "RATE_LIMIT_AUTH_FAILURES": f"{AUTH_FAILURES} per minute",
     "RATE_LIMIT_PER_ADDRESS": "100000 per minute",
     "WEB_CONCURRENCY": "2",
+    "WEBHOOK_CREDENTIALS": CREDENTIALS,
 }
 
 
@@ -361,3 +365,22 @@ def test_presence_nothing_heard_is_404_and_another_users_is_403(api) -> None:
     assert unheard.headers["Cache-Control"] == "no-store"
     other = requests.get(f"{api}/users/cometchat-uid-1/presence", headers=jwt_for("cometchat-uid-2"), timeout=15)
     assert other.status_code == 403 and error_code(other) == "ERR_FORBIDDEN"
+
+
+def test_every_host_receives_webhooks_once_and_keeps_presence(api) -> None:
+    """CometChat's deliveries on every door: acknowledged, a repeat recognised, wrong credentials
+    401 with a challenge, and the connection event answered as presence once handled."""
+    raw = json.dumps(connection("cometchat-uid-1", "offline", 1_700_000_000_250, platform="web")).encode()
+    first = requests.post(f"{api}/webhooks", data=raw, headers=basic(), timeout=15)
+    again = requests.post(f"{api}/webhooks", data=raw, headers=basic(), timeout=15)
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert (first.json()["duplicate"], again.json()["duplicate"]) == (False, True)
+    wrong = requests.post(f"{api}/webhooks", data=raw, headers=basic(password="wrong-password-0123456789"), timeout=15)
+    assert wrong.status_code == 401 and wrong.headers["WWW-Authenticate"].startswith("Basic")
+    url = f"{api}/users/cometchat-uid-1/presence"
+    deadline = time.monotonic() + 60  # the worker's turn: a bound on a loaded machine, not a speed
+    while (answer := requests.get(url, headers=service(), timeout=15)).status_code == 404:
+        assert time.monotonic() < deadline, "presence not kept within 60 s"
+        time.sleep(0.1)
+    assert answer.status_code == 200
+    assert answer.json() == {"uid": "cometchat-uid-1", "status": "offline", "at": "2023-11-14T22:13:20.250Z", "platform": "web"}
