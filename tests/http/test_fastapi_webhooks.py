@@ -34,6 +34,7 @@ from token_server.fastapi import build_async_client, cometchat_router, install_e
 from token_server.limits import RateLimits
 from token_server.stores.breaker import StoreGates
 from token_server.webhooks import MAX_BODY, WebhookService, build
+from token_server.webhooks.fastapi_route import mount_webhooks
 from token_server.webhooks.store import EventStore, MemoryEventStore, Presence, QueuedEvent, StoreError
 from token_server.wiring import build_rate_limits
 
@@ -318,3 +319,20 @@ def test_the_apps_startup_starts_the_worker_and_its_shutdown_stops_it() -> None:
 
     during, after = asyncio.run(run())
     assert during == before + 1 and after == before
+
+
+def test_mounted_on_an_app_itself_it_answers_and_starts_its_worker() -> None:
+    service = service_with()
+    app = FastAPI()
+    mount_webhooks(app, service, path=PATH)
+    before = workers_alive()
+
+    async def run() -> tuple[int, int]:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://host.test") as http:
+                answer = await http.post(PATH, content=body(message_sent("m1")), headers=basic())
+            return workers_alive(), answer.status_code
+
+    during, status = asyncio.run(run())
+    assert status == 200 and during == before + 1 and workers_alive() == before

@@ -61,7 +61,8 @@ def mount_webhooks(
         _count(request, answer, time.perf_counter() - started)
         return response_of(answer.status, answer.body, answer.headers)
 
-    target.add_api_route(path, receive_webhook, methods=["POST"], name="cometchat_webhooks", include_in_schema=False)
+    router = target.router if isinstance(target, FastAPI) else target
+    router.add_api_route(path, receive_webhook, methods=["POST"], name="cometchat_webhooks", include_in_schema=False)
     if start_worker:
 
         async def start() -> None:
@@ -70,8 +71,8 @@ def mount_webhooks(
         async def stop() -> None:
             await run_in_threadpool(service.worker.stop)  # joins the thread, bounded
 
-        target.add_event_handler("startup", start)
-        target.add_event_handler("shutdown", stop)
+        router.add_event_handler("startup", start)
+        router.add_event_handler("shutdown", stop)
 
 
 async def webhook_answer(
