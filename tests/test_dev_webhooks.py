@@ -1,0 +1,280 @@
+"""The embedded default hears its own emulator (docs/demo.md, docs/webhooks.md): ``python
+server.py`` on the emulator in dev mode turns the receiver on with a generated Basic Auth pair,
+the emulator delivers its connection webhooks to it in-process (the receiver's real path: Basic
+Auth, the store before the 200, the worker, presence), and the dev-only trace tells the demo
+page what arrived. Production never generates a pair. Every wait is bounded; none is timed."""
+
+from __future__ import annotations
+
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from flask import Flask
+
+from cometchat.emulator import EmulatorState, WebhookConfig, WebhookFault, WebhookSender
+from cometchat.inprocess import WSGIAdapter
+from token_server import EMULATOR, create_app
+from token_server.config import load_settings
+from token_server.config.webhooks import GENERATED_USER, parse_credentials
+from token_server.dev import selfwebhooks
+from token_server.ops.banner import startup_block
+from token_server.webhooks.flask_route import service_of
+
+from .helpers import SERVICE_KEY
+from .procs import Process
+
+WAIT = 30.0  # only a hang reaches it
+PORTS = range(29000, 29999)  # this suite's loopback ports
+UID = "cometchat-uid-1"
+
+
+def embedded(env: dict[str, str] | None = None):
+    return load_settings(env or {}, mode="embedded")
+
+
+def emulator_of(app: Flask) -> EmulatorState:
+    state = app.extensions[EMULATOR]
+    assert state is not None
+    return state
+
+
+def presence(client, uid: str, status: str | None = None):
+    """The presence route's answer, once it says ``status`` (the worker runs off the request)."""
+    deadline = time.monotonic() + WAIT
+    while True:
+        answer = client.get(f"/api/cometchat/users/{uid}/presence")
+        done = answer.status_code == 200 and (status is None or answer.get_json()["status"] == status)
+        if done or time.monotonic() > deadline:
+            return answer
+        time.sleep(0.05)
+
+
+def connect(client, uid: str = UID) -> str:
+    token = client.post(f"/api/cometchat/token/{uid}", json={}).get_json()["authToken"]
+    assert client.put("/emulator/v3.0/me/connection", headers={"authToken": token}).status_code == 200
+    return token
+
+
+@pytest.fixture
+def app():
+    return create_app(embedded(), announce=False)
+
+
+# ---- the generated pair ------------------------------------------------------------------
+
+
+def test_the_embedded_default_asks_for_a_pair_and_each_start_makes_a_new_one() -> None:
+    settings = embedded()
+    assert settings.webhook_dev_credentials and settings.webhook_credentials is None
+    first, second = settings.with_dev_credentials(), settings.with_dev_credentials()
+    [(user, password)] = first.webhook_credentials
+    assert user == GENERATED_USER and password.isalnum() and len(password) >= 16
+    assert parse_credentials(f"{user}:{password}") == first.webhook_credentials  # WEBHOOK_CREDENTIALS' rules
+    assert second.webhook_credentials != first.webhook_credentials
+    # Never shown: masked in the logs, out of the settings' repr and the start-up block.
+    assert password in first.secrets
+    assert password not in repr(first)
+    assert password not in startup_block(first, "http://127.0.0.1:3000")
+
+
+def test_the_operator_s_pair_wins_and_the_emulator_delivers_with_it() -> None:
+    pair = "ops:" + "k" * 20
+    settings = embedded({"WEBHOOK_CREDENTIALS": pair})
+    assert not settings.webhook_dev_credentials
+    assert settings.with_dev_credentials().webhook_credentials == (("ops", "k" * 20),)
+    app = create_app(settings, announce=False)
+    sender = emulator_of(app).webhooks
+    assert sender is not None and (sender.config.username, sender.config.password) == ("ops", "k" * 20)
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"COMETCHAT_EMULATOR": "1", "TOKEN_SERVER_DEV": "1"},
+        {"COMETCHAT_EMULATOR": "1", "TOKEN_SERVER_API_KEYS": SERVICE_KEY},
+    ],
+    ids=["production-dev", "production"],
+)
+def test_production_never_generates_a_pair(env) -> None:
+    settings = load_settings(env)  # production, as gunicorn reads it
+    assert not settings.webhook_dev_credentials
+    assert settings.with_dev_credentials().webhook_credentials is None
+    app = create_app(settings, announce=False)
+    client = app.test_client()
+    assert service_of(app) is None and emulator_of(app).webhooks is None
+    assert client.post("/api/cometchat/webhooks", json={"trigger": "x"}).status_code == 404
+    assert client.get("/api/dev/webhooks").status_code == 404
+
+
+def test_embedded_with_caller_auth_is_not_dev_and_generates_nothing() -> None:
+    settings = embedded({"TOKEN_SERVER_API_KEYS": SERVICE_KEY})
+    assert not settings.dev and not settings.webhook_dev_credentials
+
+
+def test_a_handler_may_be_named_without_credentials_in_the_embedded_default() -> None:
+    # The generated pair reaches it; in production the same is a start-up refusal.
+    handler = {"WEBHOOK_HANDLER": "tests.webhook_handlers:record"}
+    assert embedded(handler).webhook_handler == "tests.webhook_handlers:record"
+    with pytest.raises(Exception, match="WEBHOOK_CREDENTIALS is not"):
+        load_settings({"COMETCHAT_EMULATOR": "1", "TOKEN_SERVER_DEV": "1", **handler})
+
+
+# ---- the emulator's webhooks reach this app's receiver ---------------------------------------
+
+
+def test_a_connection_and_its_end_reach_the_receiver_and_presence_follows(app) -> None:
+    client = app.test_client()
+    assert client.get(f"/api/cometchat/users/{UID}/presence").status_code == 404  # nothing heard yet
+    token = connect(client)
+    sender = emulator_of(app).webhooks
+    assert sender is not None and sender.wait_idle(WAIT)
+    assert sender.stats.delivered == 1 and sender.stats.failed_attempts == 0  # the receiver said 200
+    online = presence(client, UID, "online")
+    assert online.status_code == 200
+    assert online.get_json()["uid"] == UID and online.get_json()["platform"] == "javascript"
+    assert client.delete("/emulator/v3.0/me/connection", headers={"authToken": token}).status_code == 200
+    assert sender.wait_idle(WAIT)
+    assert presence(client, UID, "offline").get_json()["status"] == "offline"
+
+
+def test_the_deliveries_meet_the_receiver_s_basic_auth(app) -> None:
+    # The same wiring with a wrong password: every attempt is refused, nothing is heard.
+    state = emulator_of(app)
+    config = WebhookConfig(selfwebhooks.SELF_URL, username=GENERATED_USER, password="wrong" * 4)
+    state.set_webhooks(WebhookSender(config, transport=WSGIAdapter(app)))
+    client = app.test_client()
+    connect(client)
+    assert state.webhooks is not None and state.webhooks.wait_idle(WAIT)
+    assert state.webhooks.stats.delivered == 0 and state.webhooks.stats.given_up == 1
+    assert client.get(f"/api/cometchat/users/{UID}/presence").status_code == 404
+    assert client.get("/api/dev/webhooks").get_json()["events"] == []  # a 401 is not a delivery
+
+
+def test_a_delivery_sent_twice_is_kept_once_and_the_trace_says_so(app) -> None:
+    client = app.test_client()
+    state = emulator_of(app)
+    state.webhooks.add_faults([WebhookFault("duplicate")])
+    connect(client)
+    assert state.webhooks.wait_idle(WAIT) and state.webhooks.stats.delivered == 2
+    events = client.get("/api/dev/webhooks?after=0").get_json()["events"]
+    assert [(e["answer"], e["duplicate"]) for e in events] == [(200, False), (200, True)]
+    assert {(e["uid"], e["status"], e["action"]) for e in events} == {(UID, "online", "connected")}
+
+
+# ---- the dev trace --------------------------------------------------------------------------
+
+
+def test_the_trace_answers_what_arrived_after_a_mark(app) -> None:
+    client = app.test_client()
+    assert client.get("/api/dev/webhooks").get_json() == {"events": [], "last": 0}
+    token = connect(client)
+    emulator_of(app).webhooks.wait_idle(WAIT)
+    first = client.get("/api/dev/webhooks?after=0").get_json()
+    assert first["last"] == 1 and first["events"][0]["status"] == "online"
+    client.delete("/emulator/v3.0/me/connection", headers={"authToken": token})
+    emulator_of(app).webhooks.wait_idle(WAIT)
+    later = client.get("/api/dev/webhooks?after=1").get_json()
+    assert [e["seq"] for e in later["events"]] == [2] and later["events"][0]["status"] == "offline"
+    answer = client.get("/api/dev/webhooks")
+    assert answer.headers["Cache-Control"].startswith("no-store")
+
+
+def test_a_waiting_reader_gets_the_event_that_arrives(app) -> None:
+    client = app.test_client()
+    got: list[dict] = []
+    reader = threading.Thread(
+        target=lambda: got.append(app.test_client().get("/api/dev/webhooks?after=0&wait=10").get_json())
+    )
+    reader.start()
+    connect(client)
+    reader.join(WAIT)
+    assert not reader.is_alive()
+    events = got[0]["events"]
+    assert events and events[0]["uid"] == UID  # a reader with no event would have none
+
+
+@pytest.mark.parametrize(
+    "query", ["wait=abc", "wait=11", "wait=-1", "wait=nan", "after=-1", "after=1.5", "after=x", "wait=inf"]
+)
+def test_bad_trace_queries_are_clear_400s_and_a_good_one_is_still_answered(app, query) -> None:
+    client = app.test_client()
+    before = emulator_of(app).requests
+    answer = client.get("/api/dev/webhooks?" + query)
+    assert answer.status_code == 400 and answer.get_json()["error"]["code"] == "ERR_BAD_REQUEST"
+    assert emulator_of(app).requests == before  # no upstream call
+    assert client.get("/api/dev/webhooks?after=0&wait=0").status_code == 200
+
+
+def test_the_trace_answers_this_machine_only(app) -> None:
+    answer = app.test_client().get("/api/dev/webhooks", environ_base={"REMOTE_ADDR": "192.0.2.7"})
+    assert answer.status_code == 403
+
+
+def test_a_failing_observer_changes_nothing_cometchat_is_told(app) -> None:
+    service = service_of(app)
+    assert service is not None
+
+    def broken(event, answer) -> None:
+        raise RuntimeError("observer bug")
+
+    service.receiver.observers.insert(0, broken)
+    client = app.test_client()
+    connect(client)
+    sender = emulator_of(app).webhooks
+    assert sender.wait_idle(WAIT) and sender.stats.delivered == 1
+    assert presence(client, UID, "online").status_code == 200
+    assert client.get("/api/dev/webhooks").get_json()["last"] == 1  # the next observer still ran
+
+
+def test_the_page_is_told_where_the_trace_is_only_when_there_is_one(app) -> None:
+    assert '"webhookTrace": "/api/dev/webhooks"' in app.test_client().get("/").get_data(as_text=True)
+    bare = create_app({"COMETCHAT_EMULATOR": "1", "TOKEN_SERVER_DEV": "1"}, announce=False)
+    assert '"webhookTrace": null' in bare.test_client().get("/").get_data(as_text=True)
+
+
+# ---- python server.py, a real process --------------------------------------------------------
+
+
+def port_in_range() -> int:
+    for port in PORTS:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in this suite's range")
+
+
+@pytest.mark.slow
+def test_python_server_py_hears_its_own_emulator(tmp_path: Path) -> None:
+    port = port_in_range()
+    proc = Process([sys.executable, "server.py"], env={"PORT": str(port)}, log_path=tmp_path / "embedded.log")
+    root = f"http://127.0.0.1:{port}"
+    try:
+        proc.wait_http(root + "/healthz")
+        token = requests.post(f"{root}/api/cometchat/token/{UID}", timeout=10).json()["authToken"]
+        # What the chat SDK (the stand-in) does after its login: open its connection.
+        assert requests.put(f"{root}/emulator/v3.0/me", headers={"authToken": token}, timeout=10).ok
+        assert requests.put(f"{root}/emulator/v3.0/me/connection", headers={"authToken": token}, timeout=10).ok
+        deadline = time.monotonic() + WAIT
+        while True:
+            answer = requests.get(f"{root}/api/cometchat/users/{UID}/presence", timeout=10)
+            if answer.status_code == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["status"] == "online" and answer.json()["uid"] == UID
+        trace = requests.get(f"{root}/api/dev/webhooks?after=0", timeout=10).json()
+        assert [(e["trigger"], e["answer"]) for e in trace["events"]] == [("user_connection_status_changed", 200)]
+        # Anyone else on this machine: no pair, no delivery.
+        forged = requests.post(f"{root}/api/cometchat/webhooks", json={"trigger": "x"}, timeout=10)
+        assert forged.status_code == 401  # no Basic Auth: the generated pair is nobody else's
+    finally:
+        output = proc.stop()
+    assert GENERATED_USER + ":" not in output
