@@ -19,9 +19,9 @@ from flask import Flask
 from cometchat.emulator import EmulatorState, WebhookConfig, WebhookFault, WebhookSender
 from cometchat.inprocess import WSGIAdapter
 from token_server import EMULATOR, create_app
-from token_server.config import load_settings
+from token_server.config import Settings, load_settings
 from token_server.config.webhooks import GENERATED_USER, parse_credentials
-from token_server.dev import selfwebhooks
+from token_server.dev import selfwebhooks, webhooktrace
 from token_server.ops.banner import startup_block
 from token_server.webhooks.flask_route import service_of
 
@@ -278,3 +278,25 @@ def test_python_server_py_hears_its_own_emulator(tmp_path: Path) -> None:
     finally:
         output = proc.stop()
     assert GENERATED_USER + ":" not in output
+
+
+def test_production_with_the_operator_s_pair_has_the_receiver_but_no_dev_trace() -> None:
+    env = {
+        "COMETCHAT_EMULATOR": "1",
+        "TOKEN_SERVER_API_KEYS": SERVICE_KEY,
+        "WEBHOOK_CREDENTIALS": "ops:" + "k" * 20,
+    }
+    app = create_app(load_settings(env), announce=False)
+    assert service_of(app) is not None
+    assert app.test_client().get("/api/dev/webhooks").status_code == 404
+    assert emulator_of(app).webhooks is None  # production mounts no SDK routes: no events to send
+    # Each dev tool refuses by itself outside dev mode, whoever calls it.
+    settings = load_settings(env)
+    assert webhooktrace.init_app(app, settings) is None
+    assert selfwebhooks.init_app(app, settings, emulator_of(app)) is False
+    assert emulator_of(app).webhooks is None
+
+
+def test_a_pair_set_by_hand_is_never_replaced() -> None:
+    settings = Settings(emulator=True, dev=True, webhook_dev_credentials=True, webhook_credentials=(("a", "b" * 16),))
+    assert settings.with_dev_credentials().webhook_credentials == (("a", "b" * 16),)
