@@ -271,6 +271,7 @@ def presence_of(server: str, uid: str, status: str) -> dict:
         time.sleep(0.1)
 
 
+@pytest.mark.slow
 def test_the_connection_webhooks_reach_the_server_and_the_flow_shows_them(page, server, shots) -> None:
     # python server.py: the embedded emulator delivers its webhooks to the server's own receiver.
     page.goto(server)
