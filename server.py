@@ -12,8 +12,8 @@ Three ways to start it:
   ``--production`` checks it first and refuses with the one configuration message instead.
 
 The app itself is built by :func:`token_server.create_app`. Nothing heavy is imported at the
-top of this file: under ``--production`` gunicorn's config may patch the standard library for
-gevent, which must happen before requests, urllib3 or ssl are imported.
+top of this file: under ``--production`` gunicorn's config sets up the metrics folder, which
+must happen before the app's modules (prometheus_client) are imported.
 """
 
 from __future__ import annotations

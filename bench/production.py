@@ -5,7 +5,7 @@ directly) and the docs' Node example as a peer, in one run.
 
     python -m bench.production            # every row, every variant, about 7 minutes
     python -m bench.production --quick    # every row, server and floor only, under 2 minutes
-    python -m bench.production --server-args "--worker-class gthread"   # compare worker models
+    python -m bench.production --server-args "--worker-class gthread"   # compare connection layers
 
 Needs node (the fake upstream and the load generator are node, so they cost the shared cores
 little). Results also go to bench/results/production.json. See docs/benchmarks.md.
@@ -26,6 +26,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.attacks import AttackMix  # noqa: E402
 from bench.probes import RssSampler, tree_cpu_seconds  # noqa: E402
 from bench.report import print_report  # noqa: E402
 from bench.stack import (  # noqa: E402
@@ -171,6 +172,28 @@ class Bench:
         self._progress(row)
         return row
 
+    def attack_row(self) -> dict[str, Any]:
+        """Valid mints and /healthz under issue 26's attack mix (bench/attacks.py), against the
+        same load without it, both measured now."""
+        self.upstream.set_latency(LATENCIES_MS[0])
+        load = {"mode": "open", "rate": SLOW_RATE}
+        without = self.measure("server", load, health=True)
+        attack = AttackMix(self.server_root)
+        try:
+            with_attack = self.measure("server", load, health=True)
+        finally:
+            sockets = attack.stop()
+        row = {
+            "kind": "attack",
+            "latency_ms": LATENCIES_MS[0],
+            "rate": SLOW_RATE,
+            "sockets": sockets["opened"],
+            "slow": sockets,
+            "results": {"server without": without, "server under attack": with_attack},
+        }
+        self._progress(row)
+        return row
+
     def _progress(self, row: dict[str, Any]) -> None:
         parts = [
             f"{v}: {r['rps']:.0f}/s p50 {r['p50'] or 0:.0f} p99 {r['p99'] or 0:.0f}" for v, r in row["results"].items()
@@ -188,7 +211,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--workers", type=int, default=2, help="WEB_CONCURRENCY for the server")
     parser.add_argument("--server-args", default="", help="GUNICORN_CMD_ARGS for the server (compare worker models)")
     parser.add_argument("--slow-sockets", type=int, default=2000)
-    parser.add_argument("--rows", default="open,closed,slow", help="comma-separated subset of open,closed,slow")
+    parser.add_argument(
+        "--rows", default="open,closed,slow,attack", help="comma-separated subset of open,closed,slow,attack"
+    )
     parser.add_argument("--no-peer", action="store_true", help="leave out the docs' Node example")
     parser.add_argument("--no-minimal", action="store_true", help="leave out the minimal Flask + requests app")
     args = parser.parse_args(argv)
@@ -204,6 +229,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             rows += bench.closed_rows()
         if "slow" in wanted:
             rows.append(bench.slow_row())
+        if "attack" in wanted:
+            rows.append(bench.attack_row())
     finally:
         bench.close()
     results = {

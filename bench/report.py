@@ -14,6 +14,8 @@ def _label(row: dict[str, Any]) -> str:
         return f"{row['latency_ms']} ms up, {row['rate']}/s open"
     if row["kind"] == "closed":
         return f"{row['latency_ms']} ms up, {row['callers']} callers"
+    if row["kind"] == "attack":
+        return f"attack mix, {row['rate']}/s"
     return f"{row['sockets']} slow sockets, {row['rate']}/s"
 
 
@@ -51,8 +53,8 @@ def print_report(results: dict[str, Any]) -> None:
                 f"{bad:>7}{cpu:>7}{rss:>9}{vs[0]:>10}{vs[1]:>10}{vs[2]:>10}"
                 f"{m.get('new_connections_per_100', 0):>9.1f}{health_text:>17}"
             )
-        if row["kind"] == "slow":
-            print(f"{'':<28}slow sockets: {row['slow']}")
+        if row["kind"] in ("slow", "attack"):
+            print(f"{'':<28}{row['kind']} sockets: {row['slow']}")
     print()
     for line in targets(results["rows"]):
         print(line)
@@ -102,12 +104,14 @@ def targets(rows: list[dict[str, Any]]) -> list[str]:
                 m["rps"] >= goal * f["rps"],
                 f"{m['rps']:.0f} vs {f['rps']:.0f} req/s ({m['rps'] / f['rps']:.2f}x)",
             )
-        elif row["kind"] == "slow":
-            before, after = res["server without"], res["server with"]
+        elif row["kind"] in ("slow", "attack"):
+            before = res["server without"]
+            after = res["server with" if row["kind"] == "slow" else "server under attack"]
             mint_added = (after["p99"] or 1e9) - (before["p99"] or 0)
             fails = after["count"] - after["ok"]
+            what = f"{row['sockets']} slow sockets" if row["kind"] == "slow" else "the attack mix"
             check(
-                f"{row['sockets']} slow sockets add <= 100 ms to a mint's p99",
+                f"{what} add(s) <= 100 ms to a mint's p99",
                 mint_added <= 100 and not fails,
                 f"{mint_added:+.0f} ms, {fails} failed",
             )
@@ -115,7 +119,7 @@ def targets(rows: list[dict[str, Any]]) -> list[str]:
             health_added = (ha.get("p99") or 1e9) - (hb.get("p99") or 0)
             health_fails = ha.get("count", 0) - ha.get("ok", 0)
             check(
-                f"{row['sockets']} slow sockets add <= 100 ms to /healthz p99",
+                f"{what} add(s) <= 100 ms to /healthz p99",
                 health_added <= 100 and not health_fails,
                 f"{health_added:+.0f} ms, {health_fails} failed",
             )

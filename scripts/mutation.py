@@ -33,14 +33,14 @@ ROOT = Path(__file__).resolve().parent.parent
 # Group -> (files to mutate, the fast test files that cover them; the tests written to kill
 # earlier survivors sit at the end of each module's own test file).
 GROUPS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "auth": (("token_server/auth.py",), ("tests/test_auth.py",)),
+    "auth": (("token_server/auth.py",), ("tests/http/test_auth.py",)),
     "routes": (
         ("token_server/routes.py",),
-        ("tests/test_routes.py", "tests/test_limits.py", "tests/test_blueprint.py"),
+        ("tests/http/test_routes.py", "tests/http/test_limits.py", "tests/http/test_blueprint.py"),
     ),
     "client": (
         ("cometchat/client.py", "cometchat/validation.py"),
-        ("tests/test_client.py", "tests/test_validation.py"),
+        ("tests/unit/cometchat/test_client.py", "tests/unit/cometchat/test_validation.py"),
     ),
 }
 DEFAULT_WORKDIR = Path(tempfile.gettempdir()) / "cometchat-token-server-mutation"

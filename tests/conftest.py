@@ -5,39 +5,11 @@ from __future__ import annotations
 from typing import Iterator
 
 import pytest
-import requests
 
 from cometchat import CometChatClient
 
 from .helpers import app_env
-from .procs import EMULATOR_KEY, start_emulator
-
-__all__ = ["EMULATOR_KEY"]  # tests import it from here too
-
-
-class RunningEmulator:
-    """``python -m cometchat.emulator`` in its own process, driven through its controls."""
-
-    def __init__(self, root: str) -> None:
-        self.root = root
-        self.base_url = root + "/v3"
-
-    def faults(
-        self, *queue: dict, latency_ms: float | None = None, rate_limit: int | None = None, **settings: float
-    ) -> None:
-        """Queue faults and change settings (``core_per_minute``, ``minute_seconds``, ...)."""
-        body: dict = {"queue": list(queue), **settings}
-        if latency_ms is not None:
-            body["latency_ms"] = latency_ms
-        if rate_limit is not None:
-            body["rate_limit_per_minute"] = rate_limit
-        requests.post(self.root + "/_emulator/faults", json=body, timeout=5).raise_for_status()
-
-    def reset(self) -> None:
-        requests.post(self.root + "/_emulator/reset", timeout=5).raise_for_status()
-
-    def stats(self) -> dict:
-        return requests.get(self.root + "/_emulator/stats", timeout=5).json()
+from .procs import EMULATOR_KEY, RunningEmulator, start_emulator
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 import jwt
+from flask.testing import FlaskClient
 
 SERVICE_KEY = "service-key-0123456789abcdef"
 ROTATED_KEY = "rotated-key-fedcba9876543210"
@@ -20,6 +21,13 @@ def app_env(**overrides: str) -> dict[str, str]:
     }
     env.update(overrides)
     return {k: v for k, v in env.items() if v is not None}
+
+
+def http_client(**overrides: str | None) -> FlaskClient:
+    """The Flask test client of an app built from ``app_env(**overrides)``."""
+    from token_server import create_app
+
+    return create_app(app_env(**overrides)).test_client()
 
 
 def bearer(credential: str) -> dict[str, str]:
@@ -40,3 +48,16 @@ def user_jwt(
 
 def as_user(uid: str, **kwargs: Any) -> dict[str, str]:
     return bearer(user_jwt(uid, **kwargs))
+
+
+class Clock:
+    """A clock a test sets by hand: pass it where the code takes ``clock=`` (or ``time.time``)."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds

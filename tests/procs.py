@@ -156,3 +156,28 @@ def start_stack(tmp: Path, *, emulator_threads: int | None = None, **settings: s
         emulator.stop()
         raise
     return Stack(root, emulator_root, server, emulator)
+
+
+class RunningEmulator:
+    """``python -m cometchat.emulator`` in its own process, driven through its controls."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.base_url = root + "/v3"
+
+    def faults(
+        self, *queue: dict, latency_ms: float | None = None, rate_limit: int | None = None, **settings: float
+    ) -> None:
+        """Queue faults and change settings (``core_per_minute``, ``minute_seconds``, ...)."""
+        body: dict = {"queue": list(queue), **settings}
+        if latency_ms is not None:
+            body["latency_ms"] = latency_ms
+        if rate_limit is not None:
+            body["rate_limit_per_minute"] = rate_limit
+        requests.post(self.root + "/_emulator/faults", json=body, timeout=5).raise_for_status()
+
+    def reset(self) -> None:
+        requests.post(self.root + "/_emulator/reset", timeout=5).raise_for_status()
+
+    def stats(self) -> dict:
+        return requests.get(self.root + "/_emulator/stats", timeout=5).json()

@@ -19,9 +19,8 @@ from .procs import Process, free_port
 REDIS = shutil.which("redis-server")
 
 
-@contextmanager
-def running_redis(tmp: Path, port: int | None = None) -> Iterator[str]:
-    """A fresh redis-server on ``port`` (else a free loopback port): its URL."""
+def start_redis(tmp: Path, port: int | None = None) -> tuple[Process, str]:
+    """A fresh redis-server on ``port`` (else a free loopback port), answering: it and its URL."""
     if not REDIS:
         if os.environ.get("CI") == "true":
             pytest.fail("CI must install redis-server")
@@ -41,9 +40,18 @@ def running_redis(tmp: Path, port: int | None = None) -> Iterator[str]:
                 break
             except redis.ConnectionError:
                 time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
     finally:
         client.close()
+    return server, f"redis://127.0.0.1:{port}/0"
+
+
+@contextmanager
+def running_redis(tmp: Path, port: int | None = None) -> Iterator[str]:
+    """A fresh redis-server for the ``with`` block: its URL."""
+    server, url = start_redis(tmp, port)
+    try:
+        yield url
+    finally:
         server.stop()
 
 

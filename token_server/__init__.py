@@ -1,10 +1,5 @@
-"""The CometChat token server as a Flask app: ``create_app(config=None)``.
-
-The factory reads the settings, builds the one CometChat client, then lays out the request
-pipeline step by step (:func:`_init_request_pipeline`: request id, caller, limits, view,
-errors; :mod:`token_server.pipeline` tells the order), then the side routes (health,
-readiness, metrics, the OpenAPI description) and, in dev mode, the dev tools.
-"""
+"""The CometChat token server as a Flask app: ``create_app(config=None)``, which reads as a table
+of contents (settings, the one client, the request pipeline, the side routes, the dev tools)."""
 
 from __future__ import annotations
 
@@ -106,19 +101,19 @@ def create_app(config: Settings | Mapping[str, str] | None = None, *, announce: 
 def _init_request_pipeline(
     app: Flask, settings: Settings, client: CometChatClient, authenticator: Authenticator
 ) -> limits.RateLimits:
-    """A request to the token routes, in this order:"""
-    requestid.init_app(app, settings.secrets)  # 1. its id: on the answer, each log line, each upstream call
-    devguard.init_app(app, settings)  # (dev mode) this machine's own pages only, before anything else
-    _init_cors(app, settings)  # (CORS_ORIGINS) the listed front ends' preflights and headers
-    sameorigin.init_app(app, settings.cors_origins)  # 2. another site's pages: 403
-    caller.init_app(app, authenticator)  # 3. who calls, identified once into flask.g; failures limited
-    rate_limits = limits.init_app(app, settings)  # 4. per-user / per-address limits, reading flask.g
-    routes.init_app(app, client)  # 5. the view: its checks, then the client call(s)
-    device_views.init_app(app, build_device_tokens(settings, store_gates(app)))  # (the token routes' device tokens)
+    """The request pipeline's steps, in the order :mod:`token_server.pipeline` tells."""
+    requestid.init_app(app, settings.secrets)  # step 1
+    devguard.init_app(app, settings)  # app-wide: runs before every step
+    _init_cors(app, settings)  # app-wide (CORS_ORIGINS)
+    sameorigin.init_app(app, settings.cors_origins)  # step 2
+    caller.init_app(app, authenticator)  # step 3
+    rate_limits = limits.init_app(app, settings)  # step 4
+    routes.init_app(app, client)  # step 5
+    device_views.init_app(app, build_device_tokens(settings, store_gates(app)))  # step 5: the device logins
     # CometChat's webhooks: on the app, outside the routes' steps 2-4 (Basic Auth of their own).
     webhook_route.init_app(app, build_webhooks(settings, settings.session_store_uri))
-    deprovisioned.init_app(app, build_deprovisioned(settings, store_gates(app)))  # (deleted users stay deleted)
-    errors.init_app(app)  # 6. every failure, this app's and upstream's, in one JSON shape
+    deprovisioned.init_app(app, build_deprovisioned(settings, store_gates(app)))  # step 5: deleted users stay deleted
+    errors.init_app(app)  # step 6
     return rate_limits
 
 

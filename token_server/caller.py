@@ -1,15 +1,5 @@
-"""Who calls the routes: identified ONCE per request, in a step of its own, before the limits.
-
-The app's identify function (the server's service-key / JWT
-:class:`~token_server.auth.Authenticator`, or a host app's own session login) runs here and
-nowhere else. Its outcome is kept in ``flask.g``: the caller, or the refusal. A refusal is
-raised by this step, so the rate limits that run next only ever see identified callers, read
-them from ``g`` and never identify anyone themselves.
-
-A refused credential (401) is judged by the failed-authentication limit when the app has one
-(:func:`refuse`): counted against the client's address, and answered 429 instead once that
-address is past its limit. A valid credential never meets that limit.
-"""
+"""Who calls the routes: the pipeline step that identifies the caller ONCE per request, and the
+readers (:func:`identified`, :func:`current_caller`) every later step and view uses."""
 
 from __future__ import annotations
 
@@ -42,7 +32,10 @@ def installed(app: Flask) -> bool:
 
 
 def identify() -> None:
-    """The pipeline step: ``g`` gets the caller, or the refusal, which is then raised."""
+    """The pipeline step, and the only place the app's identify function runs (the server's
+    :class:`~token_server.auth.Authenticator`, or a host app's own login): ``g`` gets the caller,
+    or the refusal, which is then raised, so the rate limits after it only ever see identified
+    callers, read from ``g``."""
     if request.method == "OPTIONS":  # a CORS preflight carries no credentials and calls nothing
         return
     try:
@@ -54,7 +47,8 @@ def identify() -> None:
 def refuse(refusal: ApiError) -> NoReturn:
     """Refuse this request's credentials: a 401 is counted by the failed-authentication
     limit (429 once the address is past it); any other refusal (a 503 while the identity
-    provider's keys are out of reach) is raised as it is."""
+    provider's keys are out of reach) is raised as it is. A valid credential never meets that
+    limit."""
     judge: FailureJudge | None = current_app.extensions.get(FAILURE_JUDGE)
     if refusal.status == 401 and judge is not None:
         refusal = judge(refusal)

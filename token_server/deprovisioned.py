@@ -27,11 +27,9 @@ outage is logged.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 import time
 from collections import OrderedDict
-from contextlib import closing
 from pathlib import Path
 from typing import Callable, Literal, Protocol
 
@@ -42,6 +40,7 @@ from cometchat import CometChatClient
 from . import codes, lifecycle
 from .errors import ApiError
 from .stores.breaker import STORE_TIMEOUT, StoreBreaker
+from .stores.sqlite_file import BUSY_TIMEOUT, SqliteFile
 
 log = logging.getLogger("token_server.deprovisioned")
 
@@ -120,19 +119,15 @@ class RedisTombstones:
 
 
 class SqliteTombstones:
-    """A table of its own in the device store's SQLite file."""
+    """A table of its own in the device store's SQLite file, opened as every SQLite store is."""
 
-    def __init__(self, path: Path, *, timeout: float = STORE_TIMEOUT) -> None:
-        self.path, self._timeout, self._ready = path, timeout, False
+    def __init__(self, path: Path, *, timeout: float = BUSY_TIMEOUT) -> None:
+        self.file = SqliteFile(path, (SCHEMA,), timeout=timeout)
+        self.path = self.file.path
 
     def _run(self, sql: str, args: tuple[object, ...]) -> list[tuple[object, ...]]:
-        if not self._ready:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with closing(sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)) as conn:
-            if not self._ready:
-                conn.execute(SCHEMA)
-                self._ready = True
-            return conn.execute(sql, args).fetchall()
+        write = not sql.startswith("SELECT")
+        return self.file.run(lambda conn: conn.execute(sql, args).fetchall(), write=write)  # type: ignore[no-any-return]
 
     def put(self, uid: str, mode: Mode, until: float) -> None:
         self._run("DELETE FROM deprovisioned_users WHERE until <= ?", (time.time(),))  # the expired ones

@@ -1,9 +1,4 @@
-"""One JSON error shape for everything: ``{"error": {"code", "message"[, "details"]}}``.
-
-Upstream failures map to 502/503/504; an upstream rejection of OUR REST key is a 502,
-logged loudly, never a 401 to the caller. Upstream ``devMessage`` and raw bodies go to
-the log only.
-"""
+"""One JSON error shape for everything: ``{"error": {"code", "message"[, "details"]}}``."""
 
 from __future__ import annotations
 
@@ -70,7 +65,9 @@ def _retry_after(seconds: float | None) -> dict[str, str]:
 
 
 def from_upstream(exc: upstream.CometChatError) -> ApiError:
-    """Translate a client error into what our caller sees."""
+    """Translate a client error into what our caller sees: upstream failures map to 502/503/504;
+    an upstream rejection of OUR REST key is a 502, logged loudly, never a 401 to the caller.
+    Upstream ``devMessage`` and raw bodies go to the log only."""
     if isinstance(exc, upstream.ValidationError):
         if exc.status is None:  # refused by the client's own checks: our words, safe to show
             return ApiError(400, codes.ERR_BAD_REQUEST, exc.message, details=exc.details)

@@ -1,14 +1,5 @@
 """The identity provider's signing keys (``AUTH_JWKS_URL``), fetched so that a caller whose
-key is known never waits on the provider, whatever the provider or other callers do.
-
-One fetch at a time runs in a background thread, with a total deadline and a size cap. A
-failed fetch is throttled exactly like a successful one, so tokens naming random ``kid``
-values cannot turn requests into fetches, and a slow or hostile provider cannot hold a lock
-that valid callers need: the lock below guards a few fields and is never held while the
-network is touched. Waits are bounded by the deadline even where the fetch itself is not:
-requests offers no clock check while it reads the status line and headers, so a provider
-trickling endless headers keeps that one fetch thread (and so further refreshes) busy, while
-every caller goes on with the keys in hand."""
+key is known never waits on the provider, whatever the provider or other callers do."""
 
 from __future__ import annotations
 
@@ -128,7 +119,15 @@ def parse_key_set(body: bytes) -> dict[str | None, SigningKey]:
 
 class JwksKeys:
     """Keys by ``kid``, refreshed in the background when they are older than ``max_age`` or
-    a token names an unknown ``kid``, never more often than every ``min_refresh`` seconds."""
+    a token names an unknown ``kid``, never more often than every ``min_refresh`` seconds.
+
+    One fetch at a time, in a thread, with a total deadline and a size cap. A failed fetch is
+    throttled exactly like a successful one, so tokens naming random ``kid`` values cannot turn
+    requests into fetches; the lock guards a few fields and is never held while the network is
+    touched. Callers' waits are bounded by the deadline even where the fetch is not: requests
+    has no clock check while it reads the status line and headers, so a provider trickling
+    endless headers keeps that one fetch thread busy while every caller goes on with the keys
+    in hand."""
 
     def __init__(
         self,

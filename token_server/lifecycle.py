@@ -1,12 +1,5 @@
-"""The end of a user's life in CometChat, in the one order that leaves no working token:
-used by ``DELETE /api/cometchat/users/<uid>`` and by the operator CLI.
-
-Tokens are flushed BEFORE the user is deactivated. A deactivated uid cannot be flushed
-(CometChat answers it as not found), yet its stored tokens work again the moment it is
-reactivated; so flush, then deactivate. A failure between the two steps leaves an active
-user with no token, and running the same call again finishes the job. A uid that is
-already gone is the same success: retries are always safe.
-"""
+"""The end of a user's life in CometChat, in the one order that leaves no working token: used by
+``DELETE /api/cometchat/users/<uid>`` and by the operator CLI."""
 
 from __future__ import annotations
 
@@ -18,7 +11,12 @@ DeleteMode = Literal["deactivated", "permanent"]
 
 
 def deprovision(client: CometChatClient, uid: str, *, permanent: bool = False) -> DeleteMode:
-    """Revoke every token of ``uid``, then deactivate it (or delete it for good)."""
+    """Revoke every token of ``uid``, then deactivate it (or delete it for good).
+
+    Flush BEFORE deactivating: a deactivated uid cannot be flushed (CometChat answers it as not
+    found), yet its stored tokens work again the moment it is reactivated. A failure between the
+    two steps leaves an active user with no token, and the same call again finishes the job; a
+    uid already gone is the same success, so retries are always safe."""
     mode: DeleteMode = "permanent" if permanent else "deactivated"
     try:
         client.flush_auth_tokens(uid)

@@ -1,9 +1,5 @@
 """The one answer to "is this host on this machine?", for a URL's host name, a Host header's
-name and a client address alike: ``localhost``, 127.0.0.0/8, ``::1`` and the IPv4-mapped
-127.x that a dual-stack socket reports (``::ffff:127.0.0.1``), bracketed or not.
-
-Names are not resolved: ``localhost.example`` or ``127.0.0.1.example`` are someone else's.
-"""
+name and a client address alike."""
 
 from __future__ import annotations
 
@@ -11,6 +7,9 @@ import ipaddress
 
 
 def is_loopback(host: str | None) -> bool:
+    """``localhost``, 127.0.0.0/8, ``::1`` and the IPv4-mapped 127.x a dual-stack socket reports
+    (``::ffff:127.0.0.1``), bracketed or not. Names are not resolved: ``localhost.example`` or
+    ``127.0.0.1.example`` are someone else's."""
     if not host:
         return False
     host = host.lower()

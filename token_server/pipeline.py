@@ -1,6 +1,7 @@
 """The token routes' request pipeline: the names every step shares, and how a step joins it.
 
-A request to the routes goes through, in order (``create_app`` lists them):
+This docstring is the one place the order is told (README, docs and ``create_app`` point here).
+A request to the routes goes through, in order:
 
 1. the request id (a WSGI middleware, :mod:`token_server.requestid`);
 2. the same-site rule (:mod:`token_server.sameorigin`): a cross-site request is refused;
@@ -10,10 +11,8 @@ A request to the routes goes through, in order (``create_app`` lists them):
    login: its session store first, see :mod:`token_server.devices`);
 6. the errors, all in one JSON shape (:mod:`token_server.errors`).
 
-Steps 2-4 run only for the routes blueprint, in the order they were added, after the app-wide
-``before_request`` hooks (the dev-mode guard). The steps take their names from here, not from
-:mod:`token_server.routes`: the limits import the caller step's module to read its result,
-and nothing before the view imports the views.
+Steps 2-4 run only for the routes blueprint (:func:`add_step`), after the app-wide hooks (the
+dev-mode guard, CORS). They take their names from here, so nothing before the view imports the views.
 """
 
 from __future__ import annotations
@@ -39,7 +38,7 @@ Step = BeforeRequestCallable
 
 def add_step(app: Flask, step: Step) -> None:
     """Run ``step`` before each request of the routes blueprint on ``app``, after the steps
-    added before it (Flask's blueprint-scoped ``before_request``, registered on the app)."""
+    added before it and after the app-wide ``before_request`` hooks (Flask runs those first)."""
     steps = app.before_request_funcs.setdefault(BLUEPRINT, [])
     if step not in steps:
         steps.append(step)

@@ -1,15 +1,5 @@
-"""Request ids: one per request, so one login can be followed through the logs.
-
-The caller's ``X-Request-ID`` is kept when it is short and plain (a load balancer or the calling
-backend made it); anything else is replaced by a new one. The id goes back on every answer,
-errors and 404s included, onto every log line of the request, and with every CometChat call
-the request makes (``cometchat.wire.current_request_id``).
-
-A WSGI middleware rather than Flask hooks: it wraps everything the app answers, before any
-hook can refuse a request, and leaves the id in the environ for gunicorn's access line. The
-route (the URL rule, never the raw path) is known only once Flask has matched the URL;
-:func:`init_app` records it then, for the log lines and gunicorn's access line.
-"""
+"""Request ids, the pipeline's first step: one per request, on its answer, its log lines and its
+CometChat calls, so one login can be followed through the logs."""
 
 from __future__ import annotations
 
@@ -49,6 +39,12 @@ def accept_request_id(candidate: str | None, secrets: Iterable[str] = ()) -> str
 
 
 class RequestIdMiddleware:
+    """Puts the id (the caller's ``X-Request-ID`` when :func:`accept_request_id` keeps it) on
+    every answer, errors and 404s included, and into ``cometchat.wire.current_request_id`` for
+    the log lines and CometChat calls. A WSGI middleware rather than Flask hooks: it wraps
+    everything the app answers, before any hook can refuse a request, and leaves the id in the
+    environ for gunicorn's access line."""
+
     def __init__(self, app: WSGIApp, secrets: Iterable[str] = ()) -> None:
         self.app = app
         self.secrets = tuple(secrets)
@@ -74,6 +70,8 @@ class RequestIdMiddleware:
 
 
 def _note_route(sender: Flask, **_: Any) -> None:
+    """Record the route (the URL rule, never the raw path) once Flask has matched the URL, for
+    the log lines and gunicorn's access line."""
     rule = request.url_rule
     if rule is not None:
         current_route.set(rule.rule)

@@ -1,15 +1,5 @@
-"""The routes answer their own site's pages, the origins in ``CORS_ORIGINS``, and callers
-that are not browsers; never a page of another site, whatever identifies the caller.
-
-A host app that identifies callers by a session cookie (see docs/security.md) is otherwise
-open to cross-site requests: the browser attaches the cookie to a form post from any site,
-and a body-less POST needs no CORS preflight. So a request is refused (403 ``ERR_CROSS_SITE``)
-when its ``Origin`` is present and is neither this server's own origin (the scheme, host and
-port the request came to) nor listed, or when the browser says ``Sec-Fetch-Site: cross-site``
-and its origin is not listed. A request without ``Origin`` or ``Sec-Fetch-Site`` (a backend,
-curl, a same-origin GET) goes on. A CORS preflight goes on to flask-cors, which answers
-only the listed origins.
-"""
+"""The same-site rule, a pipeline step: the routes answer their own site's pages, the origins in
+``CORS_ORIGINS`` and callers that are not browsers; never a page of another site."""
 
 from __future__ import annotations
 
@@ -30,6 +20,9 @@ def init_app(app: Flask, allowed_origins: Iterable[str] = ()) -> None:
 
 
 def is_cross_site(origin: str | None, fetch_site: str | None, own_origin: str, allowed: frozenset[str]) -> bool:
+    """True when ``Origin`` is present and neither ``own_origin`` (the scheme, host and port the
+    request came to) nor allowed, or when the browser says ``Sec-Fetch-Site: cross-site`` from an
+    origin not allowed. Without either header (a backend, curl, a same-origin GET): False."""
     if origin is not None and origin in allowed:
         return False
     if origin is not None and origin != own_origin:
@@ -38,7 +31,10 @@ def is_cross_site(origin: str | None, fetch_site: str | None, own_origin: str, a
 
 
 def refuse_cross_site() -> None:
-    """The pipeline step."""
+    """The pipeline step: a cross-site request is refused (403 ``ERR_CROSS_SITE``). A host app
+    that identifies callers by a session cookie is otherwise open to them: the browser attaches
+    the cookie to a form post from any site, and a body-less POST needs no CORS preflight
+    (docs/security.md). A preflight goes on to flask-cors, which answers only listed origins."""
     if request.method == "OPTIONS":
         return
     own = request.host_url.rstrip("/")  # scheme://host[:port], as ProxyFix sees it behind a proxy

@@ -37,7 +37,8 @@ class _StandaloneServer(BaseApplication):
         if self._tls is not None:  # HTTPS, as CometChat itself: a test upstream over TLS
             settings["certfile"], settings["keyfile"] = self._tls
         for key, value in settings.items():
-            self.cfg.set(key, value)
+            if key in self.cfg.settings:  # control_socket_disable: newer gunicorns only (older: no socket)
+                self.cfg.set(key, value)
 
     def load(self) -> Flask:
         return self._app

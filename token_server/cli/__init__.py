@@ -1,14 +1,5 @@
-"""The operator's command line: ``python -m token_server.cli users|tokens ...``.
-
-Why a console program of its own (click, which Flask already brings) and not Flask's
-``flask --app server`` CLI: that one builds the whole web app first, so it would demand
-caller authentication the CLI never uses (and refuse to start without it), and it looks
-for ``.env`` in parent folders, where this project reads only the working directory's.
-Here the configuration is exactly the server's (environment + ``.env``, the same
-``load_settings``), reduced to what the CLI needs: the CometChat client.
-
-Exit codes: 0 done, 1 some rows or calls failed, 2 bad usage or configuration.
-"""
+"""The operator's command line: ``python -m token_server.cli users|tokens ...`` (exit codes: 0
+done, 1 some rows or calls failed, 2 bad usage or configuration)."""
 
 from __future__ import annotations
 
@@ -75,7 +66,13 @@ def cli_settings() -> Settings:
 
 
 def build_client(settings: Settings | None = None) -> CometChatClient:
-    """The client the server would use, from the same environment and ``.env``."""
+    """The client the server would use, from the same environment and ``.env``.
+
+    Why a console program of its own (click, which Flask already brings) and not Flask's
+    ``flask --app server`` CLI: that one builds the whole web app first, so it would demand
+    caller authentication the CLI never uses, and it looks for ``.env`` in parent folders, where
+    this project reads only the working directory's. Here the configuration is exactly the
+    server's (the same ``load_settings``), reduced to what the CLI needs: the CometChat client."""
     from .. import _build_client  # the server's own wiring, embedded emulator included
 
     client, emulator = _build_client(settings or cli_settings())

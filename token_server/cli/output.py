@@ -1,12 +1,5 @@
-r"""What the CLI prints: aligned tables for people, JSON for scripts (``--json``).
-
-Names, tags and metadata are end users' text: printed raw, an escape sequence in one would
-drive the operator's terminal (set its title, erase a line, return the cursor and forge a
-row). Every control character (C0, DEL, C1, the line and paragraph separators, the bidi
-controls) is printed escaped, as ``\x1b`` or ``\u202e`` (the log filter's escapes); in JSON
-output as a ``\u001b`` escape, so the JSON stays valid and means the same. All output goes
-through ``echo``.
-"""
+r"""What the CLI prints: aligned tables for people, JSON for scripts (``--json``), every control
+character escaped (all output goes through :func:`echo`)."""
 
 from __future__ import annotations
 
@@ -30,7 +23,12 @@ def _bidi(match: re.Match[str]) -> str:
 
 
 def escape_controls(text: str) -> str:
-    """``text`` with every control character written out (a newline as ``\\n`` too)."""
+    """``text`` with every control character written out (a newline as ``\\n`` too).
+
+    Names, tags and metadata are end users' text: printed raw, an escape sequence would drive the
+    operator's terminal (set its title, erase a line, return the cursor and forge a row). Every
+    control character (C0, DEL, C1, the line and paragraph separators, the bidi controls) is
+    written as ``\\x1b`` or ``\\u202e``, the log filter's escapes."""
     return _BIDI.sub(_bidi, redaction.escape_controls(text))
 
 
@@ -41,7 +39,8 @@ def echo(text: str, *, err: bool = False) -> None:
 
 
 def dumps(data: Any) -> str:
-    """Indented JSON in which no control character appears raw (a ``\\uXXXX`` escape instead)."""
+    """Indented JSON in which no control character appears raw (a ``\\uXXXX`` escape instead),
+    so the JSON stays valid and means the same."""
     return _JSON_RAW.sub(_bidi, json.dumps(data, ensure_ascii=False, indent=2))
 
 

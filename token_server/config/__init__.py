@@ -1,30 +1,6 @@
-"""Configuration, read once from the environment (or a mapping of the same names) and
-validated at start with one message naming every missing or bad variable.
-
-The variables fall in sections, each a frozen dataclass in a module of its own that reads and
-checks its own names (``Section.from_env(env)``, which raises :class:`ConfigError` alone, or
-adds its problems to a shared list):
-
-=====================  =====================  ===========================================
-section                module                 variables
-=====================  =====================  ===========================================
-UpstreamSettings       upstream.py, egress.py COMETCHAT_* (app, region, key, base URL,
-                                              emulator, timeouts, quota window, proxy, CA)
-CallerAuthSettings     caller_auth.py         TOKEN_SERVER_API_KEYS, AUTH_JWT_*, AUTH_JWKS_URL,
-                                              TOKEN_SERVER_DEV, DEPROVISION_RETENTION
-LimitSettings          ratelimits.py          RATE_LIMIT_*, RATELIMIT_STORAGE_URI,
-                                              TRUSTED_PROXIES, CORS_ORIGINS
-SessionSettings        sessions.py            SESSION_STORE_URI, SESSION_STORE_KEY, TOKEN_MAX_AGE
-ObservabilitySettings  observability.py       LOG_FORMAT, LOG_LEVEL, METRICS_TOKEN
-DemoSettings           callsdk.py             COMETCHAT_CALLS_SDK_URL, COMETCHAT_CALLS_SDK_INTEGRITY
-ProcessSettings        process.py             PORT, WEB_CONCURRENCY, GUNICORN_THREADS
-WebhookSettings        webhooks.py            WEBHOOK_CREDENTIALS, WEBHOOK_HANDLER
-=====================  =====================  ===========================================
-
-:class:`Settings` is all of them at once: it inherits every section, so its fields stay flat
-(``settings.rate_limit_per_user``) and a whole Settings goes wherever one section is asked
-for (``limits.init_app(app, settings)`` as well as ``limits.init_app(app, LimitSettings())``).
-"""
+"""Configuration, read once from the environment (or a mapping of the same names) and validated
+at start with one message naming every problem. Each section (:data:`SECTIONS`) is a frozen
+dataclass in a module of its own; every variable is in docs/configuration.md (a test checks)."""
 
 from __future__ import annotations
 
@@ -108,7 +84,9 @@ class Settings(
     UpstreamSettings,
 ):
     """Every section (the upstream's fields first); built by :func:`load_settings`, or by hand
-    with keywords (``Settings(emulator=True, dev=True)``), the rest at their defaults."""
+    with keywords (``Settings(emulator=True, dev=True)``), the rest at their defaults. Its fields
+    stay flat (``settings.rate_limit_per_user``), and a whole Settings goes wherever one section
+    is asked for (``limits.init_app(app, settings)`` as well as ``limits.init_app(app, LimitSettings())``)."""
 
     @classmethod
     def from_env(

@@ -1,10 +1,5 @@
-"""The Calls SDK v5 the live demo page may load: its URL and subresource-integrity hash.
-
-The npm registry reachable from here serves no Calls 5.x, so the operator names the build
-to load (``COMETCHAT_CALLS_SDK_URL``) and its hash (``COMETCHAT_CALLS_SDK_INTEGRITY``, as
-``sha384-<base64>``). Both or neither: a script loaded without its hash could be swapped by
-whoever serves it. The page's Content-Security-Policy then allows that exact URL, nothing more.
-"""
+"""The Calls SDK v5 the live demo page may load: its URL and subresource-integrity hash, both or
+neither."""
 
 from __future__ import annotations
 
@@ -37,7 +32,12 @@ def _valid_digest(integrity: str) -> bool:
 
 
 def check_calls_sdk(env: Mapping[str, str], problems: list[str]) -> tuple[str | None, str | None]:
-    """(url, integrity) from the environment, both set or both None; problems appended."""
+    """(url, integrity) from the environment, both set or both None; problems appended.
+
+    The npm registry reachable from here serves no Calls 5.x, so the operator names the build
+    (``COMETCHAT_CALLS_SDK_URL``) and its hash (``COMETCHAT_CALLS_SDK_INTEGRITY``, as
+    ``sha384-<base64>``). Both or neither: a script loaded without its hash could be swapped by
+    whoever serves it. The page's Content-Security-Policy then allows that exact URL, nothing more."""
     url = (env.get(URL_VARIABLE) or "").strip() or None
     integrity = (env.get(INTEGRITY_VARIABLE) or "").strip() or None
     if url is None and integrity is None:

@@ -15,7 +15,7 @@ PROCESS_NUMBERS = (
     ("PORT", "port", 1, 65535),
     ("WEB_CONCURRENCY", "web_concurrency", 1, 256),
     ("GUNICORN_THREADS", "gunicorn_threads", 1, 4096),
-    # The head-first worker's bounds (token_server/workers_thread.py): requests waiting to arrive.
+    # The connection layer's bounds (token_server/serving/bounds.py): connections waiting for a request.
     ("GUNICORN_MAX_WAITING", "gunicorn_max_waiting", 1, 65536),
 )
 # (variable, field, lowest, highest) of the process settings in seconds.

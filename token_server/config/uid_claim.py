@@ -1,11 +1,5 @@
-"""Which JWT claim may name a caller's CometChat uid.
-
-A uid taken from a claim users choose (email, name, nickname) lets a user take another's uid:
-in ``strict`` mode by setting the claim to that uid, in the ``cometchat`` mapping also by a
-colliding value (the mapping is not one-to-one: a valid uid maps to itself, and a 32-bit hash
-collides). So only the claim the identity provider assigns itself (``sub``), unless the
-operator vouches for another with ``AUTH_JWT_UID_MAPPING_ANY_CLAIM=1``.
-"""
+"""Which JWT claim may name a caller's CometChat uid (``sub`` unless the operator vouches for
+another)."""
 
 from __future__ import annotations
 
@@ -14,7 +8,13 @@ PROVIDER_ASSIGNED_CLAIM = "sub"
 
 
 def check_uid_claim(mapping: str, claim: str, any_claim: bool, problems: list[str]) -> None:
-    """Add the refusal to ``problems`` when ``claim`` may not name uids under ``mapping``."""
+    """Add the refusal to ``problems`` when ``claim`` may not name uids under ``mapping``.
+
+    A uid taken from a claim users choose (email, name, nickname) lets a user take another's
+    uid: in ``strict`` mode by setting the claim to that uid, in the ``cometchat`` mapping also
+    by a colliding value (a valid uid maps to itself, and a 32-bit hash collides). So only the
+    claim the identity provider assigns itself (``sub``), unless
+    ``AUTH_JWT_UID_MAPPING_ANY_CLAIM=1``."""
     if claim == PROVIDER_ASSIGNED_CLAIM or any_claim:
         return
     how = (

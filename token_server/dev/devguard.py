@@ -1,17 +1,5 @@
 """Dev mode is a local tool: it answers only requests from this machine, addressed to a
-loopback name, and never one sent by a page from another origin.
-
-The Host header alone proves nothing: any client other than a browser writes what it
-likes there. So the client address must be loopback too: both the socket's peer and, with
-``TRUSTED_PROXIES``, the address ProxyFix takes from ``X-Forwarded-For`` (a proxy on this
-machine forwarding the world is refused; a forged header from afar never gets past the
-peer check).
-
-Dev mode mints tokens for anyone who asks, so a web page must not be able to reach it:
-DNS rebinding points a foreign name at 127.0.0.1 (the Host header still names the
-foreign site), and a cross-site form or ``text/plain`` post needs no CORS preflight
-(the browser still sends its ``Origin``).
-"""
+loopback name, and never one sent by a page from another origin."""
 
 from __future__ import annotations
 
@@ -44,6 +32,12 @@ def init_app(app: Flask, settings: Settings) -> None:
 
     @app.before_request
     def local_only() -> None:
+        """Refuse what is not this machine's own (dev mode mints for anyone who asks). The Host
+        header alone proves nothing (any client but a browser writes what it likes), so both
+        client addresses must be loopback: the socket's peer and, with ``TRUSTED_PROXIES``, the
+        one ProxyFix takes from ``X-Forwarded-For``. The Host must be a loopback name (DNS
+        rebinding points a foreign name at 127.0.0.1), and a foreign ``Origin`` is refused (a
+        cross-site form or ``text/plain`` post needs no CORS preflight)."""
         if not all(is_loopback(address) for address in _client_addresses()):
             raise ApiError(403, codes.ERR_NOT_LOCAL, "This development server answers only this machine.")
         # 400, as Flask's TRUSTED_HOSTS and Django's ALLOWED_HOSTS answer: the request

@@ -1,11 +1,5 @@
 """Test JWTs for dev mode, so the end-user route (``POST /api/cometchat/token``) can be tried
-locally the way a single-page app calls it.
-
-The secret is random, made when the app starts and never read from the environment: a test
-JWT is valid only against the dev server that issued it, for as long as it runs. It exists
-only in dev mode without caller auth (see :func:`issuer_for`); a production app has none, so
-it never serves the route nor accepts such a token.
-"""
+locally the way a single-page app calls it."""
 
 from __future__ import annotations
 
@@ -33,6 +27,8 @@ EXTENSION = "token_server.dev_jwt"
 
 @dataclass(frozen=True)
 class DevJwtIssuer:
+    """Signs test JWTs with a random secret made when the app starts, never read from the
+    environment: a test JWT is valid only against the dev server that issued it, while it runs."""
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
     lifetime: int = DEV_JWT_LIFETIME
 

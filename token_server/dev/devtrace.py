@@ -1,13 +1,5 @@
 """Dev mode only: each answer of the token routes tells what the server did upstream, so the
-demo page can show the whole flow (page -> token server -> CometChat -> SDK).
-
-The header ``X-Dev-Upstream-Trace`` carries a compact JSON list, one entry per upstream
-attempt of this request: ``{"call": "POST /users/{uid}/auth_tokens", "status": 200,
-"outcome": "ok", "ms": 3.2, "attempt": 1}`` (+ ``"code"`` when CometChat sent an error
-code). Endpoints are templated by the transport, so no uid or token is in it. A production
-server never sends it: ``create_app`` adds it in dev mode only, and :func:`init_app` refuses
-to install it outside dev mode anyway.
-"""
+demo page can show the whole flow (page -> token server -> CometChat -> SDK)."""
 
 from __future__ import annotations
 
@@ -46,7 +38,13 @@ def entry(attempt: UpstreamAttempt) -> dict[str, Any]:
 
 
 def init_app(app: Flask, settings: Settings, client: CometChatClient) -> None:
-    """Trace the upstream calls of ``app``'s token routes into their answers (dev mode only)."""
+    """Trace the upstream calls of ``app``'s token routes into their answers (dev mode only).
+
+    The header ``X-Dev-Upstream-Trace`` carries a compact JSON list, one entry per upstream
+    attempt of the request: ``{"call": "POST /users/{uid}/auth_tokens", "status": 200,
+    "outcome": "ok", "ms": 3.2, "attempt": 1}`` (+ ``"code"`` when CometChat sent one).
+    Endpoints are templated by the transport, so no uid or token is in it. Refused outside dev
+    mode, whoever calls it."""
     if not settings.dev:
         return
 

@@ -1,11 +1,5 @@
-"""Sealing tokens for the store: Fernet (AES-128-CBC + HMAC-SHA256) from ``cryptography``.
-
-The keys come from ``SESSION_STORE_KEY`` (any secret of 32 characters or more; several,
-comma-separated, to rotate: the first seals, all open), else from a key the server generated
-once and keeps in the store itself; a key derived from the REST key (the earlier default) always
-opens too, so records sealed before still open. Each key is stretched with HKDF. See
-docs/devices.md ("Keys").
-"""
+"""Sealing tokens for the store: Fernet (AES-128-CBC + HMAC-SHA256) from ``cryptography``, so a
+copy of the store alone (a backup, a Redis dump) holds no usable token."""
 
 from __future__ import annotations
 
@@ -26,7 +20,13 @@ def derive_key(secret: str) -> bytes:
 
 
 class TokenCipher:
-    """Seals a token before it is stored and opens it when read back."""
+    """Seals a token before it is stored and opens it when read back.
+
+    The keys come from ``SESSION_STORE_KEY`` (any secret of 32 characters or more; several,
+    comma-separated, to rotate: the first seals, all open), else from a key the server generated
+    once and keeps in the store itself; a key derived from the REST key (the earlier default)
+    always opens too, so records sealed before still open. Each key is stretched with HKDF
+    (:func:`derive_key`). See docs/devices.md ("Keys")."""
 
     def __init__(self, secrets: list[str] | tuple[str, ...]) -> None:
         if not secrets:

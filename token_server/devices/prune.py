@@ -1,11 +1,5 @@
 """``tokens prune``: revoke a user's tokens older than an age, read from CometChat's own token
-list (its ``createdAt``), paced under the per-minute quota and resumable.
-
-Per uid: one listing (a page per 100 tokens), then one ``DELETE`` per old token (404: gone
-already, counted as revoked), then the devices that held those tokens are forgotten in the
-session store. A uid is written to the journal (fsync'd) only when all of its old tokens are
-revoked, so a rerun with the same journal skips the finished uids and redoes at most one.
-"""
+list (its ``createdAt``), paced under the per-minute quota and resumable."""
 
 from __future__ import annotations
 
@@ -67,6 +61,10 @@ class PruneSummary:
 
 
 class Pruner:
+    """Per uid: one listing (a page per 100 tokens), then one ``DELETE`` per old token (404: gone
+    already, counted as revoked), then the devices that held those tokens are forgotten in the
+    session store. A uid is journaled (fsync'd) only when all its old tokens are revoked, so a
+    rerun with the same journal skips the finished uids and redoes at most one."""
     def __init__(
         self,
         client: CometChatClient,

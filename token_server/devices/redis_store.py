@@ -1,7 +1,7 @@
 """The Redis store: one for the whole fleet (``SESSION_STORE_URI=redis://...``, by default the
 rate-limit store's Redis). A user's devices are one hash; a device's mint lock is a key set
 with ``NX`` and an expiry. Socket timeouts of ``STORE_TIMEOUT`` and no retries: a Redis that
-is down or hung fails a call within 250 ms, and the service's breaker then skips it.
+is down or hung fails a call within the stores' bound, and the service's breaker then skips it.
 """
 
 from __future__ import annotations

@@ -1,26 +1,19 @@
-"""The SQLite store: one file shared by the workers of one host (``sqlite:///path``).
-
-Contention on a local file is the normal state of a busy host, not an outage: each thread
-keeps one connection (reopened after a fork), the journal is WAL (readers never wait for the
-writer), writes take the lock up front (``BEGIN IMMEDIATE``) and wait for it up to
-``BUSY_TIMEOUT`` (5 s: a local write holds it for microseconds). A lock still busy after that
-raises :class:`StoreContention`, which the service treats as "not this time", never as a
-store that is down (its breaker stays closed).
+"""The SQLite store: one file shared by the workers of one host (``sqlite:///path``), opened as
+:class:`~token_server.stores.sqlite_file.SqliteFile` opens every SQLite store. A lock still busy
+past its timeout raises :class:`StoreContention`, which the service treats as "not this time",
+never as a store that is down (its breaker stays closed).
 """
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
 
+from ..stores.sqlite_file import BUSY_TIMEOUT, SqliteFile, is_contention
 from .base import LOCK_TTL, StoreContention, StoredSession
 
-# How long a call waits for another connection's write lock on the same file (seconds).
-BUSY_TIMEOUT = 5.0
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS device_sessions (uid TEXT NOT NULL, device_id TEXT NOT NULL, sealed TEXT NOT NULL, "
     "created_at INTEGER NOT NULL, last_used_at INTEGER NOT NULL, seq INTEGER NOT NULL DEFAULT 0, "
@@ -31,7 +24,6 @@ SCHEMA = (
     "CREATE TABLE IF NOT EXISTS sealing_key (id INTEGER PRIMARY KEY CHECK (id = 1), key TEXT NOT NULL)",
 )
 COLUMNS = "device_id, sealed, created_at, last_used_at, seq"
-BUSY = ("database is locked", "database is busy", "database table is locked")
 
 
 def path_of(uri: str) -> Path:
@@ -41,70 +33,28 @@ def path_of(uri: str) -> Path:
     return Path(uri.removeprefix("sqlite:///"))
 
 
-def _contention(exc: sqlite3.OperationalError) -> bool:
-    return any(text in str(exc) for text in BUSY)
+def _add_seq(conn: sqlite3.Connection) -> None:
+    """A file from before the mint count gets its ``seq`` column."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(device_sessions)")}
+    if "seq" not in columns:
+        try:
+            conn.execute("ALTER TABLE device_sessions ADD COLUMN seq INTEGER NOT NULL DEFAULT 0")
+        except sqlite3.OperationalError as exc:  # another worker added it first
+            if "duplicate column" not in str(exc):
+                raise
 
 
 class SqliteSessionStore:
     def __init__(self, path: Path | str, *, timeout: float = BUSY_TIMEOUT, clock: Callable[[], float] = time.time):
-        self.path = Path(path)
-        self._timeout = timeout
+        self.file = SqliteFile(path, SCHEMA, timeout=timeout, migrate=_add_seq)
+        self.path = self.file.path
         self._clock = clock
-        self._ready = False
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._all_lock = threading.Lock()
-
-    def _conn(self) -> sqlite3.Connection:
-        """This thread's connection (one per thread and process: a forked worker opens its own)."""
-        held: tuple[int, sqlite3.Connection] | None = getattr(self._local, "conn", None)
-        if held is not None and held[0] == os.getpid():
-            return held[1]
-        if not self._ready:
-            # Owner-only: the file holds sealed tokens, of no use without the key, and nobody else's business.
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False)
-        conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
-        if not self._ready:
-            self._prepare(conn)
-        self._local.conn = (os.getpid(), conn)
-        with self._all_lock:
-            self._all.append(conn)
-        return conn
-
-    def _prepare(self, conn: sqlite3.Connection) -> None:
-        conn.execute("PRAGMA journal_mode=WAL")
-        for statement in SCHEMA:
-            conn.execute(statement)
-        columns = {row[1] for row in conn.execute("PRAGMA table_info(device_sessions)")}
-        if "seq" not in columns:  # a file from before the mint count
-            try:
-                conn.execute("ALTER TABLE device_sessions ADD COLUMN seq INTEGER NOT NULL DEFAULT 0")
-            except sqlite3.OperationalError as exc:  # another worker added it first
-                if "duplicate column" not in str(exc):
-                    raise
-        try:
-            os.chmod(self.path, 0o600)
-        except OSError:
-            pass
-        self._ready = True
 
     def _run(self, steps: Callable[[sqlite3.Connection], Any], *, write: bool) -> Any:
-        conn = self._conn()
         try:
-            if not write:
-                return steps(conn)
-            conn.execute("BEGIN IMMEDIATE")  # the write lock now, or a busy error within the timeout
-            try:
-                result = steps(conn)
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:  # a reused connection must never stay inside a transaction
-                    conn.execute("ROLLBACK")
-                raise
-            return result
+            return self.file.run(steps, write=write)
         except sqlite3.OperationalError as exc:
-            if _contention(exc):
+            if is_contention(exc):
                 raise StoreContention(str(exc)) from exc
             raise
 
@@ -235,10 +185,4 @@ class SqliteSessionStore:
         self._run(lambda conn: conn.execute("SELECT 1").fetchone(), write=False)
 
     def close(self) -> None:
-        with self._all_lock:
-            conns, self._all = self._all, []
-        for conn in conns:
-            try:
-                conn.close()
-            except sqlite3.ProgrammingError:  # another thread's connection in use
-                pass
+        self.file.close()

@@ -1,10 +1,5 @@
-"""How a log line is laid out: ``plain`` text (the default) or ``json``, one object a line.
-
-Both carry the request id of the request a line belongs to. What a line may say is the
-redaction filter's job (:mod:`token_server.ops.redaction`, on every handler), which rewrites the
-message before any formatter sees it; the fields added here are never request data: the id is
-sanitised, the route is a URL rule, the status and the duration are numbers.
-"""
+"""How a log line is laid out: ``plain`` text (the default) or ``json``, one object a line, both
+with the request id; what a line may say is :mod:`token_server.ops.redaction`'s job."""
 
 from __future__ import annotations
 

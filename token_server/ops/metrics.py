@@ -146,6 +146,20 @@ def count_outage_token(outcome: str) -> None:
     OUTAGE_TOKENS.labels(outcome=outcome).inc()
 
 
+CONNECTIONS_WAITING = Gauge(
+    "token_server_connections_waiting",
+    "Connections waiting for their request's head (capped by GUNICORN_MAX_WAITING per worker).",
+    registry=REGISTRY,
+    multiprocess_mode="livesum",
+)
+CONNECTIONS_CLOSED = Counter(
+    "token_server_connections_closed",
+    "Connections closed on a bound: head_timeout, body_timeout, head_too_large, waiting_cap, open_cap, write_timeout.",
+    ["reason"],
+    registry=REGISTRY,
+)
+
+
 def count_device_token(*, reused: bool) -> None:
     DEVICE_TOKENS.labels(outcome="reused" if reused else "minted").inc()
 

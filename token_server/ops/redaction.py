@@ -1,12 +1,5 @@
-"""Keep logs honest: no secrets (the REST key, service keys, JWT secrets, JWTs, minted
-tokens) and no forged lines.
-
-A filter on every handler rewrites each record's final message, whatever logged it (our code,
-Flask, werkzeug, gunicorn's access and error logs, urllib3): secrets are masked, then control
-characters are escaped, so request data (gunicorn logs the percent-decoded path: ``%0a`` is a
-newline) can never start a line of its own. The filter only rewrites the message; how a line
-is laid out stays the formatter's job, so a JSON formatter can take the plain one's place.
-"""
+"""Keep logs honest: no secrets (the REST key, service keys, JWT secrets, JWTs, minted tokens) and
+no forged lines, whatever logged them."""
 
 from __future__ import annotations
 
@@ -58,6 +51,10 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
 
 
 class RedactingFilter(logging.Filter):
+    """Rewrites each record's final message: secrets masked, then control characters escaped,
+    so request data (gunicorn logs the percent-decoded path: ``%0a`` is a newline) can never
+    start a line of its own. Only the message: the layout stays the formatter's job, so a JSON
+    formatter can take the plain one's place."""
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__("redaction")
         # Longest first, so a secret that contains another is masked whole.

@@ -1,13 +1,5 @@
-"""A breaker for the shared stores on the login path (rate limits, upstream budget, device
-tokens): a store call is bounded by its client's own timeout (250 ms at most); a store that
-failed is then skipped for ``cooldown`` seconds (1 s), so a login does not wait on it again, and
-its outage is logged once (a warning) and its recovery once (info). After the cooldown one call
-probes the store (half-open) while the others keep skipping it: a blip costs about a second of
-fallbacks, and a store that stays down costs one bounded call per second per process.
-
-A store is a helper on the login path, never a gate: while the breaker is open, the caller
-takes its fallback (the call goes ahead), as a store that is down must not take minting down.
-"""
+"""The breaker every shared store on the login path goes through (rate limits, upstream budget,
+device tokens), and the stores' bound, ``STORE_TIMEOUT``: a store is a helper, never a gate."""
 
 from __future__ import annotations
 
@@ -21,7 +13,11 @@ T = TypeVar("T")
 
 log = logging.getLogger("cometchat.stores")
 
-# Timeout for every store round trip on the login path (connect and each read).
+# The stores' bound: every store round trip on the login path (connect, each read, SQLite's busy
+# wait) gives up after this, with no retry; the breaker then skips the store for a cooldown.
+# redis-py's default of ten retries turned one hung Redis into a 15 s login; with this bound a
+# hung store costs a login 250 ms at most, then is skipped for the cooldown. For operators:
+# docs/security.md.
 STORE_TIMEOUT = 0.25
 DEFAULT_COOLDOWN = 1.0
 
@@ -65,7 +61,12 @@ class StoreGates:
 
 class StoreBreaker:
     """Skips a failing store for ``cooldown`` seconds; logs the outage once, the recovery once.
-    Breakers given one ``gate`` (``StoreGates.for_uri``: stores on one server) open together."""
+    Breakers given one ``gate`` (``StoreGates.for_uri``: stores on one server) open together.
+
+    After the cooldown one call probes the store (half-open) while the others keep skipping
+    it: a blip costs about a second of fallbacks, and a store that stays down costs one bounded
+    call per cooldown per process. While open, the caller takes its fallback (the call goes
+    ahead): a store that is down must not take minting down."""
 
     def __init__(
         self,

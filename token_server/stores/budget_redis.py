@@ -1,11 +1,5 @@
-"""The upstream budget's figures in Redis, shared by the fleet, and the factory that picks
-the budget's store from the rate-limit store's URI (Redis, else this process's memory).
-
-The Redis store keeps what :class:`cometchat.budget_stores.MemoryBudgetStore` keeps, with the
-same expiries, each step one atomic script. It goes through a :class:`StoreBreaker`: each call
-is bounded (``STORE_TIMEOUT``, no retries), a failed Redis is skipped for a while (the call goes
-ahead), its outage and recovery are logged once each.
-"""
+"""The upstream budget's figures in Redis, shared by the fleet, and the factory that picks the
+budget's store from the rate-limit store's URI (Redis, else this process's memory)."""
 
 from __future__ import annotations
 

@@ -1,11 +1,6 @@
 """Writing the import's own files (journal, failure report) without ever following a symbolic
-link planted at their path: a link there would make the import write wherever it points
-(another user's file, a config), with the operator's rights.
-
-The journal is opened with ``O_NOFOLLOW`` (a link is refused, as an :class:`InputError`); the
-report is written to a fresh temporary file (``O_EXCL``: never an existing path) and renamed
-over its path, which replaces a link there instead of following it.
-"""
+link planted at their path (it would make the import write wherever it points, with the
+operator's rights)."""
 
 from __future__ import annotations
 

@@ -1,14 +1,5 @@
-"""The import journal: one JSON object a line, appended as each row's outcome lands.
-
-It is what makes an import resumable. Each batch's outcomes are written and fsync'd
-before the next batch is sent, so after Ctrl-C, a crash or a power cut the journal holds
-every outcome CometChat confirmed. A row sent but never confirmed (the batch in flight) is
-simply not in it: the rerun sends it again, and a row that had landed then answers "already
-exists", which counts as done. Nothing is lost, nothing imported twice.
-
-A torn last line (a crash mid-write) is ignored on reading and fenced off before the next
-append. A symbolic link at the journal's path is refused, never followed.
-"""
+"""The import journal: one JSON object a line, appended as each row's outcome lands; it is what
+makes an import resumable (nothing lost, nothing imported twice)."""
 
 from __future__ import annotations
 
@@ -40,7 +31,12 @@ class Entry:
 
 
 class Journal:
-    """The outcomes recorded so far (the last word per uid wins) and the file they go to."""
+    """The outcomes recorded so far (the last word per uid wins) and the file they go to.
+
+    A row sent but never confirmed (the batch in flight at a crash) is not in it: the rerun
+    sends it again, and a row that had landed answers "already exists", which counts as done.
+    A torn last line is ignored on reading and fenced off before the next append; a symbolic
+    link at the path is refused, never followed."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -66,7 +62,9 @@ class Journal:
         return self.last.get(uid) in DONE
 
     def record(self, entries: Iterable[Entry]) -> None:
-        """Append ``entries`` and force them to disk before returning."""
+        """Append ``entries`` and force them to disk before returning (the runner records each
+        batch before sending the next, so after Ctrl-C, a crash or a power cut the journal
+        holds every outcome CometChat confirmed)."""
         entries = list(entries)
         if not entries:
             return

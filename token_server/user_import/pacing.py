@@ -1,10 +1,4 @@
-"""Pacing requests under a per-minute limit instead of running into it.
-
-Interval pacing: request starts are spaced ``minute / (limit * PACE_FRACTION)`` apart, on
-a schedule (a slow answer does not push later starts back unless it overruns the slot).
-Any window of one minute then holds fewer starts than the limit, whatever the upstream's
-window alignment; the 2 % margin absorbs the jitter between our clock and arrival times.
-"""
+"""Pacing requests under a per-minute limit instead of running into it."""
 
 from __future__ import annotations
 
@@ -16,6 +10,10 @@ PACE_FRACTION = 0.98
 
 
 class Pacer:
+    """Interval pacing: request starts are spaced ``minute / (limit * PACE_FRACTION)`` apart, on
+    a schedule (a slow answer does not push later starts back unless it overruns the slot). Any
+    window of one minute then holds fewer starts than the limit, whatever the upstream's window
+    alignment; the 2 % margin absorbs the jitter between our clock and arrival times."""
     def __init__(
         self,
         per_minute: float,

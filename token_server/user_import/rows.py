@@ -1,11 +1,5 @@
-"""Reading an import file (CSV with a header row, or JSON Lines) into checked rows.
-
-Every row is checked here, locally, with the client's own rules (uid, name, URLs, role,
-metadata size, tags) and against the rows before it (a uid twice in one file). A row that
-fails becomes a :class:`BadRow` naming its line and the reason; it is reported, never
-sent, and never stops the rows after it. A problem with the file as a whole (unreadable,
-an unknown column, no uid column) is an :class:`InputError`.
-"""
+"""Reading an import file (CSV with a header row, or JSON Lines) into rows checked locally with
+the client's own rules."""
 
 from __future__ import annotations
 
@@ -55,7 +49,11 @@ def guess_format(path: Path) -> Format:
 
 
 def read_rows(path: Path, *, fmt: Format | None = None, map_ids: bool = False) -> Iterator[Row | BadRow]:
-    """Every row of ``path`` in order, checked, duplicates of an earlier uid refused."""
+    """Every row of ``path`` in order, checked, duplicates of an earlier uid refused.
+
+    A row that fails becomes a :class:`BadRow` naming its line and the reason: reported, never
+    sent, and it never stops the rows after it. A problem with the file as a whole (unreadable,
+    an unknown column, no uid column) raises :class:`InputError`."""
     fmt = fmt or guess_format(path)
     try:
         handle = open(path, encoding="utf-8-sig", newline="")

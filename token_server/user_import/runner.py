@@ -1,18 +1,4 @@
-"""Sending checked rows to CometChat and recording each row's outcome as it lands.
-
-Two transports: the data import API (``POST /data_import/users``, 50 users a request, 60
-requests a minute) or, for plans without it, ``POST /users`` one by one (paced under the
-10,000 core operations a minute, which logins share: ``per_minute`` lowers it).
-
-How a batch's failure is read:
-- per row: created, "already exists" (done: it landed before), or refused (failed);
-- a uid missing from the answer: resent (its fate is unknown);
-- 429 past the client's own retries: wait ``Retry-After``, resend;
-- no answer (connection dropped, timeout, 503): some rows may have landed; resend after a
-  pause, and stop the run after ``MAX_OUTAGE_ATTEMPTS`` (rerun to resume);
-- a 5xx or a 400 for the whole request, which one bad row can cause after the good rows
-  landed: split the batch in halves and resend each, down to the single bad row.
-"""
+"""Sending checked rows to CometChat and recording each row's outcome as it lands."""
 
 from __future__ import annotations
 
@@ -72,6 +58,11 @@ Progress = Callable[[int], None]
 
 
 class Importer:
+    """Sends rows by one of two transports: the data import API (``POST /data_import/users``,
+    50 users a request, 60 requests a minute) or, for plans without it, ``POST /users`` one by
+    one (paced under the 10,000 core operations a minute, which logins share: ``per_minute``
+    lowers it)."""
+
     def __init__(
         self,
         client: CometChatClient,
@@ -109,7 +100,16 @@ class Importer:
         return todo
 
     def run(self, rows: Sequence[Row]) -> Summary:
-        """Send ``rows`` (from :meth:`pending`); the summary says what became of each."""
+        """Send ``rows`` (from :meth:`pending`); the summary says what became of each.
+
+        How a batch's failure is read:
+        - per row: created, "already exists" (done: it landed before), or refused (failed);
+        - a uid missing from the answer: resent (its fate is unknown);
+        - 429 past the client's own retries: wait ``Retry-After``, resend;
+        - no answer (connection dropped, timeout, 503): some rows may have landed; resend after
+          a pause, and stop the run after ``MAX_OUTAGE_ATTEMPTS`` (rerun to resume);
+        - a 5xx or a 400 for the whole request, which one bad row can cause after the good rows
+          landed: split the batch in halves and resend each, down to the single bad row."""
         # The client tells its observers about every attempt, its own retries included.
         observers = getattr(self.client, "observers", [])
         observers.append(self._observe)

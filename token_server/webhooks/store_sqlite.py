@@ -1,20 +1,19 @@
 """The event store in the device store's SQLite file (the workers of one host).
 
-Same file as the device sessions, tables of its own. Each call opens a short connection with a
-busy timeout; the claim is one ``BEGIN IMMEDIATE`` transaction, so two processes never take
-the same event.
+Same file as the device sessions, tables of its own, opened as every SQLite store is
+(:mod:`token_server.stores.sqlite_file`); the claim is one ``BEGIN IMMEDIATE`` transaction, so two
+processes never take the same event.
 """
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import time
 import uuid
-from contextlib import closing
 from pathlib import Path
 from typing import Any, Callable
 
+from ..stores.sqlite_file import SqliteFile
 from .store import DEDUPE_SECONDS, LEASE_SECONDS, STORE_TIMEOUT, Claim, Presence, QueuedEvent, StoreError
 
 SCHEMA = (
@@ -36,44 +35,16 @@ def _event(row: tuple[Any, ...]) -> QueuedEvent:
 
 class SqliteEventStore:
     def __init__(self, path: Path | str, *, timeout: float = STORE_TIMEOUT, clock: Callable[[], float] = time.time):
-        self.path = Path(path)
-        self._timeout = timeout
+        self.file = SqliteFile(path, SCHEMA, timeout=timeout)
+        self.path = self.file.path
         self._clock = clock
-        self._ready = False
-
-    def _connect(self) -> sqlite3.Connection:
-        if not self._ready:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)
-        if not self._ready:
-            conn.execute("PRAGMA journal_mode=WAL")
-            for statement in SCHEMA:
-                conn.execute(statement)
-            try:
-                os.chmod(self.path, 0o600)
-            except OSError:
-                pass
-            self._ready = True
-        return conn
 
     def _run(self, steps: Callable[[sqlite3.Connection], Any], *, write: bool = True, durable: bool = False) -> Any:
         """``durable``: synced to disk before it returns (an event acknowledged to CometChat).
         The worker's own writes need not be: with WAL they survive a crash of the process, and
         one lost to a power cut only makes an event handled again (at least once still holds)."""
         try:
-            with closing(self._connect()) as conn:
-                if not durable:
-                    conn.execute("PRAGMA synchronous=NORMAL")
-                if not write:
-                    return steps(conn)
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    result = steps(conn)
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
-                return result
+            return self.file.run(steps, write=write, durable=durable)
         except (sqlite3.Error, OSError) as exc:  # OSError: its folder cannot be made
             raise StoreError(f"sqlite: {type(exc).__name__}: {exc}") from exc
 

@@ -1,0 +1,88 @@
+"""The Flask app as an ASGI app for uvicorn: ``a2wsgi`` runs it in a thread pool, and a thread is
+taken only once the request is whole. Before that, in the event loop: a head with too many
+header lines or bytes is answered 431, the body is read within its time limit (past it, 408)
+and at most one byte past the app's ``MAX_CONTENT_LENGTH`` (the app then answers its own 413,
+and the connection closes, the rest of the body unread). The app is told the body's length
+(``Content-Length``), however it was framed."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from a2wsgi import WSGIMiddleware
+
+from .bounds import Bounds
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+DEFAULT_MAX_BODY = 1024 * 1024
+
+
+async def _answer(send: Send, status: int, text: bytes) -> None:
+    headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"connection", b"close")]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": text})
+
+
+def _closing(send: Send) -> Send:
+    async def send_and_close(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [*message.get("headers", []), (b"connection", b"close")]
+        await send(message)
+
+    return send_and_close
+
+
+class BodyFirst:
+    """ASGI around a WSGI app: the request whole, within the bounds, before a thread serves it."""
+
+    def __init__(self, wsgi_app: Any, *, threads: int, bounds: Bounds, max_body: int | None) -> None:
+        self.bounds = bounds
+        self.max_body = max_body or DEFAULT_MAX_BODY
+        self.inner = WSGIMiddleware(wsgi_app, workers=threads)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.inner(scope, receive, send)
+            return
+        headers = scope["headers"]
+        size = sum(len(name) + len(value) + 4 for name, value in headers)
+        if len(headers) > self.bounds.max_header_count or size > self.bounds.max_head_bytes:
+            await _answer(send, 431, b"Request header fields too large\n")
+            return
+        body = bytearray()
+        more = True
+        try:
+            async with asyncio.timeout(self.bounds.body_timeout):
+                while more and len(body) <= self.max_body:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return
+                    body += message.get("body", b"")
+                    more = message.get("more_body", False)
+        except TimeoutError:
+            from token_server.ops.metrics import CONNECTIONS_CLOSED
+
+            CONNECTIONS_CLOSED.labels("body_timeout").inc()
+            await _answer(send, 408, b"Request body not received in time\n")
+            return
+        whole = not more
+        del body[self.max_body + 1 :]
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:  # a2wsgi stops at the end of the body; anything more means nothing more
+                return {"type": "http.disconnect"}
+            replayed = True
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
+
+        # The app sees the length of what it is given (a chunked body included: WSGI has no
+        # framing of its own); one byte past its cap makes its own 413.
+        framed = [(name, value) for name, value in headers if name not in (b"content-length", b"transfer-encoding")]
+        scope = {**scope, "headers": [*framed, (b"content-length", str(len(body)).encode())]}
+        await self.inner(scope, replay, send if whole else _closing(send))
