@@ -35,8 +35,13 @@ ROOT = Path(__file__).resolve().parent.parent
 GROUPS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "auth": (("token_server/auth.py",), ("tests/http/test_auth.py",)),
     "routes": (
-        ("token_server/routes.py",),
-        ("tests/http/test_routes.py", "tests/http/test_limits.py", "tests/http/test_blueprint.py"),
+        ("token_server/core/tokens.py", "token_server/core/users.py", "token_server/core/checks.py"),
+        (
+            "tests/http/test_routes.py",
+            "tests/http/test_limits.py",
+            "tests/http/test_blueprint.py",
+            "tests/unit/token_server/test_core.py",
+        ),
     ),
     "client": (
         ("cometchat/client.py", "cometchat/validation.py"),

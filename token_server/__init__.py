@@ -5,49 +5,35 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
-from typing import Any, Mapping, Sequence
+from typing import Mapping
 
 from flask import Flask, Response, jsonify
 from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from cometchat import CometChatClient
-from cometchat.budget import UpstreamBudget
-from cometchat.egress import proxy_mapping
-from cometchat.emulator import EmulatorState, create_emulator_app, register_emulator
-from cometchat.endpoints import resolve_base_url
-from cometchat.inprocess import WSGIAdapter
-from cometchat.options import ClientOptions
-from cometchat.policy import UpstreamObserver
+from cometchat.emulator import EmulatorState, register_emulator
 
-from . import caller, deprovisioned, errors, limits, requestid, routes, sameorigin
+from . import caller, errors, limits, requestid, routes, sameorigin
 from .auth import Authenticator
 from .config import Settings, load_dotenv_file, load_settings
 from .dev import devguard, devjwt, devtrace, selfwebhooks, webhooktrace
 from .dev.demo import create_demo_blueprint
-from .devices import MEMORY_URI, DeviceTokens, TokenCipher, store_for
-from .devices import views as device_views
 from .ops import metrics, openapi, readiness
 from .ops.logformat import configure_logging
 from .ops.redaction import install_redaction
-from .pipeline import URL_PREFIX, store_gates
-from .pushtokens import PushTokenCleanup
-from .stores.breaker import StoreGates
-from .stores.budget_redis import budget_store_for
+from .pipeline import URL_PREFIX
 from .webhooks import build as build_webhooks
 from .webhooks import flask_route as webhook_route
+from .wiring import EMULATOR_BASE_URL, build_client, build_deprovisioned, build_device_tokens, store_gates
 
-__all__ = ["configure_logging", "create_app"]
+__all__ = ["EMULATOR_BASE_URL", "build_deprovisioned", "build_device_tokens", "configure_logging", "create_app"]
 
 log = logging.getLogger("token_server")
 
 SETTINGS = "token_server.settings"
 EMULATOR = "token_server.emulator"
 EMULATOR_MOUNT = "/emulator"
-# The in-process emulator answers at this address; ".invalid" can never resolve, so a
-# mistake in wiring fails loudly instead of reaching the network.
-EMULATOR_BASE_URL = "http://cometchat-emulator.invalid/v3"
 
 
 class TokenServerFlask(Flask):
@@ -75,7 +61,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None, *, announce: 
     install_redaction(settings.secrets)
     # The stores on one server (rate limits, upstream budget, device tokens) skip it together.
     gates = store_gates(app)
-    client, emulator_state = _build_client(
+    client, emulator_state = build_client(
         settings, metrics.upstream_observers(settings.metrics_token), with_budget=True, gates=gates
     )
     app.extensions[EMULATOR] = emulator_state
@@ -108,11 +94,15 @@ def _init_request_pipeline(
     sameorigin.init_app(app, settings.cors_origins)  # step 2
     caller.init_app(app, authenticator)  # step 3
     rate_limits = limits.init_app(app, settings)  # step 4
-    routes.init_app(app, client)  # step 5
-    device_views.init_app(app, build_device_tokens(settings, store_gates(app)))  # step 5: the device logins
+    gates = store_gates(app)
+    routes.init_app(  # step 5: the core's rules, with the device logins' store and deleted users' tombstones
+        app,
+        client,
+        device_tokens=build_device_tokens(settings, gates),
+        deprovisioned=build_deprovisioned(settings, gates),
+    )
     # CometChat's webhooks: on the app, outside the routes' steps 2-4 (Basic Auth of their own).
     webhook_route.init_app(app, build_webhooks(settings, settings.session_store_uri))
-    deprovisioned.init_app(app, build_deprovisioned(settings, store_gates(app)))  # step 5: deleted users stay deleted
     errors.init_app(app)  # step 6
     return rate_limits
 
@@ -145,7 +135,7 @@ def _init_readiness(
             ),
             helper=True,
         )
-    device_tokens = device_views.device_tokens_of(app)
+    device_tokens = routes.device_tokens_of(app)
 
     def session_store_answers() -> bool:
         device_tokens.ping()  # raises when the store does not answer
@@ -187,42 +177,6 @@ def _configure_flask(app: Flask, settings: Settings) -> None:
         )
 
 
-def _build_client(
-    settings: Settings,
-    observers: Sequence[UpstreamObserver] = (),
-    *,
-    with_budget: bool = False,
-    gates: StoreGates | None = None,
-) -> tuple[CometChatClient, EmulatorState | None]:
-    """The one client, with its options and observers, and (for the server, not the CLI,
-    which paces itself) the app's upstream budget. A :class:`PushTokenCleanup`: every revoke
-    deletes the token's push registrations first."""
-    options = ClientOptions(
-        connect_timeout=settings.upstream_connect_timeout,
-        read_timeout=settings.upstream_read_timeout,
-        total_deadline=settings.upstream_deadline,
-        proxies=proxy_mapping(settings.proxy) or {},
-        ca_bundle=settings.ca_bundle,
-    )
-    base_url = (
-        EMULATOR_BASE_URL
-        if settings.emulator
-        else resolve_base_url(settings.app_id, settings.region, settings.base_url)
-    )
-    budget = None
-    if with_budget:
-        uri = settings.ratelimit_storage_uri
-        store = budget_store_for(uri, breaker=(gates or StoreGates()).breaker("upstream budget", uri))
-        budget = UpstreamBudget(store, base_url, window_seconds=settings.upstream_quota_window)
-    wiring: dict[str, Any] = {"base_url": base_url, "options": options, "budget": budget, "observers": observers}
-    if not settings.emulator:
-        return PushTokenCleanup(api_key=settings.api_key or "", **wiring), None
-    key = secrets.token_urlsafe(24)  # the embedded emulator's own REST key, never shown
-    state = EmulatorState(api_keys=[key])
-    emulator_app = create_emulator_app(state)
-    return PushTokenCleanup(api_key=key, adapter_factory=lambda: WSGIAdapter(emulator_app), **wiring), state
-
-
 def _init_cors(app: Flask, settings: Settings) -> None:
     if not settings.cors_origins:
         return
@@ -237,29 +191,6 @@ def _init_cors(app: Flask, settings: Settings) -> None:
         methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
         max_age=600,
         vary_header=True,
-    )
-
-
-def build_device_tokens(settings: Settings, gates: StoreGates | None = None) -> DeviceTokens:
-    """Device sessions in the configured store, sealed with SESSION_STORE_KEY, else with a key
-    kept in the store itself (created there once); the REST key's derived key still opens the
-    records sealed with it before (docs/devices.md, "Keys")."""
-    uri = settings.session_store_uri
-    opening = settings.session_store_opening_keys
-    keys = (*settings.session_store_keys, *opening)
-    keep_key = not settings.session_store_keys and uri != MEMORY_URI
-    cipher = TokenCipher(keys) if keys else TokenCipher.ephemeral()
-    breaker = (gates or StoreGates()).breaker("session", uri)
-    return DeviceTokens(store_for(uri), cipher, max_age=settings.token_max_age, breaker=breaker, keep_key=keep_key)
-
-
-def build_deprovisioned(settings: Settings, gates: StoreGates | None = None) -> deprovisioned.Deprovisioned:
-    """Deleted users' tombstones, beside the device tokens in ``SESSION_STORE_URI``."""
-    uri = settings.session_store_uri
-    return deprovisioned.Deprovisioned(
-        deprovisioned.tombstones_for(uri),
-        retention=settings.deprovision_retention,
-        breaker=(gates or StoreGates()).breaker("deprovisioned users", uri),
     )
 
 

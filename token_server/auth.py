@@ -7,19 +7,22 @@ import hmac
 import logging
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Literal
+from typing import TYPE_CHECKING, Any, Callable, Literal
 
 import jwt
-from flask import Request
 
 from cometchat import ValidationError, to_cometchat_uid
 from cometchat.validation import check_user_fields, normalize_uid, uid_or_none
 
 from . import codes
 from .config import CallerAuthSettings
-from .dev.devjwt import DevJwtIssuer
-from .errors import ApiError
+from .core.errors import ApiError
 from .jwks import JwksKeys, JwksUnavailable
+
+if TYPE_CHECKING:
+    from flask import Request
+
+    from .dev.devjwt import DevJwtIssuer
 
 log = logging.getLogger("token_server.auth")
 
@@ -65,7 +68,7 @@ class Caller:
         return self.is_trusted or (self.uid is not None and self.uid == uid_or_none(uid))
 
 
-IdentifyCaller = Callable[[Request], Caller]
+IdentifyCaller = Callable[["Request"], Caller]
 
 
 def _profile_value(field: str, value: Any) -> Any:
@@ -187,6 +190,7 @@ class Authenticator:
             ) from None
 
     def __call__(self, request: Request) -> Caller:
+        """The caller of ``request`` (anything with a ``headers`` mapping: Flask's, Starlette's)."""
         header = request.headers.get("Authorization", "")
         if not header:
             if self._dev_caller:

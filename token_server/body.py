@@ -1,22 +1,19 @@
-"""Reading a request body: JSON only, capped however it is framed, and every string
-encodable, so bad bytes end here as a 4xx and never reach the client or the upstream."""
+"""Flask's side of reading a request body: the raw bytes, capped however they are framed.
+
+What the bytes may hold (JSON only, no NaN or Infinity, every string encodable, no unknown
+field) is checked by :mod:`token_server.core.inputs`, for every host."""
 
 from __future__ import annotations
 
-import json
-import math
 from typing import Any
 
 from flask import request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from . import codes
-from .errors import ApiError, bad_request
+from .core.inputs import MAX_DEPTH, Body, json_object, parse_json
+from .core.inputs import refuse_body as refuse_core_body
 
-JSON_MIMETYPE = "application/json"
-# Objects and arrays nested deeper than this are refused: a profile's metadata never
-# needs more, and deeper values would hit Python's recursion limit further on.
-MAX_DEPTH = 32
+__all__ = ["MAX_DEPTH", "parse_json", "read_body", "read_json_object", "refuse_body", "request_body"]
 
 
 def read_body() -> bytes:
@@ -32,86 +29,17 @@ def read_body() -> bytes:
     return data
 
 
-def _check_values(body: Any) -> None:
-    """Refuse strings that cannot be encoded (a lone surrogate such as ``"\\ud800"``) and
-    nesting past ``MAX_DEPTH``, without recursion."""
-    pending: list[tuple[Any, int]] = [(body, 1)]
-    while pending:
-        value, depth = pending.pop()
-        if isinstance(value, str):
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:
-                raise bad_request("The request body holds text that is not valid Unicode.") from None
-        elif isinstance(value, (dict, list)):
-            if depth > MAX_DEPTH:
-                raise bad_request(f"The request body is nested more than {MAX_DEPTH} levels deep.")
-            items = list(value.items()) if isinstance(value, dict) else [(None, item) for item in value]
-            for key, item in items:
-                if key is not None:
-                    pending.append((key, depth))
-                pending.append((item, depth + 1))
-
-
-class _NotFinite(ValueError):
-    pass
-
-
-def _no_constant(name: str) -> float:
-    """``NaN``, ``Infinity`` and ``-Infinity`` are not JSON (Python's parser takes them)."""
-    raise _NotFinite(name)
-
-
-def _finite_float(text: str) -> float:
-    """A number too big for a float (``1e999``) would become ``inf``: refused as well."""
-    value = float(text)
-    if not math.isfinite(value):
-        raise _NotFinite(text)
-    return value
-
-
-def parse_json(raw: bytes) -> Any:
-    """Strict JSON: no NaN, no Infinity, no number that overflows a float; every value parsed
-    here can be written back as valid JSON."""
-    return json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float)
+def request_body() -> Body:
+    """This request's body for the core: read when a rule first asks (the cap is Flask's own
+    ``MAX_CONTENT_LENGTH``, checked by :func:`read_body`)."""
+    return Body(read_body, request.mimetype, None)
 
 
 def read_json_object(allowed: frozenset[str], *, required: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The body as a JSON object (an empty body is ``{}``), refusing unknown fields.
-
-    A body is parsed only when it is sent as ``application/json`` (else 415): a browser
-    cannot send that content type cross-site without a CORS preflight, so a form or a
-    ``text/plain`` post from another site never acts on a user.
-    """
-    raw = read_body()
-    if not raw.strip():
-        body: Any = {}
-    else:
-        if request.mimetype != JSON_MIMETYPE:
-            raise ApiError(415, codes.ERR_UNSUPPORTED_MEDIA_TYPE, "Send the body as application/json.")
-        try:
-            body = parse_json(raw)
-        except _NotFinite:
-            raise bad_request("The request body holds a number JSON cannot carry (NaN, Infinity or too big).") from None
-        except RecursionError:
-            raise bad_request(f"The request body is nested more than {MAX_DEPTH} levels deep.") from None
-        except (ValueError, UnicodeDecodeError):
-            raise bad_request("The request body is not valid JSON.") from None
-        _check_values(body)
-    if not isinstance(body, dict):
-        raise bad_request("The request body must be a JSON object.")
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        raise bad_request(f"Unknown field(s): {', '.join(unknown)}.", unknown[0])
-    for name in required:
-        if body.get(name) in (None, ""):
-            raise bad_request(f"The {name} field is required.", name)
-    return body
+    """This request's body as a JSON object, refusing unknown fields (:func:`.core.inputs.json_object`)."""
+    return json_object(request_body(), allowed, required=required)
 
 
 def refuse_body(message: str) -> None:
-    """For a route that takes no body: anything sent is 400, an empty object too (the errors of
-    a body too large or not JSON stay those of :func:`read_json_object`)."""
-    read_json_object(frozenset())
-    if read_body().strip():
-        raise bad_request(message)
+    """For a route that takes no body: anything sent is 400."""
+    refuse_core_body(request_body(), message)

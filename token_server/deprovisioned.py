@@ -1,4 +1,6 @@
-"""Deprovisioning is final: a tombstone per deleted user, so no login re-creates it.
+"""Deprovisioning is final: a tombstone per deleted user, so no login re-creates it. The
+stores and :class:`Deprovisioned` are here; the rules that consult them are the routes'
+(:mod:`token_server.core.deleted`).
 
 ``DELETE /api/cometchat/users/<uid>`` (deactivate, or ``?permanent=true``) first writes a
 tombstone for the uid, then revokes and deletes upstream. Until the tombstone expires
@@ -15,7 +17,7 @@ tombstone, then creates the user (a store that cannot end it: 503, nothing creat
 JWT cannot: 403 while the tombstone lasts.
 
 The tombstones live in the device store's backend (``SESSION_STORE_URI``: Redis, a SQLite
-file or process memory), under keys and a table of their own, each call bounded (250 ms) and
+file or process memory), under keys and a table of their own, each call bounded (the stores' bound) and
 behind the store's breaker. When the store fails, the rule of every guard holds: a valid caller
 is answered when CometChat would accept the call, and CometChat would accept re-creating a
 permanently deleted user. So the tombstones this worker wrote or read are also kept in its own
@@ -35,10 +37,6 @@ from typing import Callable, Literal, Protocol
 
 from flask import Flask, current_app
 
-from cometchat import CometChatClient
-
-from . import codes, lifecycle
-from .errors import ApiError
 from .stores.breaker import STORE_TIMEOUT, StoreBreaker
 from .stores.sqlite_file import BUSY_TIMEOUT, SqliteFile
 
@@ -48,11 +46,9 @@ Mode = Literal["deactivated", "permanent"]
 DEPROVISIONED = "token_server.deprovisioned"
 DEFAULT_RETENTION = 24 * 3600.0
 REDIS_PREFIX = "cometchat:deprovisioned"
-STORE_RETRY_AFTER = "5"  # the breaker's cooldown
 LOCAL_LIMIT = 10_000  # tombstones one worker remembers on its own (oldest forgotten first)
 SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS deprovisioned_users "
-    "(uid TEXT PRIMARY KEY, mode TEXT NOT NULL, until REAL NOT NULL)"
+    "CREATE TABLE IF NOT EXISTS deprovisioned_users (uid TEXT PRIMARY KEY, mode TEXT NOT NULL, until REAL NOT NULL)"
 )
 
 
@@ -220,7 +216,7 @@ class Deprovisioned:
         return local[0] if local is not None and local[1] > now else None
 
 
-# ---- the hooks the routes call ---------------------------------------------------------------
+# ---- where a Flask app keeps them (the routes' rules use them through token_server.core) ----
 
 
 def init_app(app: Flask, deprovisioned: Deprovisioned) -> None:
@@ -228,51 +224,6 @@ def init_app(app: Flask, deprovisioned: Deprovisioned) -> None:
 
 
 def current() -> Deprovisioned:
-    """The app's tombstones; an app that wired none gets them in this process."""
-    found: Deprovisioned | None = current_app.extensions.get(DEPROVISIONED)
-    if found is None:
-        found = current_app.extensions.setdefault(DEPROVISIONED, Deprovisioned(MemoryTombstones()))
+    """The app's tombstones, wired by ``routes.init_app`` (never made up here)."""
+    found: Deprovisioned = current_app.extensions[DEPROVISIONED]
     return found
-
-
-def user_gone() -> ApiError:
-    # 404, as CometChat answers a deactivated or deleted uid: the user is gone, for the caller too.
-    return ApiError(404, codes.ERR_UID_NOT_FOUND, "This user was deleted.")
-
-
-def refuse_mint_if_gone(uid: str) -> None:
-    """Before a mint that may create ``uid``: 404 while it has a tombstone, no upstream call."""
-    if current().gone(uid) is not None:
-        raise user_gone()
-
-
-def settle_mint(client: CometChatClient, uid: str, forget: Callable[[], None] | None = None) -> None:
-    """After a mint: if ``uid`` was deprovisioned meanwhile (a login that raced the delete),
-    deprovision it again (its tokens, the one just minted included, are flushed; a re-created
-    user deleted again), ``forget`` what the login stored, and answer 404 instead of the token."""
-    mode = current().gone(uid)
-    if mode is None:
-        return
-    log.warning("a login of %s raced its deprovisioning: deprovisioned again, its token revoked", uid)
-    lifecycle.deprovision(client, uid, permanent=mode == "permanent")
-    if forget is not None:
-        forget()
-    raise user_gone()
-
-
-def allow_recreation(uid: str, is_trusted: bool) -> None:
-    """Before ``POST /users``: a uid with a tombstone is created again only by a service caller
-    (the user's own JWT: 403), and only once its tombstone is gone (the store out: 503, no
-    upstream call; else the re-created user would be refused its logins when the store is back)."""
-    gone = current()
-    if gone.gone(uid) is None:
-        return
-    if not is_trusted:
-        raise ApiError(403, codes.ERR_FORBIDDEN, "This user was deleted; only a service caller can create it again.")
-    if not gone.clear(uid):
-        raise ApiError(
-            503,
-            codes.ERR_STORE_UNAVAILABLE,
-            "The store of deleted users is not answering; try again shortly.",
-            headers={"Retry-After": STORE_RETRY_AFTER},
-        )

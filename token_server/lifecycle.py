@@ -7,6 +7,8 @@ from typing import Literal, Sequence
 
 from cometchat import CometChatClient, UidNotFoundError
 
+from .core.drive import Rule, Upstream, run_sync
+
 DeleteMode = Literal["deactivated", "permanent"]
 
 
@@ -17,14 +19,19 @@ def deprovision(client: CometChatClient, uid: str, *, permanent: bool = False) -
     found), yet its stored tokens work again the moment it is reactivated. A failure between the
     two steps leaves an active user with no token, and the same call again finishes the job; a
     uid already gone is the same success, so retries are always safe."""
+    return run_sync(deprovision_steps(uid, permanent=permanent), client)
+
+
+def deprovision_steps(uid: str, *, permanent: bool = False) -> Rule[DeleteMode]:
+    """:func:`deprovision` as a rule of :mod:`token_server.core.drive`, for either client."""
     mode: DeleteMode = "permanent" if permanent else "deactivated"
     try:
-        client.flush_auth_tokens(uid)
+        yield Upstream("flush_auth_tokens", (uid,))
     except UidNotFoundError:
         if not permanent:  # deactivated already, or never existed: nothing left to do
             return mode
     try:
-        client.delete_user(uid, permanent=permanent)
+        yield Upstream("delete_user", (uid,), {"permanent": permanent})
     except UidNotFoundError:
         pass  # deleted meanwhile, or never existed: the same end state
     return mode

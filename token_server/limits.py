@@ -12,10 +12,11 @@
   stranger's junk must not lock out everyone else. ``/metrics`` failures count too.
 
 The counts live in the ``RATELIMIT_STORAGE_URI`` store (moving windows, from the ``limits``
-library, the engine under Flask-Limiter). Every round trip to a shared store is bounded
-(250 ms) and goes through a :class:`~token_server.stores.breaker.StoreBreaker`: a store that failed is
-skipped for a while (the request goes on, unlimited), its outage logged once and its
-recovery once. A store down never refuses a login.
+library, the engine under Flask-Limiter). Every round trip to a shared store is bounded (the
+stores' bound, ``STORE_TIMEOUT``) and goes through a
+:class:`~token_server.stores.breaker.StoreBreaker`: a store that failed is skipped for a while
+(the request goes on, unlimited), its outage logged once and its recovery once. A store down
+never refuses a login.
 
 The client address is the socket's peer, or with ``TRUSTED_PROXIES`` the one ProxyFix takes
 from ``X-Forwarded-For``, keyed as a client (:mod:`token_server.clientaddr`: no port, no
@@ -38,7 +39,7 @@ from . import caller, codes, pipeline
 from .clientaddr import DEFAULT_IPV6_PREFIX, client_key
 from .config import LimitSettings
 from .errors import ApiError
-from .stores.breaker import STORE_TIMEOUT, StoreBreaker
+from .stores.breaker import STORE_TIMEOUT, StoreBreaker, StoreGates
 
 KEY_PREFIX = "cometchat-token-server"
 AUTH_FAILURE_SCOPE = "auth-failures"
@@ -48,7 +49,7 @@ LIMITS = "token_server.limits"
 
 
 def storage_options(uri: str) -> dict[str, Any]:
-    """What bounds a store's round trips: 250 ms to connect and to read, and no retry (redis-py
+    """What bounds a store's round trips: ``STORE_TIMEOUT`` to connect and to read, and no retry (redis-py
     8 retries a timeout ten times by default, which made one hung Redis a 15 s login)."""
     if not uri.startswith("redis"):
         return {}
@@ -96,6 +97,18 @@ class RateLimits:
     per_address: Sequence[RateLimitItem]
     auth_failures: Sequence[RateLimitItem]
     ipv6_prefix: int = DEFAULT_IPV6_PREFIX
+
+    @classmethod
+    def from_settings(cls, settings: LimitSettings, gates: StoreGates | None = None) -> RateLimits:
+        """The limits and the store ``settings`` name, the store behind its server's gate in ``gates``."""
+        uri = settings.ratelimit_storage_uri
+        return cls(
+            LimitStore(uri, breaker=(gates or StoreGates()).breaker("rate-limit", uri)),
+            parse_many(settings.rate_limit_per_user),
+            parse_many(settings.rate_limit_per_address),
+            parse_many(settings.rate_limit_auth_failures),
+            settings.rate_limit_ipv6_prefix,
+        )
 
     def first_spent(self, items: Sequence[RateLimitItem], *keys: str) -> RateLimitItem | None:
         for item in items:
@@ -151,14 +164,7 @@ def init_app(app: Flask, settings: LimitSettings) -> RateLimits:
     ``routes.init_app`` with an identify function): the limits read the caller it found."""
     if not caller.installed(app):
         raise RuntimeError("add the caller step (routes.init_app or caller.init_app) before limits.init_app")
-    uri = settings.ratelimit_storage_uri
-    limits = RateLimits(
-        LimitStore(uri, breaker=pipeline.store_gates(app).breaker("rate-limit", uri)),
-        parse_many(settings.rate_limit_per_user),
-        parse_many(settings.rate_limit_per_address),
-        parse_many(settings.rate_limit_auth_failures),
-        settings.rate_limit_ipv6_prefix,
-    )
+    limits = RateLimits.from_settings(settings, pipeline.store_gates(app))
     app.extensions[LIMITS] = limits
     app.extensions[caller.FAILURE_JUDGE] = judge_auth_failure
     pipeline.add_step(app, check_limits)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from flask import Response
 
-NO_STORE_HEADERS = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+from .core.answers import NO_STORE_HEADERS
+
+__all__ = ["NO_STORE_HEADERS", "no_store"]
 
 
 def no_store(response: Response, status: int | None = None) -> Response:

@@ -7,9 +7,10 @@ A request to the routes goes through, in order:
 2. the same-site rule (:mod:`token_server.sameorigin`): a cross-site request is refused;
 3. the caller, identified once (:mod:`token_server.caller`), into ``flask.g``;
 4. the rate limits (:mod:`token_server.limits`), which only read that caller;
-5. the view (:mod:`token_server.routes`): its checks, then the client call(s) (a device's
-   login: its session store first, see :mod:`token_server.devices`);
-6. the errors, all in one JSON shape (:mod:`token_server.errors`).
+5. the view (:mod:`token_server.routes`), running its rule (:mod:`token_server.core`): its
+   checks, then the client call(s) (a device's login: its session store first, see
+   :mod:`token_server.devices`);
+6. the errors, all in one JSON shape (the mapping: :mod:`token_server.core.errors`).
 
 Steps 2-4 run only for the routes blueprint (:func:`add_step`), after the app-wide hooks (the
 dev-mode guard, CORS). They take their names from here, so nothing before the view imports the views.

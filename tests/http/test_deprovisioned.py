@@ -182,18 +182,18 @@ def test_a_tombstone_store_that_is_down_fails_safe() -> None:
 
 def test_the_tombstone_is_written_before_the_user_is_deleted_upstream(monkeypatch) -> None:
     """Written first, so a login racing the delete finds it when its mint completes."""
-    from token_server import routes
+    from token_server import lifecycle
 
     _, http, _ = server()
     assert http.post(MINT, headers=service()).status_code == 200
     seen = []
-    original = routes.lifecycle.deprovision
+    original = lifecycle.deprovision_steps  # the route's steps (token_server.core.users)
 
-    def deprovision(client, uid, **kwargs):
+    def deprovision_steps(uid, **kwargs):
         seen.append(deprovisioned.current().gone(uid))
-        return original(client, uid, **kwargs)
+        return (yield from original(uid, **kwargs))
 
-    monkeypatch.setattr(routes.lifecycle, "deprovision", deprovision)
+    monkeypatch.setattr(lifecycle, "deprovision_steps", deprovision_steps)
     delete(http, permanent=True)
     assert seen == ["permanent"]
 

@@ -15,8 +15,8 @@ from tests.helpers import Clock, app_env, as_user, service
 from token_server import create_app
 from token_server.devices import DeviceTokens, MemorySessionStore, StoredSession, TokenCipher
 from token_server.devices.service import TAKEOVER_EVERY
-from token_server.devices.views import SESSIONS
 from token_server.ops import metrics
+from token_server.routes import SESSIONS
 
 URL = "/api/cometchat/token/"
 

@@ -73,9 +73,9 @@ def build_client(settings: Settings | None = None) -> CometChatClient:
     caller authentication the CLI never uses, and it looks for ``.env`` in parent folders, where
     this project reads only the working directory's. Here the configuration is exactly the
     server's (the same ``load_settings``), reduced to what the CLI needs: the CometChat client."""
-    from .. import _build_client  # the server's own wiring, embedded emulator included
+    from .. import wiring  # the server's own wiring, embedded emulator included
 
-    client, emulator = _build_client(settings or cli_settings())
+    client, emulator = wiring.build_client(settings or cli_settings())
     if emulator is not None:
         echo("note: no CometChat credentials, so an embedded emulator: nothing persists (see --help)", err=True)
     return client
@@ -106,7 +106,7 @@ class Context:
     def sessions(self) -> DeviceTokens:
         """The server's device sessions (its store and key): what the CLI revokes, it forgets there too."""
         if self._sessions is None:
-            from .. import build_device_tokens
+            from ..wiring import build_device_tokens
 
             self._sessions = build_device_tokens(self.settings)
         return self._sessions
@@ -116,7 +116,7 @@ class Context:
         """The server's tombstones of deleted users: the CLI's deletes write them, its
         re-creations and reactivations end them, as the routes do."""
         if self._deprovisioned is None:
-            from .. import build_deprovisioned
+            from ..wiring import build_deprovisioned
 
             self._deprovisioned = build_deprovisioned(self.settings)
         return self._deprovisioned

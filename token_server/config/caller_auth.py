@@ -77,7 +77,7 @@ class CallerAuthSettings:
             jwt_uid_claim=uid_claim,
             jwt_uid_mapping=uid_mapping,  # type: ignore[arg-type]  # checked above
             jwt_algorithms=algorithms,
-            deprovision_retention=_retention(read),
+            deprovision_retention=deprovision_retention(read),
         )
         return read.finish(section, problems)
 
@@ -140,7 +140,8 @@ def _dev_mode(read: Env, dev: bool, given: list[str], mode: Mode) -> tuple[bool,
     return False, ""
 
 
-def _retention(read: Env) -> float:
+def deprovision_retention(read: Env) -> float:
+    """``DEPROVISION_RETENTION`` in seconds (default 24 h, at least 1 h), a problem noted when bad."""
     raw = read.text("DEPROVISION_RETENTION")
     if raw is None:
         return DEFAULT_DEPROVISION_RETENTION

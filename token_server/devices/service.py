@@ -12,11 +12,12 @@ minted and answers the stored one: no caller is handed a token that is then revo
 device, and the device keeps one live token.
 
 Every store call goes through a :class:`StoreBreaker`: a store that fails or hangs costs at
-most 250 ms once, is then skipped (probed again after a second), and the login goes on without
-it: availability first. So that an outage never multiplies a device's tokens, a process reuses
-the token it minted for the device during the outage (:mod:`.outage`), and settles what the
-outage left once the store answers (one token stored by compare-and-set, the others revoked
-upstream, paced): in the background, and at the latest on the device's next login.
+most the stores' bound (``STORE_TIMEOUT``) once, is then skipped (probed again after a second),
+and the login goes on without it: availability first. So that an outage never multiplies a
+device's tokens, a process reuses the token it minted for the device during the outage
+(:mod:`.outage`), and settles what the outage left once the store answers (one token stored by
+compare-and-set, the others revoked upstream, paced): in the background, and at the latest on
+the device's next login.
 
 Every delete of a record is a compare-and-set against the token it revoked. Tracked devices per
 user never exceed CometChat's 100 (the least recently used is revoked and forgotten), and a

@@ -16,7 +16,7 @@ asked at most once per interval (the upstream every ``UPSTREAM_EVERY`` seconds, 
 ``STORE_EVERY``), by one request at a time; every other request meanwhile answers the last
 result at once instead of queuing behind a probe. A store is also asked behind its breaker
 (the one its login path uses): while the breaker is open the store is reported without being
-asked, and a probe that fails or hangs (250 ms at most) opens it, so the other stores on that
+asked, and a probe that fails or hangs (within the stores' bound) opens it, so the other stores on that
 server skip it too. A hung Redis thus costs one bounded probe, one connection, per interval.
 
 ``/healthz`` stays the liveness check (the process answers; no call anywhere).
