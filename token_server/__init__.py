@@ -17,7 +17,7 @@ from cometchat.emulator import EmulatorState, register_emulator
 from . import caller, errors, limits, requestid, routes, sameorigin
 from .auth import Authenticator
 from .config import Settings, load_dotenv_file, load_settings
-from .dev import devguard, devjwt, devtrace
+from .dev import devguard, devjwt, devtrace, selfwebhooks, webhooktrace
 from .dev.demo import create_demo_blueprint
 from .ops import metrics, openapi, readiness
 from .ops.logformat import configure_logging
@@ -53,7 +53,8 @@ def create_app(config: Settings | Mapping[str, str] | None = None, *, announce: 
     """The app factory. ``config``: Settings, or a mapping of the environment variable names
     (tests pass one and never read a developer's ``.env``), or None to read the environment.
     ``announce=False`` leaves out the start-up log lines (``python server.py`` prints its own block)."""
-    settings = _load_settings(config)
+    # (The embedded default's webhook pair is generated here, before the log filter learns the secrets.)
+    settings = _load_settings(config).with_dev_credentials()
     app = TokenServerFlask(__name__, static_folder=None)
     _configure_flask(app, settings)
     configure_logging(settings.log_format)
@@ -200,4 +201,8 @@ def _healthz() -> Response:
 def _init_dev_tools(app: Flask, settings: Settings, emulator_state: EmulatorState | None) -> None:
     if emulator_state is not None:
         register_emulator(app, emulator_state, url_prefix=EMULATOR_MOUNT)
-    app.register_blueprint(create_demo_blueprint(settings, emulator_url=EMULATOR_MOUNT + "/v3.0"))
+        selfwebhooks.init_app(app, settings, emulator_state)  # its webhooks reach this app's receiver
+    trace = webhooktrace.init_app(app, settings)  # the demo page hears what the receiver got
+    app.register_blueprint(
+        create_demo_blueprint(settings, emulator_url=EMULATOR_MOUNT + "/v3.0", webhook_trace=trace)
+    )

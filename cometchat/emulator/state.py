@@ -115,6 +115,15 @@ class EmulatorState:
             for uid, name, avatar in TEST_USERS:
                 self._insert(uid, {"name": name, "avatar": avatar})
 
+    def set_webhooks(self, sender: WebhookSender | None) -> None:
+        """Deliver the events from now on through ``sender`` (None: no webhook); the previous
+        sender, if any, is closed. For an embedding app that builds its receiver after the
+        emulator (the token server's own, in-process)."""
+        with self.lock:
+            previous, self.webhooks = self.webhooks, sender
+        if previous is not None and previous is not sender:
+            previous.close()
+
     # ---- bookkeeping -----------------------------------------------------------------
 
     def set_limits(

@@ -28,6 +28,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import requests
+from requests.adapters import BaseAdapter
 
 CONNECTION_TRIGGER = "user_connection_status_changed"
 KNOWN_TRIGGERS = frozenset({CONNECTION_TRIGGER})
@@ -145,9 +146,13 @@ class WebhookStats:
 
 
 class WebhookSender:
-    """The queue and the one thread that delivers it (started on the first event)."""
+    """The queue and the one thread that delivers it (started on the first event).
 
-    def __init__(self, config: WebhookConfig) -> None:
+    ``transport``: a requests adapter that carries every attempt instead of the network (an
+    in-process receiver: :class:`cometchat.inprocess.WSGIAdapter` around the receiving app).
+    It takes every ``http://`` and ``https://`` URL, so with one nothing leaves the process."""
+
+    def __init__(self, config: WebhookConfig, *, transport: BaseAdapter | None = None) -> None:
         self.config = config
         self.stats = WebhookStats()
         self.faults: deque[WebhookFault] = deque()
@@ -158,6 +163,9 @@ class WebhookSender:
         self._thread: threading.Thread | None = None
         self._closed = False
         self._session = requests.Session()
+        if transport is not None:
+            self._session.mount("http://", transport)
+            self._session.mount("https://", transport)
 
     # ---- what the emulator calls -------------------------------------------------------
 

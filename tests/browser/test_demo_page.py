@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import sys
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -253,6 +254,50 @@ def test_sign_in_as_a_test_user_reload_and_log_out(page, server, shots) -> None:
     assert me.status_code == 401
     page.reload()
     expect(page.get_by_role("heading", name="Sign up or sign in")).to_be_visible()
+
+
+def webhook_steps(page: Page):
+    return page.locator("#flow li[data-kind=webhook]")
+
+
+def presence_of(server: str, uid: str, status: str) -> dict:
+    """The presence route's answer once it says ``status`` (the worker handles the event off the
+    request); a bounded wait that only a hang reaches."""
+    deadline = time.monotonic() + 30
+    while True:
+        answer = requests.get(f"{server}/api/cometchat/users/{uid}/presence", timeout=5)
+        if answer.status_code == 200 and answer.json()["status"] == status or time.monotonic() > deadline:
+            return {"http": answer.status_code, **answer.json()}
+        time.sleep(0.1)
+
+
+def test_the_connection_webhooks_reach_the_server_and_the_flow_shows_them(page, server, shots) -> None:
+    # python server.py: the embedded emulator delivers its webhooks to the server's own receiver.
+    page.goto(server)
+    page.get_by_role("button", name="cometchat-uid-3").click()
+    signed_in_as(page, "cometchat-uid-3")
+    online = webhook_steps(page).first
+    expect(online.locator(".what")).to_have_text("webhook user_connection_status_changed (online)")
+    expect(online).to_have_attribute("data-outcome", "ok", timeout=30_000)
+    expect(online.locator(".badge")).to_have_text("200 received")
+    expect(online).to_have_attribute("data-status", "online")
+    expect(online).to_contain_text("cometchat-uid-3 connected on javascript")
+    heard = presence_of(server, "cometchat-uid-3", "online")  # the receiver's worker kept it
+    assert {k: heard[k] for k in ("http", "uid", "status", "platform")} == {
+        "http": 200, "uid": "cometchat-uid-3", "status": "online", "platform": "javascript"
+    }
+    snap(page, shots, "06-webhook-online")
+
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("heading", name="Sign up or sign in")).to_be_visible()
+    expect(webhook_steps(page)).to_have_count(2)
+    offline = webhook_steps(page).last
+    expect(offline.locator(".what")).to_have_text("webhook user_connection_status_changed (offline)")
+    expect(offline).to_have_attribute("data-outcome", "ok", timeout=30_000)
+    expect(offline).to_have_attribute("data-status", "offline")
+    expect(offline).to_contain_text("cometchat-uid-3 disconnected on javascript")
+    assert presence_of(server, "cometchat-uid-3", "offline")["status"] == "offline"
+    snap(page, shots, "07-webhook-offline")
 
 
 def test_single_page_app_path_uses_the_jwt_uid_only(page, server, shots) -> None:

@@ -57,7 +57,8 @@ def content_security_policy(live: bool, calls_sdk_url: str | None = None) -> str
     )
 
 
-def create_demo_blueprint(settings: Settings, *, emulator_url: str) -> Blueprint:
+def create_demo_blueprint(settings: Settings, *, emulator_url: str, webhook_trace: str | None = None) -> Blueprint:
+    """``webhook_trace``: where the page hears the webhooks the server received (None: it does not)."""
     here = Path(__file__).resolve().parent.parent  # token_server/: templates/ and static/ stay at its root
     bp = Blueprint(
         "demo",
@@ -77,6 +78,7 @@ def create_demo_blueprint(settings: Settings, *, emulator_url: str) -> Blueprint
         # The production path's stand-in for an identity provider: a short-lived test JWT.
         "devJwtRoute": DEV_JWT_PATH,
         "traceHeader": devtrace.HEADER,
+        "webhookTrace": webhook_trace,
         "imageHosts": [AVATAR_HOST] if live else [],
         "testUids": list(TEST_UIDS),
         # Live mode signs the Calls SDK v5 in only when the operator named a build to load.

@@ -7,10 +7,13 @@
  * Log out: session.signOut() revokes this device's token on the server, then logs both SDKs out.
  * Two ways to ask the token server: as a trusted backend (dev mode: tokenUrl
  * /token/<uid>) or as a single-page app in production (tokenUrl /token with
- * Authorization: Bearer <user JWT>). Every step is shown in the flow panel (flow.js).
+ * Authorization: Bearer <user JWT>). Every step is shown in the flow panel (flow.js), and then
+ * (offline) the connection webhook the emulator sends the server, as the server received it.
  */
 import { createSession } from "/static/cometchat-session.js";
-import { tracedCalls, tracedChat, tracedFetch } from "./demo-trace.js";
+import {
+  primeWebhooks, tracedCalls, tracedChat, tracedFetch, watchConnectionWebhook, webhookMark
+} from "./demo-trace.js";
 
 const config = JSON.parse(document.getElementById("demo-config").textContent);
 const UID_RE = /^[A-Za-z0-9_-]{1,100}$/;
@@ -196,9 +199,13 @@ function run(action) {
     });
 }
 
-function signInWith(uid, how) {
+function signInWith(uid, how, mark) {
   session = sessionFor(uid, how);
-  return session.signIn().then((user) => showUser(user, how));
+  return session.signIn().then((user) => {
+    showUser(user, how);
+    // The SDK's connection opens after the login: the webhook follows (not waited for).
+    if (mark !== undefined) { watchConnectionWebhook(user.getUid(), "online", mark); }
+  });
 }
 
 function signIn(given) {
@@ -207,9 +214,10 @@ function signIn(given) {
     const how = caller();
     setStatus("Signing in as " + uid + "…");
     flow.begin("Sign in as " + uid, CALLERS[how]);
+    const mark = webhookMark();
     // As a backend, check the user exists first: the demo's Sign in never creates users by accident.
     const checked = how === "spa" ? Promise.resolve() : api("GET", "/users/" + encodeURIComponent(uid));
-    return checked.then(() => signInWith(uid, how))
+    return checked.then(() => signInWith(uid, how, mark))
       .catch((error) => { setStatus("Not signed in."); throw error; });
   });
 }
@@ -222,10 +230,11 @@ function signUp() {
     const how = caller();
     setStatus("Creating " + uid + "…");
     flow.begin("Sign up as " + uid, CALLERS[how]);
+    const mark = webhookMark();
     const bearer = how === "spa" ? userJwt(uid) : Promise.resolve(null);
     return bearer
       .then((token) => api("POST", "/users", { uid, name }, token))
-      .then(() => signInWith(uid, how))  // this device's own token, as every later sign-in gets it
+      .then(() => signInWith(uid, how, mark))  // this device's own token, as every later sign-in gets it
       .catch((error) => { setStatus("Not signed in."); throw error; });
   });
 }
@@ -235,7 +244,9 @@ function logOut() {
     const uid = $("user-uid").textContent;
     const how = localStorage.getItem(CALLER_KEY) === "spa" ? "spa" : "backend";
     flow.begin("Log out " + uid, CALLERS[how]);
+    const mark = webhookMark();
     return session.signOut().then((result) => {
+      watchConnectionWebhook(uid, "offline", mark);
       jwt = null;
       localStorage.removeItem(CALLER_KEY);
       showLogin();
@@ -321,6 +332,7 @@ async function start() {
   window.addEventListener("pagehide", () => SDK.removeLoginListener(LISTENER_ID));
   const settings = new SDK.AppSettingsBuilder().subscribePresenceForAllUsers().setRegion(config.region)
     .autoEstablishSocketConnection(true).build();
+  await primeWebhooks();
   try {
     await SDK.init(config.appId, settings);
     Calls = found ? await initCalls(found) : null;

@@ -1,7 +1,8 @@
 /*
  * The demo page's flow panel: every step of a sign-in, sign-up or log-out, as it happens.
  * The page's calls to the token server (method, route, status, time), what the token server
- * did at CometChat (from the dev-mode X-Dev-Upstream-Trace header), and the chat SDK's calls.
+ * did at CometChat (from the dev-mode X-Dev-Upstream-Trace header), the chat SDK's calls, and
+ * the webhooks CometChat (the emulator, offline) sent back to the server.
  * Tokens and JWTs only ever appear masked.
  */
 (function () {
@@ -110,6 +111,7 @@
     },
     // ``sent``: what else the request carried worth showing (its Authorization, masked).
     server: function (method, route, sent) { return new Step("Page → server", method + " " + route, "server", sent); },
-    sdk: function (call) { return new Step("Page → SDK", call, "sdk"); }
+    sdk: function (call) { return new Step("Page → SDK", call, "sdk"); },
+    webhook: function (what) { return new Step("CometChat → server", what, "webhook"); }
   };
 })();

@@ -24,7 +24,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from .. import codes
 from . import counters
-from .events import InvalidWebhook, NotJson, dedupe_key, parse
+from .events import InvalidWebhook, NotJson, WebhookEvent, dedupe_key, parse
 from .store import EventStore, QueuedEvent, StoreError, new_event_id
 
 log = logging.getLogger("token_server.webhooks")
@@ -32,6 +32,8 @@ log = logging.getLogger("token_server.webhooks")
 MAX_BODY = 1024 * 1024  # CometChat's payloads are a few KB; a message with its metadata stays far below
 RETRY_AFTER = "10"  # CometChat's first retry comes after 10 s whatever we say; say the same
 REALM = 'Basic realm="cometchat-webhooks", charset="UTF-8"'
+# Told each delivery that got as far as the store, with its answer (200 new, 200 duplicate, 503).
+Observer = Callable[[WebhookEvent, "Answer"], None]
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,8 @@ class Receiver:
         self.store = store
         self._on_stored = on_stored
         self._clock = clock
+        # Watchers of the deliveries (the dev-mode demo page's trace); never part of the answer.
+        self.observers: list[Observer] = []
 
     def authorized(self, headers: Mapping[str, str]) -> bool:
         return credentials_match(_header(headers, "Authorization"), self.credentials)
@@ -119,6 +123,11 @@ class Receiver:
         except InvalidWebhook:
             return _error(400, codes.ERR_BAD_REQUEST, "A webhook body carries a trigger.")
         counters.RECEIVED.labels(counters.trigger_label(event.trigger)).inc()
+        answer = self._keep(event, raw_body, client_address)
+        self._tell(event, answer)
+        return answer
+
+    def _keep(self, event: WebhookEvent, raw_body: bytes, client_address: str | None) -> Answer:
         queued = QueuedEvent(new_event_id(), event.trigger, raw_body, self._clock())
         try:
             stored = self.store.enqueue(dedupe_key(event, raw_body), queued)
@@ -135,3 +144,10 @@ class Receiver:
             return Answer(200, {"received": True, "duplicate": True})
         self._on_stored()
         return Answer(200, {"received": True, "duplicate": False})
+
+    def _tell(self, event: WebhookEvent, answer: Answer) -> None:
+        for observe in self.observers:
+            try:
+                observe(event, answer)
+            except Exception:  # a watcher's bug never changes what CometChat is told
+                log.exception("a webhook observer failed")

@@ -16,7 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from cometchat.emulator import EmulatorState, WebhookConfig, WebhookFault, create_emulator_app
+from cometchat.emulator import EmulatorState, WebhookConfig, WebhookFault, WebhookSender, create_emulator_app
+from cometchat.inprocess import WSGIAdapter
 from cometchat.webhooks import ConnectionStatusChanged, parse_event
 from tests.procs import EMULATOR_KEY
 
@@ -389,3 +390,41 @@ def test_the_environment_configures_the_standalone_emulator() -> None:
     assert WebhookFault.from_json({"kind": "duplicate"}).copies == 2
 
 
+# ---- a transport instead of the network ----------------------------------------------------
+
+
+def test_a_transport_carries_every_attempt_and_nothing_reaches_the_network() -> None:
+    # An in-process receiver (a WSGI app) behind a URL no network could reach: it gets each
+    # delivery, Basic Auth included, and its 503 then 200 are the attempt's outcome (retried).
+    seen: list[tuple[str, str, dict]] = []
+    statuses = ["503 Service Unavailable", "200 OK"]
+
+    def app(environ, start_response):
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        seen.append((environ["HTTP_HOST"], environ.get("HTTP_AUTHORIZATION", ""), json.loads(body)))
+        start_response(statuses.pop(0) if statuses else "200 OK", [("Content-Type", "application/json")])
+        return [b"{}"]
+
+    config = WebhookConfig(
+        "https://receiver.invalid/hooks", USER, PASSWORD, retry_on_failure=True, retry_delays=(0.0, 0.0)
+    )
+    state = EmulatorState(api_keys=[EMULATOR_KEY])
+    state.set_webhooks(WebhookSender(config, transport=WSGIAdapter(app)))
+    client = create_emulator_app(state).test_client()
+    assert connect(client, token_for(client)).status_code == 200
+    idle(state)
+    assert state.webhooks is not None
+    assert (state.webhooks.stats.failed_attempts, state.webhooks.stats.delivered) == (1, 1)
+    expected = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    assert [(host, auth) for host, auth, _ in seen] == [("receiver.invalid", expected)] * 2
+    assert seen[0][2]["trigger"] == "user_connection_status_changed"
+    state.webhooks.close()
+
+
+def test_set_webhooks_swaps_the_sender_and_closes_the_old_one(receiver) -> None:
+    state = EmulatorState(api_keys=[EMULATOR_KEY])
+    first = WebhookSender(WebhookConfig(receiver.url))
+    state.set_webhooks(first)
+    state.set_webhooks(None)
+    assert state.webhooks is None
+    assert first.send("user_connection_status_changed", {}) is False  # closed: takes nothing
