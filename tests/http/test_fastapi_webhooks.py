@@ -192,7 +192,17 @@ def test_the_credentials_are_checked_before_the_size() -> None:
     assert answer.status_code == 401
 
 
-@pytest.mark.parametrize("raw", [b"not json", b"[1, 2]", b'{"data": {}}'], ids=["text", "array", "no-trigger"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"not json",
+        b"[1, 2]",
+        b'{"data": {}}',
+        b'{"trigger": "x", "data": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+        b'{"trigger": "x", "n": NaN}',
+    ],
+    ids=["text", "array", "no-trigger", "nested-5000", "nan"],
+)
 def test_not_json_or_no_trigger_is_400(raw: bytes) -> None:
     service = service_with()
     answer = call(make_app(service), deliver(raw))[0]
