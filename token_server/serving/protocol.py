@@ -122,7 +122,11 @@ class BoundedH11Protocol(H11Protocol):
         self._raw = transport  # type: ignore[assignment]
         super().connection_made(_LingeringTransport(transport, self))  # type: ignore[arg-type]
         if len(self.connections) > self.max_open and not self._make_room():
-            _closed("open_cap", f"open connections past {self.max_open}, none waiting or idle: a new one is closed", self.loop.time())
+            _closed(
+                "open_cap",
+                f"open connections past {self.max_open}, none waiting or idle: a new one is closed",
+                self.loop.time(),
+            )
             self.transport.abort()
             return
         self._await_head()
@@ -133,7 +137,11 @@ class BoundedH11Protocol(H11Protocol):
         for group in (type(self).waiting, type(self).parked):
             if group:
                 oldest = next(iter(group))
-                _closed("open_cap_oldest", f"open connections past {self.max_open}: the oldest waiting or idle is closed", self.loop.time())
+                _closed(
+                    "open_cap_oldest",
+                    f"open connections past {self.max_open}: the oldest waiting or idle is closed",
+                    self.loop.time(),
+                )
                 oldest._evict()
                 return True
         return False
@@ -158,7 +166,11 @@ class BoundedH11Protocol(H11Protocol):
         waiting = type(self).waiting
         while len(waiting) >= self.bounds.max_waiting:
             oldest = next(iter(waiting))
-            _closed("waiting_cap", f"connections waiting for a request past {self.bounds.max_waiting}: the oldest is closed", self.loop.time())
+            _closed(
+                "waiting_cap",
+                f"connections waiting for a request past {self.bounds.max_waiting}: the oldest is closed",
+                self.loop.time(),
+            )
             oldest._evict()
         waiting[self] = None
         _waiting_gauge(len(waiting))
