@@ -154,7 +154,8 @@ CONNECTIONS_WAITING = Gauge(
 )
 CONNECTIONS_CLOSED = Counter(
     "token_server_connections_closed",
-    "Connections closed on a bound: head_timeout, body_timeout, head_too_large, waiting_cap, open_cap_oldest, open_cap, write_timeout.",
+    "Connections closed on a bound: head_timeout, body_timeout, head_too_large, waiting_cap, "
+    "open_cap_oldest, open_cap, write_timeout.",
     ["reason"],
     registry=REGISTRY,
 )
