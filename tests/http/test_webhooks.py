@@ -5,6 +5,7 @@ triggers, duplicates, the store down (503), and none of the callers' steps in th
 from __future__ import annotations
 
 import io
+import json
 import threading
 
 import pytest
@@ -278,3 +279,31 @@ def test_the_core_refuses_a_body_past_the_cap_whatever_the_door_read() -> None:
     receiver, store, _ = core()
     answer = receiver.receive(basic(), b"{" + b" " * MAX_BODY + b"}", None)
     assert answer.status == 413 and store.depth() == 0
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"trigger": "x", "data": ' + b"[" * 5000 + b"]" * 5000 + b"}",  # past Python's own recursion limit
+        b'{"trigger": "x", "data": ' + b"[" * 70 + b"]" * 70 + b"}",  # past MAX_DEPTH, within Python's
+    ],
+)
+def test_a_body_nested_past_the_limit_is_400_not_500(app, http, raw) -> None:
+    # An outside attacker with valid credentials got a 500 and a RecursionError traceback.
+    answer = http.post(PATH, data=raw, headers=basic())
+    assert answer.status_code == 400 and "nested" in answer.json["error"]["message"]
+    assert store_of(app).depth() == 0
+
+
+@pytest.mark.parametrize("raw", [b'{"trigger": "x", "n": NaN}', b'{"trigger": "x", "n": 1e999}'])
+def test_numbers_json_cannot_carry_are_400(app, http, raw) -> None:
+    assert http.post(PATH, data=raw, headers=basic()).status_code == 400
+
+
+def test_a_realistic_nesting_is_accepted(app, http) -> None:
+    # The twin: a delivery nested as CometChat's are, with a user's metadata, is stored.
+    nested: dict = {"leaf": 1}
+    for _ in range(20):
+        nested = {"k": nested}
+    raw = json.dumps({"trigger": "message_sent", "data": {"message": {"id": "9", "metadata": nested}}}).encode()
+    assert http.post(PATH, data=raw, headers=basic()).status_code == 200

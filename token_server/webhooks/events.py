@@ -4,25 +4,54 @@ read as JSON and parsed, and the key that tells deliveries apart."""
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
 from cometchat.webhooks import InvalidWebhook, WebhookEvent, parse_event
 
-__all__ = ["InvalidWebhook", "NotJson", "WebhookEvent", "dedupe_key", "parse"]
+from ..core.inputs import parse_json
+
+__all__ = ["MAX_DEPTH", "InvalidWebhook", "NotJson", "TooDeep", "WebhookEvent", "dedupe_key", "parse"]
 
 
 class NotJson(ValueError):
     """The body is not a JSON object."""
 
 
+class TooDeep(NotJson):
+    """The body nests objects and arrays past ``MAX_DEPTH``."""
+
+
+# CometChat's payloads nest a handful of levels (data.message.data.metadata...); a user's
+# metadata adds a few more. Far deeper is no delivery of theirs, and Python's parser would
+# recurse until it fails.
+MAX_DEPTH = 64
+
+
+def _too_deep(value: Any, limit: int) -> bool:
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, (dict, list)):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
+    return False
+
+
 def load(body: bytes) -> dict[str, Any]:
+    """The body as a JSON object, parsed as strictly as the token routes' bodies (no NaN, no
+    Infinity, no number that overflows a float) and at most ``MAX_DEPTH`` levels deep."""
     try:
-        payload = json.loads(body)
+        payload = parse_json(body)
+    except RecursionError:
+        raise TooDeep(f"the body is nested more than {MAX_DEPTH} levels deep") from None
     except (ValueError, UnicodeDecodeError):
         raise NotJson("the body is not JSON") from None
     if not isinstance(payload, dict):
         raise NotJson("the body is not a JSON object")
+    if _too_deep(payload, MAX_DEPTH):
+        raise TooDeep(f"the body is nested more than {MAX_DEPTH} levels deep")
     return payload
 
 

@@ -24,7 +24,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from .. import codes
 from . import counters
-from .events import InvalidWebhook, NotJson, WebhookEvent, dedupe_key, parse
+from .events import MAX_DEPTH, InvalidWebhook, NotJson, TooDeep, WebhookEvent, dedupe_key, parse
 from .store import EventStore, QueuedEvent, StoreError, new_event_id
 
 log = logging.getLogger("token_server.webhooks")
@@ -118,6 +118,8 @@ class Receiver:
             return too_large()
         try:
             event = parse(raw_body)
+        except TooDeep:
+            return _error(400, codes.ERR_BAD_REQUEST, f"A webhook body is nested at most {MAX_DEPTH} levels deep.")
         except NotJson:
             return _error(400, codes.ERR_BAD_REQUEST, "A webhook body is a JSON object.")
         except InvalidWebhook:
