@@ -16,6 +16,8 @@ import requests
 
 from tests.helpers import SERVICE_KEY, service
 from tests.procs import Process, free_port, procfile_command, start_gunicorn
+from tests.webhook_support import CREDENTIALS, PATH, basic, message_sent
+from tests.webhook_support import body as webhook_body
 
 pytestmark = pytest.mark.slow
 
@@ -39,6 +41,7 @@ def emulated(**extra: str) -> dict[str, str]:
         "GUNICORN_THREADS": str(THREADS),
         "LOG_LEVEL": "info",
         "METRICS_TOKEN": METRICS_TOKEN,
+        "WEBHOOK_CREDENTIALS": CREDENTIALS,  # its route takes bodies up to 1 MiB, the others 64 KB
         **extra,
     }
 
@@ -52,6 +55,25 @@ def held(tmp_path_factory) -> Iterator[tuple[Process, str]]:
         emulated(GUNICORN_HEAD_TIMEOUT="60", GUNICORN_MAX_WAITING=str(MAX_WAITING), GUNICORN_CMD_ARGS="--keep-alive 60"),
     )
     yield server, root
+    server.stop()
+
+
+CROWDED_WAITING = 100  # and as many more open: past 200 open, room is made or a new one closed
+
+
+@pytest.fixture(scope="module")
+def crowded(tmp_path_factory) -> Iterator[tuple[Process, str]]:
+    """Small caps, attacks held for a minute: past them, valid callers must still get in."""
+    server, root = start_gunicorn(
+        tmp_path_factory.mktemp("crowded"),
+        emulated(
+            GUNICORN_HEAD_TIMEOUT="60",
+            GUNICORN_MAX_WAITING=str(CROWDED_WAITING),
+            GUNICORN_CMD_ARGS=f"--keep-alive 60 --worker-connections {CROWDED_WAITING}",
+        ),
+    )
+    yield server, root
+    assert booted(server) == 1, server.output()[-3000:]
     server.stop()
 
 
@@ -348,6 +370,85 @@ def test_unfinished_bodies_without_credentials(held, no_restart) -> None:
         answered(root)
     finally:
         close_all(sockets)
+
+
+# ---- past both caps (the outside tester's second round) -------------------------------------
+
+
+def test_bodies_that_never_finish_past_both_caps_leave_valid_callers_answered(crowded) -> None:
+    """Whole heads, unfinished bodies, no credential: each is waiting (evictable, oldest first)
+    until its body is whole, so four times the open cap of them never locks valid callers out."""
+    server, root = crowded
+    partial = request("POST", "/healthz", "Content-Length: 10", body=b"{")
+    sockets = connect(root, partial, count=4 * 2 * CROWDED_WAITING)
+    try:
+        answered(root)
+        assert closed_by_server(sockets[0])  # among the oldest: closed to make room
+        assert len(re.findall(r"connections waiting for a request past", server.output())) <= 2  # a line per 10 s
+    finally:
+        close_all(sockets)
+
+
+def test_kept_alive_idle_clients_past_the_open_cap_leave_valid_callers_answered(crowded) -> None:
+    _, root = crowded
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(3 * CROWDED_WAITING):
+            (sock,) = connect(root, request("GET", "/healthz"))
+            sockets.append(sock)
+            assert read_answer(sock).startswith(b"HTTP/1.1 200")  # then idle, kept alive
+        answered(root)
+        assert closed_by_server(sockets[0])  # the oldest idle: closed to make room
+    finally:
+        close_all(sockets)
+
+
+def test_content_length_with_transfer_encoding_is_400_and_the_smuggled_request_never_answered(held) -> None:
+    _, root = held
+    smuggled = request("GET", "/nothing-here")
+    both = request(
+        "POST", MINT, f"Authorization: Bearer {SERVICE_KEY}", "Content-Length: 4", "Transfer-Encoding: chunked",
+        body=b"0\r\n\r\n",
+    )
+    with socket.create_connection(address(root), timeout=10) as sock:
+        sock.sendall(both + smuggled)
+        statuses = re.findall(rb"HTTP/1.1 (\d{3})", read_all(sock))  # read_all returned: closed
+    assert statuses == [b"400"]
+    answered(root, rounds=1)
+
+
+def deliver(root: str, raw: bytes) -> requests.Response:
+    headers = {**basic(), "Content-Type": "application/json"}
+    return requests.post(root + PATH, data=raw, headers=headers, timeout=30)
+
+
+def test_a_webhook_body_past_64_kb_is_received_and_past_1_mib_is_413(held) -> None:
+    _, root = held
+    big = webhook_body(message_sent("m-big", text="a" * (100 * 1024)))
+    answer = deliver(root, big)
+    assert answer.status_code == 200, answer.text[:300]
+    too_big = big + b" " * (1024 * 1024 + 1 - len(big))
+    assert deliver(root, too_big).status_code == 413
+    token_route = requests.post(
+        root + MINT, data=b"{" + b" " * (65 * 1024) + b"}", headers={**service(), "Content-Type": "application/json"}, timeout=30
+    )
+    assert token_route.status_code == 413 and token_route.json()["error"]["code"] == "ERR_BODY_TOO_LARGE"
+
+
+def test_a_declared_body_past_the_read_cap_is_413_at_once_without_100_continue(held) -> None:
+    _, root = held
+    lines = [f"Authorization: Bearer {SERVICE_KEY}", f"Content-Length: {1024 * 1024 + 1}", "Expect: 100-continue"]
+    with socket.create_connection(address(root), timeout=10) as sock:
+        sock.sendall(request("POST", MINT, *lines))  # and not one byte of the body
+        assert read_all(sock).startswith(b"HTTP/1.1 413")
+
+
+def test_a_long_target_in_one_read_is_answered_431(held) -> None:
+    _, root = held
+    with socket.create_connection(address(root), timeout=10) as sock:
+        sock.sendall(request("GET", "/healthz?" + "a" * (60 * 1024)))
+        assert read_all(sock).startswith(b"HTTP/1.1 431")
+    answered(root, rounds=1)
 
 
 # ---- framing: served right, and bounded -----------------------------------------------------

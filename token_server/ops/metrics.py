@@ -148,13 +148,14 @@ def count_outage_token(outcome: str) -> None:
 
 CONNECTIONS_WAITING = Gauge(
     "token_server_connections_waiting",
-    "Connections waiting for their request's head (capped by GUNICORN_MAX_WAITING per worker).",
+    "Connections waiting for their request, head or body (capped by GUNICORN_MAX_WAITING per worker).",
     registry=REGISTRY,
     multiprocess_mode="livesum",
 )
 CONNECTIONS_CLOSED = Counter(
     "token_server_connections_closed",
-    "Connections closed on a bound: head_timeout, body_timeout, head_too_large, waiting_cap, open_cap, write_timeout.",
+    "Connections closed on a bound: head_timeout, body_timeout, head_too_large, waiting_cap, "
+    "open_cap_oldest, open_cap, write_timeout.",
     ["reason"],
     registry=REGISTRY,
 )

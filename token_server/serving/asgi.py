@@ -1,18 +1,23 @@
 """The Flask app as an ASGI app for uvicorn: ``a2wsgi`` runs it in a thread pool, and a thread is
 taken only once the request is whole. Before that, in the event loop: a head with too many
-header lines or bytes is answered 431, the body is read within its time limit (past it, 408)
-and at most one byte past the app's ``MAX_CONTENT_LENGTH`` (the app then answers its own 413,
-and the connection closes, the rest of the body unread). The app is told the body's length
+header lines or bytes (its target included) is answered 431; one framed by both
+``Content-Length`` and ``Transfer-Encoding`` 400 (RFC 9112 6.1: a smuggling risk, so the
+connection closes); one announcing a body past the read cap 413 at once (no ``100 Continue``).
+The body is read within its time limit (past it, 408) and at most one byte past the read cap,
+the largest any route accepts (the webhook receiver's); each route answers its own 413 below it
+(the connection then closes, the rest of the body unread). The app is told the body's length
 (``Content-Length``), however it was framed."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from a2wsgi import WSGIMiddleware
 
+from .. import codes
 from .bounds import Bounds
 
 Scope = MutableMapping[str, Any]
@@ -22,8 +27,13 @@ Send = Callable[[Message], Awaitable[None]]
 DEFAULT_MAX_BODY = 1024 * 1024
 
 
-async def _answer(send: Send, status: int, text: bytes) -> None:
-    headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"connection", b"close")]
+TOO_LARGE = json.dumps(
+    {"error": {"code": codes.ERR_BODY_TOO_LARGE, "message": "The request body is too large."}}
+).encode()
+
+
+async def _answer(send: Send, status: int, text: bytes, content_type: bytes = b"text/plain; charset=utf-8") -> None:
+    headers = [(b"content-type", content_type), (b"connection", b"close")]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": text})
 
@@ -50,9 +60,19 @@ class BodyFirst:
             await self.inner(scope, receive, send)
             return
         headers = scope["headers"]
-        size = sum(len(name) + len(value) + 4 for name, value in headers)
+        # The head as parsed (h11 may take a whole one in a single read, past the protocol's check).
+        size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
+        size += sum(len(name) + len(value) + 4 for name, value in headers)
         if len(headers) > self.bounds.max_header_count or size > self.bounds.max_head_bytes:
             await _answer(send, 431, b"Request header fields too large\n")
+            return
+        names = {name for name, _ in headers}
+        if b"content-length" in names and b"transfer-encoding" in names:
+            await _answer(send, 400, b"Content-Length and Transfer-Encoding together\n")
+            return
+        declared = next((value for name, value in headers if name == b"content-length"), b"")
+        if declared.isdigit() and int(declared) > self.max_body:  # h11 has checked its syntax
+            await _answer(send, 413, TOO_LARGE, b"application/json")
             return
         body = bytearray()
         more = True

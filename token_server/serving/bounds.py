@@ -9,7 +9,7 @@ from dataclasses import dataclass
 # Seconds a request's head may take to arrive (from the connection's arrival, or a kept-alive
 # one's previous answer), its body may take (from its head), and a stalled write may stay stalled.
 HEAD_TIMEOUT = 10.0
-# Connections per worker waiting for their request's head; past it the oldest is closed
+# Connections per worker waiting for their request (head or body); past it the oldest is closed
 # (a real client sends its head at once, so the oldest waiting one is never one).
 MAX_WAITING = 4096
 # A request head past this many bytes, or with more header lines, is answered 431.

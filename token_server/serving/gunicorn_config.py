@@ -95,7 +95,7 @@ def on_starting(server):
         "connections per worker: %d waiting for a request (GUNICORN_MAX_WAITING) + %d more open; "
         "%s s each for a head, a body, a stalled write (GUNICORN_HEAD_TIMEOUT); open-files limit %d",
         _max_waiting,
-        worker_connections,
+        server.cfg.worker_connections,
         f"{_settings.gunicorn_head_timeout or HEAD_TIMEOUT:g}",
         _open_files,
     )

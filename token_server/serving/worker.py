@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from uvicorn_worker import UvicornWorker
 
+from ..webhooks.receiver import MAX_BODY as WEBHOOK_MAX_BODY
 from .access import with_access_log
 from .asgi import BodyFirst
 from .bounds import Bounds
@@ -34,7 +35,10 @@ class TokenServerWorker(UvicornWorker):
 
     def load_wsgi(self) -> None:
         super().load_wsgi()
-        max_body = (getattr(self.wsgi, "config", None) or {}).get("MAX_CONTENT_LENGTH")
+        # The read cap is the largest route's: the webhook receiver's (its own 413 past it);
+        # the app's MAX_CONTENT_LENGTH (callers' bodies) gets the app's 413 below it.
+        app_cap = (getattr(self.wsgi, "config", None) or {}).get("MAX_CONTENT_LENGTH") or 0
+        max_body = max(app_cap, WEBHOOK_MAX_BODY)
         self.wsgi = BodyFirst(
             with_access_log(self.wsgi, self.log),
             threads=self.cfg.threads,

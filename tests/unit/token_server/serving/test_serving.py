@@ -59,6 +59,8 @@ def counted(monkeypatch) -> list[str]:
     monkeypatch.setattr(serving_protocol, "_count", closes.append)
     monkeypatch.setattr(serving_protocol, "_waiting_gauge", lambda value: None)
     monkeypatch.setattr(BoundedH11Protocol, "waiting", type(BoundedH11Protocol.waiting)())
+    monkeypatch.setattr(BoundedH11Protocol, "parked", type(BoundedH11Protocol.parked)())
+    monkeypatch.setattr(serving_protocol, "_warnings", serving_protocol._Throttled())
     return closes
 
 
@@ -94,11 +96,16 @@ def test_uvicorn_starts_a_new_cycle_on_a_whole_head_and_counts_connections(count
         protocol.data_received(POST[:20])
         assert protocol.cycle is None and protocol in BoundedH11Protocol.waiting
         protocol.data_received(POST[20:])
-        assert protocol.cycle is not None and protocol not in BoundedH11Protocol.waiting
-        protocol.data_received(b"hello")
+        assert protocol.cycle is not None and protocol.cycle.more_body  # the head, not yet the body
+        assert protocol in BoundedH11Protocol.waiting
+        protocol.data_received(b"hel")
+        assert protocol.cycle.more_body and protocol in BoundedH11Protocol.waiting
+        protocol.data_received(b"lo")
+        assert not protocol.cycle.more_body and protocol not in BoundedH11Protocol.waiting  # the app's
         await settle(transport, b"got hello")
         assert b"200 OK" in transport.written and b"got hello" in transport.written
         assert not transport.closed and protocol not in BoundedH11Protocol.waiting  # kept alive, idle
+        assert protocol in BoundedH11Protocol.parked
 
     asyncio.run(run())
 
@@ -129,12 +136,51 @@ def test_past_max_waiting_the_oldest_is_closed(counted) -> None:
     asyncio.run(run())
 
 
-def test_past_max_open_a_new_connection_is_closed(counted) -> None:
+def test_past_max_waiting_a_body_still_arriving_is_closed_oldest_first(counted) -> None:
+    async def run() -> None:
+        bounds = Bounds(max_waiting=2)
+        slow, slow_transport = connection(bounds)
+        slow.data_received(POST + b"h")  # a whole head, a body that never finishes
+        _, second = connection(bounds)
+        _, third = connection(bounds)
+        assert slow_transport.aborted and not second.aborted and not third.aborted
+        assert counted == ["waiting_cap"]
+
+    asyncio.run(run())
+
+
+def test_past_max_open_the_oldest_waiting_then_idle_is_closed_and_else_a_new_one(counted) -> None:
     async def run() -> None:
         state = ServerState()
-        _, kept = connection(Bounds(), max_open=1, state=state)
-        _, refused = connection(Bounds(), max_open=1, state=state)
-        assert refused.aborted and not kept.aborted and counted == ["open_cap"]
+        idle, idle_transport = connection(Bounds(), max_open=2, state=state)
+        idle.data_received(POST + b"hello")
+        await settle(idle_transport, b"got hello")
+        assert idle in BoundedH11Protocol.parked  # kept alive, idle
+        slow, slow_transport = connection(Bounds(), max_open=2, state=state)
+        slow.data_received(POST + b"h")
+        new, new_transport = connection(Bounds(), max_open=2, state=state)
+        assert slow_transport.aborted and not idle_transport.closed and not new_transport.aborted
+        slow.connection_lost(None)  # what the loop does after an abort
+        new._forget()  # as if its request were with the app
+        _, newer_transport = connection(Bounds(), max_open=2, state=state)
+        assert idle_transport.aborted and not new_transport.aborted and not newer_transport.aborted
+        assert counted == ["open_cap_oldest"] * 2
+        BoundedH11Protocol.waiting.clear()
+        BoundedH11Protocol.parked.clear()
+        served, _ = connection(Bounds(), max_open=1, state=ServerState())
+        served._forget()  # as if its request were with the app: nothing to close but a new one
+        _, refused = connection(Bounds(), max_open=1, state=served.server_state)
+        assert refused.aborted and counted[-1] == "open_cap"
+
+    asyncio.run(run())
+
+
+def test_closes_on_a_cap_are_logged_once_per_interval_with_their_count(counted, caplog) -> None:
+    async def run() -> None:
+        for _ in range(50):
+            connection(Bounds(max_waiting=1))
+        lines = [r.getMessage() for r in caplog.records if "waiting for a request" in r.getMessage()]
+        assert len(lines) == 1 and counted.count("waiting_cap") == 49
 
     asyncio.run(run())
 
@@ -190,6 +236,55 @@ def test_too_many_header_lines_are_answered_431(counted, count, status) -> None:
         protocol, transport = connection(Bounds())
         lines = b"".join(b"X-%d: v\r\n" % i for i in range(count - 2))
         protocol.data_received(b"GET / HTTP/1.1\r\nHost: x\r\n" + lines + b"Content-Length: 0\r\n\r\n")
+        await settle(transport, b"HTTP/1.1")
+        assert transport.written.startswith(b"HTTP/1.1 " + status), transport.written[:80]
+
+    asyncio.run(run())
+
+
+async def answer(sent: bytes, max_body: int = 64) -> Transport:
+    bounds = Bounds()
+    protocol, transport = connection(bounds)
+    protocol.app = BodyFirst(hello, threads=2, bounds=bounds, max_body=max_body)  # type: ignore[assignment]
+    protocol.data_received(sent)
+    await settle(transport, b"HTTP/1.1")
+    await asyncio.sleep(0.05)
+    return transport
+
+
+def test_content_length_with_transfer_encoding_is_400_and_the_next_request_never_served(counted) -> None:
+    async def run() -> None:
+        smuggled = b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+        both = b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+        transport = await answer(both + smuggled)
+        assert transport.written.startswith(b"HTTP/1.1 400") and transport.closed
+        assert transport.written.count(b"HTTP/1.1") == 1
+        chunked = await answer(b"POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n")
+        assert b"got hi" in chunked.written  # the twin
+
+    asyncio.run(run())
+
+
+@pytest.mark.parametrize(("length", "status"), [(65, b"413"), (64, b"200")])
+def test_a_declared_body_past_the_read_cap_is_413_at_once_without_100_continue(counted, length, status) -> None:
+    async def run() -> None:
+        head = b"POST /x HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n" % length
+        transport = await answer(head, max_body=64)
+        if status == b"413":
+            assert transport.written.startswith(b"HTTP/1.1 413") and b"ERR_BODY_TOO_LARGE" in transport.written
+        else:
+            assert transport.written.startswith(b"HTTP/1.1 100")  # waits for the body, as asked
+
+    asyncio.run(run())
+
+
+@pytest.mark.parametrize(("size", "status"), [(17 * 1024, b"431"), (15 * 1024, b"200")])
+def test_a_long_target_arriving_in_one_read_is_answered_431(counted, size, status) -> None:
+    async def run() -> None:
+        bounds = Bounds()
+        protocol, transport = connection(bounds)
+        protocol.max_open = 100
+        protocol.data_received(b"GET /" + b"a" * size + b" HTTP/1.1\r\nHost: x\r\n\r\n")
         await settle(transport, b"HTTP/1.1")
         assert transport.written.startswith(b"HTTP/1.1 " + status), transport.written[:80]
 
