@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 from a2wsgi import WSGIMiddleware
@@ -50,10 +50,24 @@ def _closing(send: Send) -> Send:
 class BodyFirst:
     """ASGI around a WSGI app: the request whole, within the bounds, before a thread serves it."""
 
-    def __init__(self, wsgi_app: Any, *, threads: int, bounds: Bounds, max_body: int | None) -> None:
+    def __init__(
+        self,
+        wsgi_app: Any,
+        *,
+        threads: int,
+        bounds: Bounds,
+        max_body: int | None,
+        path_caps: Mapping[str, int] | None = None,
+    ) -> None:
         self.bounds = bounds
         self.max_body = max_body or DEFAULT_MAX_BODY
+        # Paths that take more than the rest (the webhook receiver's 1 MiB): only a request to
+        # one of them may hold that much memory while it arrives.
+        self.path_caps = dict(path_caps or {})
         self.inner = WSGIMiddleware(wsgi_app, workers=threads)
+
+    def cap_for(self, path: str) -> int:
+        return self.path_caps.get(path, self.max_body)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -70,15 +84,16 @@ class BodyFirst:
         if b"content-length" in names and b"transfer-encoding" in names:
             await _answer(send, 400, b"Content-Length and Transfer-Encoding together\n")
             return
+        cap = self.cap_for(scope.get("path", ""))
         declared = next((value for name, value in headers if name == b"content-length"), b"")
-        if declared.isdigit() and int(declared) > self.max_body:  # h11 has checked its syntax
+        if declared.isdigit() and int(declared) > cap:  # h11 has checked its syntax
             await _answer(send, 413, TOO_LARGE, b"application/json")
             return
         body = bytearray()
         more = True
         try:
             async with asyncio.timeout(self.bounds.body_timeout):
-                while more and len(body) <= self.max_body:
+                while more and len(body) <= cap:
                     message = await receive()
                     if message["type"] == "http.disconnect":
                         return
@@ -91,7 +106,7 @@ class BodyFirst:
             await _answer(send, 408, b"Request body not received in time\n")
             return
         whole = not more
-        del body[self.max_body + 1 :]
+        del body[cap + 1 :]
         replayed = False
 
         async def replay() -> Message:

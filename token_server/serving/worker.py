@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from uvicorn_worker import UvicornWorker
 
+from ..webhooks.flask_route import WEBHOOK_PATH
 from ..webhooks.receiver import MAX_BODY as WEBHOOK_MAX_BODY
 from .access import with_access_log
 from .asgi import BodyFirst
@@ -35,13 +36,14 @@ class TokenServerWorker(UvicornWorker):
 
     def load_wsgi(self) -> None:
         super().load_wsgi()
-        # The read cap is the largest route's: the webhook receiver's (its own 413 past it);
-        # the app's MAX_CONTENT_LENGTH (callers' bodies) gets the app's 413 below it.
-        app_cap = (getattr(self.wsgi, "config", None) or {}).get("MAX_CONTENT_LENGTH") or 0
-        max_body = max(app_cap, WEBHOOK_MAX_BODY)
+        # The read cap is the app's MAX_CONTENT_LENGTH (callers' bodies, 64 KB), except on the
+        # webhook receiver's path, which takes up to its own 1 MiB (its own 413 past it): a
+        # waiting connection elsewhere never holds more than the app would accept.
+        app_cap = (getattr(self.wsgi, "config", None) or {}).get("MAX_CONTENT_LENGTH") or WEBHOOK_MAX_BODY
         self.wsgi = BodyFirst(
             with_access_log(self.wsgi, self.log),
             threads=self.cfg.threads,
             bounds=BoundedH11Protocol.bounds,
-            max_body=max_body,
+            max_body=app_cap,
+            path_caps={WEBHOOK_PATH: max(app_cap, WEBHOOK_MAX_BODY)},
         )

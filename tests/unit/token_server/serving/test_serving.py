@@ -289,3 +289,36 @@ def test_a_long_target_arriving_in_one_read_is_answered_431(counted, size, statu
         assert transport.written.startswith(b"HTTP/1.1 " + status), transport.written[:80]
 
     asyncio.run(run())
+
+
+def test_only_a_path_with_a_larger_cap_may_send_a_larger_body() -> None:
+    # The webhook receiver takes 1 MiB; every other path no more than the app accepts (64 KB), so
+    # thousands of waiting connections elsewhere never hold 1 MiB each.
+    app = BodyFirst(hello, threads=2, bounds=Bounds(), max_body=64, path_caps={"/hooks": 200})
+    assert app.cap_for("/hooks") == 200 and app.cap_for("/x") == 64
+
+    async def call(path: str, body: bytes, declared: bool) -> tuple[int, bytes]:
+        sent: list[dict] = []
+        chunks = [{"type": "http.request", "body": body, "more_body": False}]
+        headers = [(b"host", b"x")] + ([(b"content-length", str(len(body)).encode())] if declared else [])
+        scope = {"type": "http", "method": "POST", "path": path, "raw_path": path.encode(), "query_string": b"",
+                 "headers": headers, "http_version": "1.1", "scheme": "http", "server": ("x", 80),
+                 "client": ("127.0.0.1", 1), "root_path": ""}
+
+        async def receive() -> dict:
+            return chunks.pop(0) if chunks else {"type": "http.disconnect"}
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        await app(scope, receive, send)
+        status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+        return status, b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+
+    async def run() -> None:
+        assert await call("/hooks", b"a" * 150, declared=True) == (200, b"got " + b"a" * 150)
+        assert (await call("/x", b"a" * 150, declared=True))[0] == 413  # refused on its declared length
+        status, answer = await call("/x", b"a" * 150, declared=False)  # chunked: cut one byte past the cap
+        assert status == 200 and answer == b"got " + b"a" * 65
+
+    asyncio.run(run())
