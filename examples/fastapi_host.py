@@ -37,7 +37,7 @@ except ConfigError as exc:
     raise SystemExit(3) from None
 
 configure_logging(settings.log_format)
-no_delay_on_listeners()  # uvicorn --workers N leaves Nagle on: +40 ms an answer (token_server/fastapi/nodelay.py)
+no_delay_on_listeners()  # uvicorn --workers N leaves Nagle on: +44 ms an answer (token_server/fastapi/nodelay.py)
 gates = StoreGates()  # the client's budget, the limits and the device tokens skip a hung store together
 client, _emulator = build_async_client(settings, metrics.upstream_observers(settings.metrics_token), gates=gates)
 authenticator = Authenticator(settings)  # your own login here: identify(request) -> Caller, or Depends(...)
@@ -65,7 +65,7 @@ router = cometchat_router(
     webhooks=host_webhooks(settings),  # POST /webhooks with WEBHOOK_CREDENTIALS set; its worker starts with the app
 )
 
-app = FastAPI(on_startup=[no_delay_on_listeners])  # again once serving: a worker may get its socket after import
+app = FastAPI()
 app.include_router(router, prefix="/api/cometchat")
 install_error_answers(app)
 if settings.cors_origins:
