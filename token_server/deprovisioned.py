@@ -38,6 +38,7 @@ from typing import Callable, Literal, Protocol
 from flask import Flask, current_app
 
 from .stores.breaker import STORE_TIMEOUT, StoreBreaker
+from .stores.redis_client import bounded_redis
 from .stores.sqlite_file import BUSY_TIMEOUT, SqliteFile
 
 log = logging.getLogger("token_server.deprovisioned")
@@ -86,16 +87,7 @@ class RedisTombstones:
     """One key per uid, expiring with the tombstone (Redis forgets it by itself)."""
 
     def __init__(self, url: str, *, timeout: float = STORE_TIMEOUT) -> None:
-        import redis
-        from redis.backoff import NoBackoff
-        from redis.retry import Retry
-
-        self._redis = redis.Redis.from_url(
-            url.removeprefix("redis+") if url.startswith("redis+unix://") else url,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 0),  # one bounded attempt, as every store on the login path
-        )
+        self._redis = bounded_redis(url, timeout=timeout)
 
     @staticmethod
     def _key(uid: str) -> str:

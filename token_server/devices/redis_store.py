@@ -9,10 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from ..stores.breaker import STORE_TIMEOUT
+from ..stores.redis_client import bounded_redis
 from .base import LOCK_TTL, StoredSession
 
 PREFIX = "cometchat:device-sessions"
@@ -60,14 +59,7 @@ class RedisSessionStore:
 
     @classmethod
     def from_url(cls, url: str, *, timeout: float = STORE_TIMEOUT) -> RedisSessionStore:
-        # redis-py retries timeouts 3 times with backoff by default: one bounded attempt instead.
-        client = redis.Redis.from_url(
-            url.removeprefix("redis+") if url.startswith("redis+unix://") else url,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 0),
-        )
-        return cls(client)
+        return cls(bounded_redis(url, timeout=timeout))
 
     def get(self, uid: str, device_id: str) -> StoredSession | None:
         raw = self._redis.hget(_user_key(uid), device_id)

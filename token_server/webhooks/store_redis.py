@@ -12,9 +12,8 @@ import uuid
 from typing import Any
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
+from ..stores.redis_client import bounded_redis
 from .store import DEDUPE_SECONDS, LEASE_SECONDS, STORE_TIMEOUT, Claim, Presence, QueuedEvent, StoreError
 
 PREFIX = "cometchat:{cometchat-webhooks}:"
@@ -97,13 +96,7 @@ class RedisEventStore:
 
     @classmethod
     def from_url(cls, url: str, *, timeout: float = STORE_TIMEOUT) -> RedisEventStore:
-        client = redis.Redis.from_url(
-            url.removeprefix("redis+") if url.startswith("redis+unix://") else url,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 0),
-        )
-        return cls(client)
+        return cls(bounded_redis(url, timeout=timeout))
 
     def _call(self, step: Any, *args: Any, **kwargs: Any) -> Any:
         try:
