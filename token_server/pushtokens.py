@@ -27,6 +27,7 @@ from prometheus_client import Counter
 
 from cometchat import CometChatClient, CometChatError
 
+from .core.drive import drive
 from .ops.metrics import REGISTRY
 
 log = logging.getLogger("token_server")
@@ -87,22 +88,15 @@ def flush_steps(uid: str) -> Cleanup:
 
 
 def run_cleanup(client: CometChatClient, steps: Cleanup) -> int:
-    """Drive the cleanup with blocking calls of ``client``."""
-    try:
-        ask = next(steps)
-        while True:
-            try:
-                if ask.method == TOKENS_OF:
-                    result: Any = [token.auth_token for token in client.iter_auth_tokens(*ask.args)]
-                else:
-                    result = getattr(client, ask.method)(*ask.args)
-            except Exception as exc:  # handed to the steps where they asked: they decide
-                ask = steps.throw(exc)
-            else:
-                ask = steps.send(result)
-    except StopIteration as done:
-        count: int = done.value
-        return count
+    """Drive the cleanup with blocking calls of ``client`` (a failing call is handed to the
+    steps where they asked: they decide)."""
+
+    def perform(ask: Ask) -> Any:
+        if ask.method == TOKENS_OF:
+            return [token.auth_token for token in client.iter_auth_tokens(*ask.args)]
+        return getattr(client, ask.method)(*ask.args)
+
+    return drive(steps, perform)
 
 
 def drop_push_tokens(client: CometChatClient, uid: str, auth_token: str) -> int:

@@ -8,26 +8,19 @@ from typing import Any
 
 from cometchat.async_client import AsyncCometChatClient
 
-from .pushtokens import TOKENS_OF, Cleanup, drop_steps, flush_steps
+from .core.drive import drive_async
+from .pushtokens import TOKENS_OF, Ask, Cleanup, drop_steps, flush_steps
 
 
 async def run_cleanup_async(client: AsyncCometChatClient, steps: Cleanup) -> int:
     """Drive the cleanup with awaited calls of ``client``."""
-    try:
-        ask = next(steps)
-        while True:
-            try:
-                if ask.method == TOKENS_OF:
-                    result: Any = [token.auth_token async for token in client.iter_auth_tokens(*ask.args)]
-                else:
-                    result = await getattr(client, ask.method)(*ask.args)
-            except Exception as exc:  # handed to the steps where they asked: they decide
-                ask = steps.throw(exc)
-            else:
-                ask = steps.send(result)
-    except StopIteration as done:
-        count: int = done.value
-        return count
+
+    async def perform(ask: Ask) -> Any:
+        if ask.method == TOKENS_OF:
+            return [token.auth_token async for token in client.iter_auth_tokens(*ask.args)]
+        return await getattr(client, ask.method)(*ask.args)
+
+    return await drive_async(steps, perform)
 
 
 class AsyncPushTokenCleanup(AsyncCometChatClient):

@@ -113,19 +113,37 @@ def run_sync(
         args = (client, *effect.args) if effect.with_client else effect.args
         return method(*args, **effect.kwargs)
 
-    return _drive(rule, perform)
+    return drive(rule, perform)
 
 
-def _drive(rule: Rule[T], perform: Callable[[Effect], Any]) -> T:
+def drive(steps: Generator[Any, Any, T], perform: Callable[[Any], Any]) -> T:
+    """Run ``steps``: each value it yields is performed, its result sent back, or its error
+    thrown in where it yielded (the steps may recover); what it returns is the answer."""
     try:
-        effect = next(rule)
+        effect = next(steps)
         while True:
             try:
                 result = perform(effect)
-            except Exception as exc:  # handed to the rule where it yielded: it may recover
-                effect = rule.throw(exc)
+            except Exception as exc:
+                effect = steps.throw(exc)
             else:
-                effect = rule.send(result)
+                effect = steps.send(result)
+    except StopIteration as done:
+        value: T = done.value
+        return value
+
+
+async def drive_async(steps: Generator[Any, Any, T], perform: Callable[[Any], Awaitable[Any]]) -> T:
+    """:func:`drive`, each step awaited."""
+    try:
+        effect = next(steps)
+        while True:
+            try:
+                result = await perform(effect)
+            except Exception as exc:
+                effect = steps.throw(exc)
+            else:
+                effect = steps.send(result)
     except StopIteration as done:
         value: T = done.value
         return value
@@ -143,19 +161,8 @@ async def run_async(
     (None: a pool of ``DEVICE_THREADS`` threads shared by the process, made on first use), so
     the loop never waits on a store."""
     loop = asyncio.get_running_loop()
-    executor = executor or device_executor()
-    try:
-        effect = next(rule)
-        while True:
-            try:
-                result = await _perform_async(effect, client, devices, deprovisioned, loop, executor)
-            except Exception as exc:
-                effect = rule.throw(exc)
-            else:
-                effect = rule.send(result)
-    except StopIteration as done:
-        value: T = done.value
-        return value
+    pool = executor or device_executor()
+    return await drive_async(rule, lambda effect: _perform_async(effect, client, devices, deprovisioned, loop, pool))
 
 
 async def _perform_async(
