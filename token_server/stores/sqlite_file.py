@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -41,6 +42,7 @@ class SqliteFile:
         self._schema = tuple(schema)
         self._migrate = migrate
         self._ready = False
+        self._prepare_lock = threading.Lock()
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
@@ -56,18 +58,30 @@ class SqliteFile:
         conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
         if not self._ready:
-            self._prepare(conn)
+            with self._prepare_lock:  # one thread of this process makes the tables
+                if not self._ready:
+                    self._prepare(conn)
         self._local.conn = (os.getpid(), conn)
         with self._all_lock:
             self._all.append(conn)
         return conn
 
     def _prepare(self, conn: sqlite3.Connection) -> None:
-        conn.execute("PRAGMA journal_mode=WAL")
-        for statement in self._schema:
-            conn.execute(statement)
-        if self._migrate is not None:
-            self._migrate(conn)
+        # Switching a new file to WAL can answer "locked" at once, without waiting for the busy
+        # timeout, while another process's first connection does the same: try again until then.
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                for statement in self._schema:
+                    conn.execute(statement)
+                if self._migrate is not None:
+                    self._migrate(conn)
+                break
+            except sqlite3.OperationalError as exc:
+                if not is_contention(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.01)
         try:
             os.chmod(self.path, 0o600)
         except OSError:

@@ -78,3 +78,27 @@ def test_many_threads_writing_at_once_all_succeed(tmp_path) -> None:
 def test_contention_is_told_apart_from_other_errors() -> None:
     assert is_contention(sqlite3.OperationalError("database is locked"))
     assert not is_contention(sqlite3.OperationalError("no such table: t"))
+
+
+def test_a_first_connection_retries_a_locked_file_until_its_timeout(tmp_path, monkeypatch) -> None:
+    # Several first connections switching a new file to WAL at once: one may be told "locked"
+    # at once, without the busy wait; it tries again instead of failing the call.
+    told = []
+
+    def migrate(conn: sqlite3.Connection) -> None:
+        if not told:
+            told.append(1)
+            raise sqlite3.OperationalError("database is locked")
+
+    file = SqliteFile(tmp_path / "x.db", SCHEMA, timeout=5.0, migrate=migrate)
+    assert file.run(lambda conn: conn.execute("SELECT count(*) FROM t").fetchone()[0], write=False) == 0
+    assert told == [1]
+
+
+def test_a_first_connection_gives_up_on_a_locked_file_after_its_timeout(tmp_path) -> None:
+    def always_locked(conn: sqlite3.Connection) -> None:
+        raise sqlite3.OperationalError("database is locked")
+
+    file = SqliteFile(tmp_path / "x.db", SCHEMA, timeout=0.05, migrate=always_locked)
+    with pytest.raises(sqlite3.OperationalError):
+        file.connection()
