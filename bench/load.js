@@ -5,7 +5,8 @@
 //             answers do (open loop); each latency counts from the request's scheduled time, so a
 //             stalled server is charged for the queue it causes. spec.healthRate adds GET
 //             /healthz checks on a new connection each (as a load balancer checks).
-//   "closed": spec.callers loop for spec.seconds, each sending its next request on its answer.
+//   "closed": spec.callers loop for spec.warmSeconds + spec.seconds, each sending its next request
+//             on its answer; the answers arriving in the last spec.seconds are counted.
 //   "slow":   spec.sockets connections each trickle a request's headers one byte every
 //             spec.intervalMs and never finish; a connection the server closes is reopened.
 //             Prints {"ready": n} once all are open, then runs until SIGTERM.
@@ -96,17 +97,23 @@ async function openLoop(agent, seconds, healthRate) {
   return out;
 }
 
-async function closedLoop(agent, seconds, healthRate) {
+// One loop for the warm-up and the measurement: restarting the callers after the warm-up
+// would send all of them at once again, a burst no steady load has. An answer counts when it
+// arrives inside the measured window (after onWarm), so the rate is answers per second there.
+async function closedLoop(agent, warmSeconds, seconds, healthRate, onWarm) {
   const into = { latencies: [], statuses: {} };
   const health = { latencies: [], statuses: {} };
-  const start = nowMs();
+  const begin = nowMs();
+  const start = begin + warmSeconds * 1000;
   const end = start + seconds * 1000;
   let n = 0;
+  const warmed = new Promise((r) => setTimeout(r, Math.max(start - nowMs(), 0))).then(onWarm);
   async function caller() {
     while (nowMs() < end) {
       const started = nowMs();
       const status = await send(agent, target(n++), spec.method, spec.headers, spec.body);
-      if (nowMs() <= end) record(into, started, status);
+      const now = nowMs();
+      if (now >= start && now <= end) record(into, started, status);
     }
   }
   // spec.healthRate checks of spec.healthUrl on their own schedule beside the callers (a host's
@@ -118,7 +125,7 @@ async function closedLoop(agent, seconds, healthRate) {
       .then(() => send(undefined, spec.healthUrl, 'GET', { Connection: 'close' }))
       .then((s) => record(health, due, s)));
   }
-  await Promise.all([...Array.from({ length: spec.callers }, caller), ...checks]);
+  await Promise.all([...Array.from({ length: spec.callers }, caller), ...checks, warmed]);
   const out = summary(into.latencies, into.statuses, seconds);
   if (checks.length) out.healthz = summary(health.latencies, health.statuses, seconds);
   return out;
@@ -167,10 +174,11 @@ function slowClients() {
 // spec.warmSeconds of the same load first, on the same connections, not counted.
 async function measured() {
   const agent = agentFor(spec.url);
-  const run = (seconds, healthRate) => (spec.mode === 'open' ? openLoop(agent, seconds, healthRate) : closedLoop(agent, seconds, healthRate));
-  if (spec.warmSeconds) await run(spec.warmSeconds, 0);
-  console.log(JSON.stringify({ warmed: true }));
-  return run(spec.seconds, spec.healthRate || 0);
+  const announce = () => console.log(JSON.stringify({ warmed: true }));
+  if (spec.mode !== 'open') return closedLoop(agent, spec.warmSeconds || 0, spec.seconds, spec.healthRate || 0, announce);
+  if (spec.warmSeconds) await openLoop(agent, spec.warmSeconds, 0);
+  announce();
+  return openLoop(agent, spec.seconds, spec.healthRate || 0);
 }
 
 if (spec.mode === 'slow') slowClients();

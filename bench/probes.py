@@ -51,11 +51,12 @@ def tree_cpu_seconds(root: int) -> float:
 
 
 class HealthSampler:
-    """Checks ``root + /healthz`` every ``HEALTH_INTERVAL`` in a thread until ``stop()``."""
+    """Checks ``root + path`` every ``HEALTH_INTERVAL`` in a thread until ``stop()``."""
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, path: str = "/healthz") -> None:
         parts = urlsplit(root)
         self._host, self._port = parts.hostname or "127.0.0.1", parts.port or 80
+        self._path = path
         self.latencies_ms: list[float] = []
         self.failures = 0
         self._stop = threading.Event()
@@ -70,7 +71,7 @@ class HealthSampler:
             started = time.perf_counter()
             conn = http.client.HTTPConnection(self._host, self._port, timeout=HEALTH_TIMEOUT)
             try:
-                conn.request("GET", "/healthz")
+                conn.request("GET", self._path)
                 answer = conn.getresponse()
                 answer.read()
                 if answer.status == 200:

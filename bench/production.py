@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.attacks import AttackMix  # noqa: E402
-from bench.probes import RssSampler, tree_cpu_seconds  # noqa: E402
+from bench.probes import HealthSampler, RssSampler, tree_cpu_seconds  # noqa: E402
 from bench.report import print_report  # noqa: E402
 from bench.stack import (  # noqa: E402
     REST_KEY,
@@ -119,16 +119,25 @@ class Bench:
         }.get(variant)
         start: dict[str, Any] = {}
 
+        # A host's own route while every caller waits upstream, checked from this process: the
+        # load generator's own checks (its "healthz") also count how late its loop, busy with
+        # hundreds of callers on the same two cores, sends them.
+        ping_root = self.hosts[variant][1] if variant in self.hosts and load["mode"] == "closed" else None
+
         def warmed() -> None:  # the warm-up is over: count from here
             start["connections"] = self.upstream.stats()["connections"]
             if pid:
                 start["cpu"], start["rss"] = tree_cpu_seconds(pid), RssSampler(pid)
+            if ping_root:
+                start["ping"] = HealthSampler(ping_root, "/host/ping").start()
 
         # A closed loop on a slow upstream needs its callers' connections made before it counts.
         warm = max(self.warm, 2) if load["mode"] == "closed" else self.warm
         result = run_load({**spec, "seconds": self.seconds, "warmSeconds": warm}, warmed)
         new_connections = self.upstream.stats()["connections"] - start["connections"] - 1  # -1: stats() itself
         result["new_connections_per_100"] = 100 * new_connections / max(result["ok"], 1)
+        if "ping" in start:
+            result["ping"] = start["ping"].stop()
         if pid:
             result["cpu_ms_per_mint"] = 1000 * (tree_cpu_seconds(pid) - start["cpu"]) / max(result["ok"], 1)
             result["rss_mb"], result["pss_mb"] = start["rss"].stop()
