@@ -27,6 +27,7 @@ from token_server.fastapi import build_async_client, cometchat_router, install_e
 from token_server.fastapi.nodelay import no_delay_on_listeners
 from token_server.hosting import host_settings
 from token_server.ops import metrics
+from token_server.ops.gc_freeze import freeze_loaded_objects
 from token_server.stores.breaker import StoreGates
 from token_server.wiring import build_rate_limits, host_deprovisioned, host_device_tokens, host_webhooks
 
@@ -82,3 +83,6 @@ if settings.cors_origins:
 @app.get("/host/ping")
 async def ping() -> dict[str, bool]:  # the host's own route
     return {"pong": True}
+
+
+freeze_loaded_objects()  # the app is built: full GC passes skip it (token_server/ops/gc_freeze.py)

@@ -26,6 +26,7 @@ from token_server.auth import Authenticator
 from token_server.config import ConfigError
 from token_server.hosting import host_settings
 from token_server.ops import metrics
+from token_server.ops.gc_freeze import freeze_loaded_objects
 from token_server.webhooks import flask_route as webhook_route
 from token_server.wiring import build_client, host_deprovisioned, host_device_tokens, host_webhooks, store_gates
 
@@ -63,3 +64,6 @@ webhook_route.init_app(app, host_webhooks(settings))  # POST /webhooks with WEBH
 @app.get("/host/ping")
 def ping():  # the host's own route
     return jsonify({"pong": True})
+
+
+freeze_loaded_objects()  # the app is built: full GC passes skip it (token_server/ops/gc_freeze.py)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from uvicorn_worker import UvicornWorker
 
+from ..ops.gc_freeze import freeze_loaded_objects
 from ..webhooks.flask_route import WEBHOOK_PATH
 from ..webhooks.receiver import MAX_BODY as WEBHOOK_MAX_BODY
 from .access import with_access_log
@@ -47,3 +48,4 @@ class TokenServerWorker(UvicornWorker):
             max_body=app_cap,
             path_caps={WEBHOOK_PATH: max(app_cap, WEBHOOK_MAX_BODY)},
         )
+        freeze_loaded_objects()
