@@ -130,9 +130,14 @@ class RateLimits:
             return refusal
         return self.too_many(spent, keys, "Too many failed authentications from this address; retry later.")
 
+    @staticmethod
+    def exempt(who: Caller | None) -> bool:
+        """Preflights and trusted backends: no budget is counted (no store call to make)."""
+        return who is None or who.kind == "service"
+
     def check(self, who: Caller | None, address: str | None) -> None:
         """A user's own budget; the address's budget for anyone else (raises the 429)."""
-        if who is None or who.kind == "service":  # preflights; trusted backends
+        if self.exempt(who):
             return
         if who.kind == "user" and who.uid is not None:
             # Users behind one balancer (or one carrier's NAT) share an address, never a budget.

@@ -20,6 +20,7 @@ from token_server.deprovisioned import Deprovisioned, MemoryTombstones
 from token_server.devices import DeviceTokens, TokenCipher
 from token_server.devices.memory import MemorySessionStore
 from token_server.fastapi import build_async_client, cometchat_router, install_error_answers
+from token_server.limits import RateLimits
 from token_server.stores.breaker import StoreGates
 from token_server.wiring import build_rate_limits
 
@@ -154,6 +155,25 @@ def test_a_user_past_its_limit_gets_429_and_another_user_is_served() -> None:
     answers = call(app, *[post("/token/alice", **alice)] * 3, post("/token/bob", headers={"X-User": "bob"}))
     assert [a.status_code for a in answers] == [200, 200, 429, 200]
     assert answers[2].json()["error"]["code"] == "ERR_TOO_MANY_REQUESTS"
+
+
+def test_a_service_caller_costs_the_limits_no_thread_and_a_user_is_still_counted(monkeypatch) -> None:
+    limits = build_rate_limits(LimitSettings(rate_limit_per_user="1 per minute"))
+    checked_in: list[str] = []
+    check = RateLimits.check
+
+    def recording_check(self: RateLimits, who: Any, address: Any) -> None:
+        checked_in.append(threading.current_thread().name)
+        check(self, who, address)
+
+    monkeypatch.setattr(RateLimits, "check", recording_check)
+    service = make_app(lambda request: Caller.service(), limits=limits)
+    assert [a.status_code for a in call(service, *[post("/token/alice")] * 3)] == [200, 200, 200]
+    assert checked_in == []
+    users = make_app(Depends(header_user), limits=limits)
+    alice = {"headers": {"X-User": "alice"}}
+    assert [a.status_code for a in call(users, *[post("/token/alice", **alice)] * 2)] == [200, 429]
+    assert len(checked_in) == 2 and all(name.startswith("cometchat-router") for name in checked_in)
 
 
 # ---- devices, errors, request ids -------------------------------------------------------------
