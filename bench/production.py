@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.attacks import AttackMix  # noqa: E402
-from bench.probes import HealthSampler, RssSampler, tree_cpu_seconds  # noqa: E402
+from bench.probes import HealthSampler, RssSampler, cpu_speed_ms, tree_cpu_seconds  # noqa: E402
 from bench.report import print_report  # noqa: E402
 from bench.stack import (  # noqa: E402
     REST_KEY,
@@ -252,6 +252,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     started = time.monotonic()
     load_before = os.getloadavg()
+    speed_before = cpu_speed_ms()
     bench = Bench(args)
     rows: list[dict[str, Any]] = []
     try:
@@ -270,6 +271,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "settings": {**vars(args), "seconds": bench.seconds, "cores": os.cpu_count()},
         "loadavg_before": load_before,
         "loadavg_after": os.getloadavg(),
+        "cpu_speed_ms": (speed_before, cpu_speed_ms()),
         "wall_seconds": time.monotonic() - started,
         "rows": rows,
     }

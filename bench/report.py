@@ -25,8 +25,13 @@ def print_report(results: dict[str, Any]) -> None:
         f"\nfake CometChat over TLS (+{s['connect_delay_ms']:g} ms per new connection); {s['seconds']} s per "
         f"measurement; {s['cores']} cores; load average before {results['loadavg_before'][0]:.2f}, after "
         f"{results['loadavg_after'][0]:.2f}; server flags: {s['server_args'] or 'gunicorn.conf.py'}, "
-        f"{s['workers']} workers; run took {results['wall_seconds']:.0f} s\n"
+        f"{s['workers']} workers; run took {results['wall_seconds']:.0f} s"
     )
+    if "cpu_speed_ms" in results:  # the same loop on a slower core: a Python variant's CPU per mint grows
+        before, after = results["cpu_speed_ms"]
+        print(f"CPU speed: a fixed Python loop took {before:.0f} ms before the run, {after:.0f} ms after\n")
+    else:
+        print()
     header = (
         f"{'row':<28}{'variant':<16}{'ok/s':>7}{'p50':>7}{'p90':>7}{'p99':>7}{'non200':>7}{'CPUms':>7}{'RSS/PSS':>9}"
         f"{'p50-floor':>10}{'p99/floor':>10}{'rps/floor':>10}{'conn/100':>9}{'healthz p50/p99':>17}"
