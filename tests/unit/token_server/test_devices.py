@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from token_server.devices import MemorySessionStore, TokenCipher, store_for
+from token_server.devices import MemorySessionStore, StoredSession, TokenCipher, store_for
 from token_server.devices.sqlite import SqliteSessionStore
 
 
@@ -41,3 +41,17 @@ def test_a_sqlite_uri_names_its_file(tmp_path) -> None:
         store_for("sqlite:///")
     with pytest.raises(ValueError):
         store_for("postgres://x")
+
+
+def test_the_mint_count_is_not_synced_to_disk_and_a_device_record_is(tmp_path) -> None:
+    """Every mint writes the count: a sync each time held the file's write lock ten times longer
+    and a burst of logins queued behind it for seconds; a device's record still waits for the disk."""
+    store = SqliteSessionStore(tmp_path / "s.db")
+    store.count_mints("alice")  # the file is made
+    statements: list[str] = []
+    store.file.connection().set_trace_callback(statements.append)
+    assert store.count_mints("alice") == 2
+    assert "PRAGMA synchronous = NORMAL" in statements and "PRAGMA synchronous = FULL" not in statements
+    statements.clear()
+    store.swap("alice", StoredSession("phone", "sealed", 1, 1, 2))
+    assert "PRAGMA synchronous = FULL" in statements
