@@ -198,3 +198,33 @@ def test_the_hosts_own_404_and_405_answer_in_the_contracts_shape() -> None:
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "ERR_NOT_FOUND"
     assert wrong.status_code == 405 and wrong.json()["error"]["code"] == "ERR_METHOD_NOT_ALLOWED"
     assert "POST" in wrong.headers["Allow"]
+
+
+def test_a_caller_leaving_mid_body_is_a_400_not_an_unhandled_500(caplog) -> None:
+    """Starlette raises ClientDisconnect from the body stream; nobody hears the answer, but the
+    log and the metrics must not call it a 500 with a traceback (seen: one per aborted upload)."""
+    app = make_app(lambda request: Caller.service())
+    sent: list[dict[str, Any]] = []
+    arrivals = [
+        {"type": "http.request", "body": b'{"name": "Al', "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+
+    async def receive() -> dict[str, Any]:
+        return arrivals.pop(0) if arrivals else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+        "path": API + "/token/alice", "raw_path": (API + "/token/alice").encode(), "query_string": b"",
+        "root_path": "", "client": ("127.0.0.1", 5000), "server": ("host.test", 80),
+        "headers": [(b"host", b"host.test"), (b"content-type", b"application/json"), (b"content-length", b"100")],
+    }
+    with caplog.at_level("INFO"):
+        asyncio.run(app(scope, receive, send))
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    assert start["status"] == 400 and b"ERR_BAD_REQUEST" in body
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]

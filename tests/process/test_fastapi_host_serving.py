@@ -1,7 +1,8 @@
 """examples/fastapi_host.py under its documented command (``uvicorn --workers 2``), as the
 ``[fastapi]`` extra installs it: its workers run on uvloop (a quarter less CPU a mint,
-docs/benchmarks.md), and its requests are still parsed by h11, which refuses a head past 16 KB;
-uvicorn's httptools parser (``uvicorn[standard]``) would take a 2 MiB one. A valid caller is
+docs/benchmarks.md), and its requests are still parsed by h11, which refuses a head still
+unfinished after 16 KB (so one longer than a read); uvicorn's httptools parser
+(``uvicorn[standard]``) would take a 2 MiB one. A valid caller is
 answered beside the refused head."""
 
 from __future__ import annotations

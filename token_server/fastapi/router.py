@@ -24,6 +24,7 @@ import time
 from typing import Any, Callable, Iterable, TypeVar
 
 from fastapi import APIRouter, Request
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from cometchat.async_client import AsyncCometChatClient
@@ -149,11 +150,14 @@ class Door:
             return Body(_too_large, mimetype, None)
         chunks: list[bytes] = []
         size = 0
-        async for chunk in request.stream():
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > self.max_body:
-                break
+        try:
+            async for chunk in request.stream():
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > self.max_body:
+                    break
+        except ClientDisconnect:  # the caller left mid-body: nobody hears this 400, but it is no 500
+            raise ApiError(400, codes.ERR_BAD_REQUEST, "The request body did not arrive whole.") from None
         return Body.of(b"".join(chunks), mimetype, limit=self.max_body)
 
     def address(self, request: Request) -> str:
