@@ -524,11 +524,19 @@ def test_one_session_pools_a_connection_per_call_in_flight_up_to_pool_size(emula
 
     def burst(client: CometChatClient) -> int:
         before = emulator.stats()["connections"]
+        lined_up = threading.Barrier(3)  # the three threads start their calls together, however late they start
+
+        def call(_i: int) -> None:
+            lined_up.wait(timeout=30)
+            client.get_user("cometchat-uid-1")
+
         with ThreadPoolExecutor(3) as pool:
-            list(pool.map(lambda _i: client.get_user("cometchat-uid-1"), range(3)))
+            list(pool.map(call, range(3)))
         return emulator.stats()["connections"] - before
 
-    emulator.faults(latency_ms=800)  # the three calls of a burst are in flight together
+    # The three calls of a burst are in flight together: each is answered 1.5 s after it arrives
+    # (800 ms was once not enough beside a loaded machine: one call found another's connection free).
+    emulator.faults(latency_ms=1500)
     for pool_size, reopened in ((1, 2), (3, 0)):
         with CometChatClient(base_url=emulator.base_url, api_key=EMULATOR_KEY, pool_size=pool_size) as client:
             assert burst(client) == 3
