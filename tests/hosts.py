@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import sys
 from pathlib import Path
 from typing import Mapping
 
 import pytest
 
-from .procs import EMULATOR_KEY, ROOT, Process, procfile_command
+from .procs import EMULATOR_KEY, ROOT, Process, port_is_free, procfile_command
 
 _next = 0
 
@@ -25,11 +24,7 @@ def free_port() -> int:
     for _ in range(high - low + 1):
         port = low + (_next + os.getpid()) % (high - low + 1)
         _next += 1
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
+        if port_is_free(port):
             return port
     raise RuntimeError(f"no free port in {low}-{high}")
 

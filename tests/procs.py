@@ -28,6 +28,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def port_is_free(port: int) -> bool:
+    """Nothing is bound to loopback ``port`` now (the suites that keep to a range of their own)."""
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 class Process:
     """A child process with its output in a file, stopped (and reaped) by ``stop()``."""
 
@@ -56,6 +66,11 @@ class Process:
             except (requests.ConnectionError, requests.Timeout):  # not up yet, or a busy machine
                 time.sleep(0.05)
         raise RuntimeError(f"{url} did not answer within {timeout} s:\n{self.output()}")
+
+    def children(self) -> list[int]:
+        """The process ids of its children now (gunicorn's or uvicorn's workers, ...)."""
+        pid = self.proc.pid
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
     def output(self) -> str:
         self._log.flush()

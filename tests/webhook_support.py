@@ -8,6 +8,7 @@ import os
 from typing import Any
 
 from .helpers import app_env
+from .procs import port_is_free
 
 WEBHOOK_USER = "cometchat"
 WEBHOOK_PASSWORD = "abcdefghijklmnop1234"
@@ -80,20 +81,12 @@ def redis_port() -> int | None:
 
 def port_from_range() -> int | None:
     """A free port from ``TEST_PORT_RANGE`` (``25000-25999``), for shared machines; else None."""
-    import socket
-
     spec = os.environ.get("TEST_PORT_RANGE")
     if not spec:
         return None
     low, high = (int(part) for part in spec.split("-"))
     for port in range(low, high + 1):
-        if port in _HANDED_OUT:
-            continue
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
+        if port not in _HANDED_OUT and port_is_free(port):
             _HANDED_OUT.add(port)
             return port
     raise RuntimeError(f"no free port in {spec}")

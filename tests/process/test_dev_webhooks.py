@@ -3,14 +3,13 @@ emulator: after the SDK's connection opens, the presence route answers online.""
 
 from __future__ import annotations
 
-import socket
 import sys
 import time
 from pathlib import Path
 
 import requests
 
-from tests.procs import Process
+from tests.procs import Process, port_is_free
 from token_server.config.webhooks import GENERATED_USER
 
 WAIT = 30.0  # only a hang reaches it
@@ -20,11 +19,7 @@ UID = "cometchat-uid-1"
 
 def port_in_range() -> int:
     for port in PORTS:
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
+        if port_is_free(port):
             return port
     raise RuntimeError("no free port in this suite's range")
 
