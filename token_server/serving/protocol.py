@@ -136,15 +136,18 @@ class BoundedH11Protocol(H11Protocol):
         one; False when there is none (every open connection is being served)."""
         for group in (type(self).waiting, type(self).parked):
             if group:
-                oldest = next(iter(group))
-                _closed(
+                self._evict_oldest(
+                    group,
                     "open_cap_oldest",
                     f"open connections past {self.max_open}: the oldest waiting or idle is closed",
-                    self.loop.time(),
                 )
-                oldest._evict()
                 return True
         return False
+
+    def _evict_oldest(self, group: dict[BoundedH11Protocol, None], reason: str, message: str) -> None:
+        """Close the connection that joined ``group`` first, counted and logged under ``reason``."""
+        _closed(reason, message, self.loop.time())
+        next(iter(group))._evict()
 
     def _await_head(self, *, join: bool = True) -> None:
         """Start the head's time limit; with ``join``, count the connection among the waiting
@@ -165,13 +168,11 @@ class BoundedH11Protocol(H11Protocol):
         self._unpark()
         waiting = type(self).waiting
         while len(waiting) >= self.bounds.max_waiting:
-            oldest = next(iter(waiting))
-            _closed(
+            self._evict_oldest(
+                waiting,
                 "waiting_cap",
                 f"connections waiting for a request past {self.bounds.max_waiting}: the oldest is closed",
-                self.loop.time(),
             )
-            oldest._evict()
         waiting[self] = None
         _waiting_gauge(len(waiting))
 
